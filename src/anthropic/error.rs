@@ -1,0 +1,134 @@
+//! Anthropic's error vocabulary: the `error.type` values Claude Code understands, the HTTP
+//! status that goes with each, and the one JSON shape every error we produce takes:
+//! `{"type":"error","error":{"type":…,"message":…}}`.
+
+use std::fmt;
+
+/// The `error.type` values of the Anthropic API (protocol.md A.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400, and other 4xx without a type of their own.
+    InvalidRequest,
+    /// 401.
+    Authentication,
+    /// 402.
+    Billing,
+    /// 403.
+    Permission,
+    /// 404.
+    NotFound,
+    /// 413.
+    RequestTooLarge,
+    /// 429.
+    RateLimit,
+    /// 500.
+    Api,
+    /// 504.
+    Timeout,
+    /// 529.
+    Overloaded,
+}
+
+impl ErrorKind {
+    /// The wire name, e.g. `invalid_request_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Billing => "billing_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::RequestTooLarge => "request_too_large",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Api => "api_error",
+            ErrorKind::Timeout => "timeout_error",
+            ErrorKind::Overloaded => "overloaded_error",
+        }
+    }
+
+    /// The HTTP status Anthropic answers with for this kind.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Authentication => 401,
+            ErrorKind::Billing => 402,
+            ErrorKind::Permission => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::RequestTooLarge => 413,
+            ErrorKind::RateLimit => 429,
+            ErrorKind::Api => 500,
+            ErrorKind::Timeout => 504,
+            ErrorKind::Overloaded => 529,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error on its way to Claude Code, as an HTTP response before the stream started or as an
+/// `event: error` after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// What kind of error, which also fixes the HTTP status.
+    pub kind: ErrorKind,
+    /// The message Claude Code shows the user.
+    pub message: String,
+    /// A `retry-after` value to pass on (seconds or an HTTP date), for 429 and 529.
+    pub retry_after: Option<String>,
+}
+
+impl ApiError {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The error's JSON body: `{"type":"error","error":{"type":…,"message":…}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "error",
+            "error": { "type": self.kind.as_str(), "message": self.message },
+        })
+    }
+
+    /// The error's JSON body as a string.
+    pub fn body_string(&self) -> String {
+        self.body().to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_anthropic_shape() {
+        let err = ApiError::new(ErrorKind::RateLimit, "slow down");
+        assert_eq!(err.status(), 429);
+        assert_eq!(
+            err.body_string(),
+            r#"{"error":{"message":"slow down","type":"rate_limit_error"},"type":"error"}"#
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Wire types of the Anthropic Messages API: the requests Claude Code sends
+//! ([`request`]), the stream events we send back ([`stream`]) and the error shape
+//! ([`error`]). No I/O here.
+
+pub mod error;
+pub mod request;
+pub mod stream;
+
+pub use error::{ApiError, ErrorKind};

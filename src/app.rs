@@ -1,0 +1,6 @@
+//! (being written)
+
+/// Entry point.
+pub fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}

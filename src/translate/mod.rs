@@ -1,0 +1,8 @@
+//! Pure, synchronous translation between the Anthropic Messages API and upstream dialects.
+//! Nothing here touches a socket, a process or the clock.
+
+pub mod request;
+pub mod response;
+pub mod stream;
+pub mod tokens;
+pub mod tool_names;
