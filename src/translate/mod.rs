@@ -3,6 +3,7 @@
 
 pub mod request;
 pub mod response;
+pub mod signature;
 pub mod stream;
 pub mod tokens;
 pub mod tool_names;
