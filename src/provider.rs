@@ -211,8 +211,16 @@ pub const PRESETS: &[Preset] = &[
         OPENAI_PROFILE,
     ),
     local("ollama", "http://localhost:11434/v1", &["OLLAMA_BASE_URL"]),
-    local("lmstudio", "http://localhost:1234/v1", &["LMSTUDIO_BASE_URL"]),
-    local("llamacpp", "http://localhost:8080/v1", &["LLAMACPP_BASE_URL"]),
+    local(
+        "lmstudio",
+        "http://localhost:1234/v1",
+        &["LMSTUDIO_BASE_URL"],
+    ),
+    local(
+        "llamacpp",
+        "http://localhost:8080/v1",
+        &["LLAMACPP_BASE_URL"],
+    ),
     local("vllm", "http://localhost:8000/v1", &["VLLM_BASE_URL"]),
     local("mlx", "http://localhost:8080/v1", &["MLX_BASE_URL"]),
 ];
@@ -224,11 +232,305 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 
 /// The preset names, comma-separated, for messages.
 pub fn preset_names() -> String {
-    PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)
+    }
+}
+
+/// Where one request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The preset.
+    pub preset: &'static Preset,
+    /// The model name the upstream knows (the part after `<provider>/`).
+    pub model: String,
+    /// The base URL, after environment overrides, without a trailing `/`.
+    pub base_url: String,
+    /// The API key, when the preset has one and it is set. Never logged.
+    pub key: Option<String>,
+    /// Whether the request named a bare model that was sent to the default model instead.
+    pub defaulted_from: Option<String>,
+}
+
+/// Why a request's model could not be routed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// `<prefix>/…` where the prefix is not a preset.
+    #[error(
+        "unknown provider {prefix:?} in model {model:?}; known providers: {known}. Write the model as <provider>/<model>, e.g. openai/gpt-5-mini"
+    )]
+    UnknownProvider {
+        /// The prefix.
+        prefix: String,
+        /// The whole model string.
+        model: String,
+        /// The preset names.
+        known: String,
+    },
+    /// A bare model name and no default to send it to.
+    #[error(
+        "model {model:?} names no provider and anyclaude was started without --model; start it as `anyclaude --model <provider>/<model>` (providers: {known})"
+    )]
+    NoProvider {
+        /// The model as sent.
+        model: String,
+        /// The preset names.
+        known: String,
+    },
+    /// `<provider>/` with nothing after it.
+    #[error("model {model:?} names no model after the provider")]
+    EmptyModel {
+        /// The model as sent.
+        model: String,
+    },
+    /// The preset needs a key and its variable is unset.
+    #[error(
+        "{provider} needs an API key: set {var} in the environment anyclaude runs in (then restart anyclaude)"
+    )]
+    MissingKey {
+        /// The preset.
+        provider: &'static str,
+        /// The variable to set.
+        var: &'static str,
+    },
+    /// The preset needs a base URL and none is set (Azure).
+    #[error("{provider} needs its endpoint: set {var}, e.g. https://<resource>.openai.azure.com")]
+    MissingBaseUrl {
+        /// The preset.
+        provider: &'static str,
+        /// The variable to set.
+        var: &'static str,
+    },
+}
+
+/// Environment lookups routing needs (a snapshot map in the proxy, anything in tests).
+pub trait Env {
+    /// The variable's value, if set and not empty.
+    fn var(&self, name: &str) -> Option<&str>;
+}
+
+impl Env for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Routes `model` (as Claude Code sent it) to a provider. A bare name (Claude Code's own
+/// `claude-*` ids for background work, or anything without a `/`) goes to `default_model`.
+pub fn route(model: &str, default_model: Option<&str>, env: &dyn Env) -> Result<Route, RouteError> {
+    let (target, defaulted_from) = if model.contains('/') {
+        (model, None)
+    } else {
+        match default_model {
+            Some(default) if default.contains('/') => (default, Some(model.to_owned())),
+            _ => {
+                return Err(RouteError::NoProvider {
+                    model: model.to_owned(),
+                    known: preset_names(),
+                });
+            }
+        }
+    };
+    let (prefix, name) = target.split_once('/').unwrap_or((target, ""));
+    let preset = preset(prefix).ok_or_else(|| RouteError::UnknownProvider {
+        prefix: prefix.to_owned(),
+        model: target.to_owned(),
+        known: preset_names(),
+    })?;
+    if name.is_empty() {
+        return Err(RouteError::EmptyModel {
+            model: target.to_owned(),
+        });
+    }
+    let base_url = preset
+        .base_url_vars
+        .iter()
+        .find_map(|v| env.var(v))
+        .unwrap_or(preset.default_base_url)
+        .trim_end_matches('/')
+        .to_owned();
+    if base_url.is_empty() {
+        return Err(RouteError::MissingBaseUrl {
+            provider: preset.name,
+            var: preset
+                .base_url_vars
+                .first()
+                .copied()
+                .unwrap_or("the base URL"),
+        });
+    }
+    let key = match preset.key_var {
+        Some(var) => Some(
+            env.var(var)
+                .or_else(|| key_fallback(preset.name).and_then(|v| env.var(v)))
+                .ok_or(RouteError::MissingKey {
+                    provider: preset.name,
+                    var,
+                })?
+                .to_owned(),
+        ),
+        // Local servers need no key, but some are set up with one.
+        None => local_key_var(preset.name)
+            .and_then(|v| env.var(v))
+            .map(str::to_owned),
+    };
+    Ok(Route {
+        preset,
+        model: name.to_owned(),
+        base_url,
+        key,
+        defaulted_from,
+    })
+}
+
+/// A second variable name some users of earlier tools have for a key.
+fn key_fallback(provider: &str) -> Option<&'static str> {
+    match provider {
+        "azure" => Some("AZURE_API_KEY"),
+        _ => None,
+    }
+}
+
+/// The optional key variable of a local preset.
+fn local_key_var(provider: &str) -> Option<&'static str> {
+    match provider {
+        "ollama" => Some("OLLAMA_API_KEY"),
+        "lmstudio" => Some("LMSTUDIO_API_KEY"),
+        "llamacpp" => Some("LLAMACPP_API_KEY"),
+        "vllm" => Some("VLLM_API_KEY"),
+        "mlx" => Some("MLX_API_KEY"),
+        _ => None,
+    }
+}
+
+/// The Azure API version used when `AZURE_OPENAI_API_VERSION` is unset.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+impl Route {
+    /// The Chat Completions URL for this route (Azure: the deployment's URL with its
+    /// `api-version`).
+    pub fn chat_url(&self, env: &dyn Env) -> String {
+        if self.preset.name == "azure" {
+            let version = env
+                .var("AZURE_OPENAI_API_VERSION")
+                .unwrap_or(AZURE_DEFAULT_API_VERSION);
+            let base = self.base_url.trim_end_matches("/openai");
+            format!(
+                "{base}/openai/deployments/{}/chat/completions?api-version={version}",
+                self.model
+            )
+        } else {
+            format!("{}/chat/completions", self.base_url)
+        }
+    }
+
+    /// The header carrying the key: `(name, value)`.
+    pub fn auth_header(&self) -> Option<(&'static str, String)> {
+        let key = self.key.as_deref()?;
+        Some(match (self.preset.dialect, self.preset.name) {
+            (Dialect::Anthropic, _) => ("x-api-key", key.to_owned()),
+            (_, "azure") => ("api-key", key.to_owned()),
+            _ => ("authorization", format!("Bearer {key}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn routes_provider_prefixed_models() {
+        let e = env(&[("OPENROUTER_API_KEY", "k")]);
+        let r = route("openrouter/qwen/qwen3-coder", None, &e).unwrap();
+        assert_eq!(r.preset.name, "openrouter");
+        assert_eq!(r.model, "qwen/qwen3-coder");
+        assert_eq!(r.base_url, "https://openrouter.ai/api/v1");
+        assert_eq!(
+            r.chat_url(&e),
+            "https://openrouter.ai/api/v1/chat/completions"
+        );
+        assert_eq!(
+            r.auth_header(),
+            Some(("authorization", "Bearer k".to_owned()))
+        );
+    }
+
+    #[test]
+    fn local_presets_need_no_key_and_take_overrides() {
+        let e = env(&[("OLLAMA_BASE_URL", "http://127.0.0.1:9/v1/")]);
+        let r = route("ollama/qwen3-coder", None, &e).unwrap();
+        assert_eq!(r.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(r.key, None);
+        assert_eq!(r.auth_header(), None);
+    }
+
+    #[test]
+    fn openai_url_variables_in_order() {
+        let e = env(&[("OPENAI_API_KEY", "k"), ("OPENAI_API_URL", "http://b/v1")]);
+        assert_eq!(route("openai/x", None, &e).unwrap().base_url, "http://b/v1");
+        let e = env(&[
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_BASE_URL", "http://a/v1"),
+            ("OPENAI_API_URL", "http://b/v1"),
+        ]);
+        assert_eq!(route("openai/x", None, &e).unwrap().base_url, "http://a/v1");
+    }
+
+    #[test]
+    fn bare_ids_go_to_the_default_model() {
+        let e = env(&[("OPENAI_API_KEY", "k")]);
+        let r = route("claude-haiku-4-5", Some("openai/gpt-5-mini"), &e).unwrap();
+        assert_eq!(r.model, "gpt-5-mini");
+        assert_eq!(r.defaulted_from.as_deref(), Some("claude-haiku-4-5"));
+        let err = route("claude-haiku-4-5", None, &e).unwrap_err();
+        assert!(err.to_string().contains("--model"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_what_to_do() {
+        let e = env(&[]);
+        let err = route("nope/x", None, &e).unwrap_err().to_string();
+        assert!(err.contains("openai") && err.contains("ollama"), "{err}");
+        let err = route("openai/gpt-5", None, &e).unwrap_err().to_string();
+        assert!(err.contains("OPENAI_API_KEY"), "{err}");
+        assert!(matches!(
+            route("openai/", None, &env(&[("OPENAI_API_KEY", "k")])),
+            Err(RouteError::EmptyModel { .. })
+        ));
+        let err = route("azure/dep", None, &env(&[("AZURE_OPENAI_API_KEY", "k")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AZURE_OPENAI_ENDPOINT"), "{err}");
+    }
+
+    #[test]
+    fn azure_builds_deployment_urls() {
+        let e = env(&[
+            ("AZURE_API_KEY", "k"),
+            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"),
+        ]);
+        let r = route("azure/my-dep", None, &e).unwrap();
+        assert_eq!(
+            r.chat_url(&e),
+            "https://r.openai.azure.com/openai/deployments/my-dep/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(r.auth_header(), Some(("api-key", "k".to_owned())));
     }
 }

@@ -1,12 +1,36 @@
-//! The proxy server. (Being written; the API below is the contract `app` builds on.)
+//! The proxy server: accepts Claude Code's connections on the listener it is handed, serves
+//! each with hyper, and shuts down gracefully.
+//!
+//! Layout: [`routes`] (dispatch, auth, request bodies), [`passthrough`] (Anthropic
+//! upstreams), [`chat`] (OpenAI Chat Completions upstreams), [`pump`] (the streaming task
+//! with keepalive, backpressure and timeouts), [`body`] (response helpers).
+
+pub mod body;
+pub mod chat;
+pub mod passthrough;
+pub mod pump;
+pub mod routes;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use http::HeaderMap;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::anthropic::ApiError;
 use crate::config::Timeouts;
+use crate::metrics::Metrics;
+use crate::provider::Route;
+
+/// How long in-flight connections get to finish once shutdown starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// What the proxy needs to know to serve.
 #[derive(Debug, Clone)]
@@ -27,12 +51,30 @@ pub struct ProxySettings {
 #[derive(Debug)]
 pub struct Proxy {
     settings: ProxySettings,
+    metrics: Arc<Metrics>,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    next_id: AtomicU64,
+    id_prefix: u64,
 }
 
 impl Proxy {
     /// A proxy with these settings.
     pub fn new(settings: ProxySettings) -> Arc<Self> {
-        Arc::new(Proxy { settings })
+        let client = crate::upstream::client(settings.timeouts.connect);
+        let mut seed = [0u8; 8];
+        // Request ids only need to be unique within a log; fall back to the clock.
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
+        }
+        Arc::new(Proxy {
+            settings,
+            metrics: Arc::new(Metrics::default()),
+            client,
+            shutdown: CancellationToken::new(),
+            next_id: AtomicU64::new(1),
+            id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
+        })
     }
 
     /// The settings it runs with.
@@ -40,17 +82,172 @@ impl Proxy {
         &self.settings
     }
 
+    /// The metrics it keeps.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// One line summing up the run: requests, errors, tokens in/out, median time to first
     /// byte.
     pub fn summary_line(&self) -> String {
-        String::new()
+        self.metrics.summary_line()
+    }
+
+    fn next_request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("req_anyclaude_{:08x}{n:08x}", self.id_prefix)
+    }
+
+    /// Whether the request carries the right token (constant-time comparison).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers.get(routes::TOKEN_HEADER) else {
+            return false;
+        };
+        constant_time_eq(given.as_bytes(), self.settings.token.as_bytes())
     }
 }
 
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One routed request on its way upstream.
+pub struct RequestContext {
+    /// The proxy.
+    pub proxy: Arc<Proxy>,
+    /// The request's id.
+    pub request_id: String,
+    /// When it arrived.
+    pub started: Instant,
+    /// Where it goes.
+    pub route: Route,
+}
+
+impl RequestContext {
+    /// Sends `req` upstream and waits for its response headers within the request timeout.
+    /// Returns the response (any status) and the time it took, or the error Claude Code
+    /// gets.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<(reqwest::Response, Duration), ApiError> {
+        let timeouts = self.proxy.settings.timeouts;
+        let target = crate::upstream::Target {
+            provider: self.route.preset.name,
+            url: url.split('?').next().unwrap_or(url),
+            local: self.route.preset.local,
+        };
+        let sent = Instant::now();
+        tokio::select! {
+            biased;
+            _ = self.proxy.shutdown.cancelled() => Err(ApiError::new(
+                crate::anthropic::ErrorKind::Overloaded,
+                "anyclaude is shutting down",
+            )),
+            result = tokio::time::timeout(timeouts.request, req.send()) => match result {
+                Ok(Ok(resp)) => Ok((resp, sent.elapsed())),
+                Ok(Err(err)) => Err(crate::upstream::send_error(&err, target)),
+                Err(_) => Err(crate::upstream::first_byte_timeout(
+                    target.provider,
+                    target.url,
+                    timeouts.request,
+                )),
+            },
+        }
+    }
+
+    /// The pump job for a committed stream.
+    pub fn job(&self, upstream: reqwest::Response, ttfb: Duration, model: String) -> pump::Job {
+        pump::Job {
+            request_id: self.request_id.clone(),
+            provider: self.route.preset.name,
+            model,
+            upstream,
+            started: self.started,
+            ttfb,
+            timeouts: self.proxy.settings.timeouts,
+            shutdown: self.proxy.shutdown.clone(),
+            metrics: self.proxy.metrics.clone(),
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of an error body, within `timeout`; what it could not read is
+/// left out.
+pub async fn read_error_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(timeout, async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            let room = limit.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= limit {
+                break;
+            }
+        }
+    })
+    .await;
+    buf
+}
+
 /// Serves `proxy` on `listener` until `shutdown` is cancelled, then closes the listener,
-/// ends in-flight streams with an error event and returns once connections are drained (or a
-/// short grace period has passed).
+/// ends in-flight streams with an error event and returns once connections are drained (or
+/// [`SHUTDOWN_GRACE`] has passed).
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: CancellationToken) {
-    let _ = (listener, proxy);
-    shutdown.cancelled().await;
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off briefly, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let service = service_fn(move |req| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, Infallible>(routes::handle(proxy, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(60))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // In-flight streams see this and end with an error event.
+    proxy.shutdown.cancel();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
 }

@@ -5,3 +5,8 @@
 pub fn estimate_text_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
+
+/// STUB.
+pub fn estimate_request_tokens(req: &crate::anthropic::request::MessagesRequest) -> u64 {
+    estimate_text_tokens(&req.model)
+}

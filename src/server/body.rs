@@ -1,0 +1,88 @@
+//! Response bodies and the small helpers that build the proxy's responses: JSON, empty,
+//! Anthropic-shaped errors and streamed SSE, each with a `request-id` header.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::Frame;
+use tokio::sync::mpsc;
+
+use crate::anthropic::ApiError;
+
+/// Every response body the proxy sends.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().boxed_unsync()
+}
+
+/// A body of these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+/// A body streamed from a bounded channel; it ends when every sender is gone. Dropping the
+/// body (the client went away) closes the channel, which the sender notices.
+pub fn channel(rx: mpsc::Receiver<Bytes>) -> Body {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let bytes = rx.recv().await?;
+        Some((Ok::<_, Infallible>(Frame::data(bytes)), rx))
+    });
+    BodyExt::boxed_unsync(StreamBody::new(stream))
+}
+
+/// A response with `status`, `body` and the `request-id` header.
+pub fn response(status: StatusCode, request_id: &str, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("request-id", id);
+    }
+    resp
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, request_id: &str, value: &serde_json::Value) -> Response<Body> {
+    let mut resp = response(status, request_id, full(value.to_string()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// An Anthropic-shaped error response, with `retry-after` passed on and
+/// `x-should-retry: false` on client errors no retry can fix.
+pub fn error(request_id: &str, err: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = json(status, request_id, &err.body());
+    let headers = resp.headers_mut();
+    if let Some(value) = err
+        .retry_after
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::RETRY_AFTER, value);
+    }
+    let retryable = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
+    if !retryable {
+        headers.insert("x-should-retry", HeaderValue::from_static("false"));
+    }
+    resp
+}
+
+/// The headers of a committed SSE stream.
+pub fn sse(request_id: &str, body: Body) -> Response<Body> {
+    let mut resp = response(StatusCode::OK, request_id, body);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}

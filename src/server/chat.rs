@@ -1,0 +1,179 @@
+//! The OpenAI Chat Completions path (`openai/…`, `ollama/…` and every other Chat preset):
+//! translate the request, send it, and translate the answer back — streamed through the
+//! [`pump`](super::pump) or whole for `stream: false`.
+//!
+//! The 200 is committed only once the upstream has answered with its own success status:
+//! until then a 429, a 5xx, a refused connection or a time-to-first-byte timeout reaches
+//! Claude Code as an HTTP error status, which it retries and whose message it shows.
+
+use bytes::BytesMut;
+use http::{Response, StatusCode};
+
+use super::body::{self, Body};
+use super::pump::{self, Translate};
+use super::routes::Finished;
+use super::{RequestContext, read_error_body};
+use crate::anthropic::request::MessagesRequest;
+use crate::anthropic::stream::{Event, Usage};
+use crate::anthropic::{ApiError, ErrorKind};
+use crate::metrics::Outcome;
+use crate::translate::stream::{ChatStream, StreamContext};
+use crate::translate::{request, response, tokens};
+
+/// Largest non-streamed upstream body read.
+const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
+
+/// Forwards one Messages request to a Chat Completions upstream.
+pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<Body> {
+    let client_model = parsed.model.clone();
+    let finished = |ttfb_ms: Option<u64>| Finished {
+        request_id: &ctx.request_id,
+        provider: ctx.route.preset.name,
+        model: &client_model,
+        started: ctx.started,
+        ttfb_ms,
+    };
+    let plan = match request::to_chat(&parsed, &ctx.route.model, &ctx.route.preset.profile) {
+        Ok(plan) => plan,
+        Err(err) => {
+            let resp = body::error(&ctx.request_id, &err);
+            return finished(None).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+        }
+    };
+    let upstream_body = plan.to_bytes();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
+            request_id = %ctx.request_id,
+            dropped = ?plan.dropped,
+            body = %String::from_utf8_lossy(&upstream_body),
+            "request to upstream"
+        );
+    }
+    let settings = ctx.proxy.settings();
+    let url = ctx.route.chat_url(&settings.env);
+    let mut req = ctx
+        .proxy
+        .client
+        .post(&url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(upstream_body);
+    if let Some((name, value)) = ctx.route.auth_header() {
+        req = req.header(name, value);
+    }
+    let (resp, ttfb) = match ctx.send(req, &url).await {
+        Ok(ok) => ok,
+        Err(err) => {
+            let outcome = if err.kind == ErrorKind::Timeout {
+                Outcome::RequestTimeout
+            } else {
+                Outcome::Error
+            };
+            let resp = body::error(&ctx.request_id, &err);
+            return finished(None).record(&ctx.proxy, resp, outcome, (0, 0), Some(&err));
+        }
+    };
+    let ttfb_ms = Some(pump::millis(ttfb));
+    let status = resp.status();
+    let timeouts = settings.timeouts;
+    if !status.is_success() {
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = read_error_body(resp, 1024 * 1024, timeouts.idle).await;
+        let err = response::upstream_error(status.as_u16(), &bytes, retry_after.as_deref());
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(request_id = %ctx.request_id, status = status.as_u16(), body = %String::from_utf8_lossy(&bytes), "upstream error");
+        }
+        let resp = body::error(&ctx.request_id, &err);
+        return finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+    }
+    let stream_ctx = StreamContext {
+        message_id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
+        client_model: client_model.clone(),
+        input_tokens_estimate: tokens::estimate_request_tokens(&parsed),
+        tool_names: plan.tool_names,
+    };
+    if parsed.stream.unwrap_or(false) {
+        let translator = ChatTranslator::new(stream_ctx);
+        let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
+        return body::sse(&ctx.request_id, body::channel(rx));
+    }
+    let bytes = read_error_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(request_id = %ctx.request_id, body = %String::from_utf8_lossy(&bytes), "upstream answer");
+    }
+    match response::chat_to_message(&bytes, &stream_ctx) {
+        Ok(message) => {
+            let usage = &message["usage"];
+            let tokens = (
+                usage["input_tokens"].as_u64().unwrap_or(0)
+                    + usage["cache_read_input_tokens"].as_u64().unwrap_or(0),
+                usage["output_tokens"].as_u64().unwrap_or(0),
+            );
+            let resp = body::json(StatusCode::OK, &ctx.request_id, &message);
+            finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Ok, tokens, None)
+        }
+        Err(err) => {
+            let resp = body::error(&ctx.request_id, &err);
+            finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::UpstreamError, (0, 0), Some(&err))
+        }
+    }
+}
+
+/// [`ChatStream`] as the pump drives it: events encoded as SSE.
+pub struct ChatTranslator {
+    inner: ChatStream,
+    events: Vec<Event>,
+}
+
+impl ChatTranslator {
+    /// A translator for one stream.
+    pub fn new(ctx: StreamContext) -> Self {
+        ChatTranslator {
+            inner: ChatStream::new(ctx),
+            events: Vec::with_capacity(16),
+        }
+    }
+
+    fn drain(&mut self, out: &mut BytesMut) {
+        for event in self.events.drain(..) {
+            event.encode_into(out);
+        }
+    }
+}
+
+impl Translate for ChatTranslator {
+    fn start(&mut self, out: &mut BytesMut) {
+        self.inner.start(&mut self.events);
+        self.drain(out);
+    }
+
+    fn push(&mut self, chunk: &[u8], out: &mut BytesMut) {
+        self.inner.push(chunk, &mut self.events);
+        self.drain(out);
+    }
+
+    fn finish(&mut self, out: &mut BytesMut) {
+        self.inner.finish(&mut self.events);
+        self.drain(out);
+    }
+
+    fn fail(&mut self, err: ApiError, out: &mut BytesMut) {
+        self.inner.fail(err, &mut self.events);
+        self.drain(out);
+    }
+
+    fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    fn failure(&self) -> Option<&ApiError> {
+        self.inner.failure()
+    }
+
+    fn usage(&self) -> Usage {
+        self.inner.usage()
+    }
+}

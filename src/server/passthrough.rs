@@ -1,0 +1,328 @@
+//! The Anthropic pass-through provider (`anthropic/<model>`): the request goes to the
+//! Anthropic API (or `ANTHROPIC_API_URL`) with the user's `ANTHROPIC_API_KEY` and only the
+//! model name changed; the answer streams back unchanged but for the model name.
+//!
+//! Claude Code's token and credentials are never forwarded: the upstream request is built
+//! from scratch with only `anthropic-version` and `anthropic-beta` copied over.
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Response, StatusCode};
+
+use super::body::{self, Body};
+use super::pump::{self, Translate};
+use super::routes::Finished;
+use super::{RequestContext, read_error_body};
+use crate::anthropic::request::MessagesRequest;
+use crate::anthropic::stream::{Event, Usage};
+use crate::anthropic::{ApiError, ErrorKind};
+use crate::metrics::Outcome;
+use crate::sse::{SseDecoder, SseEvent};
+
+/// Largest upstream error or non-streamed body read.
+const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
+
+/// Forwards one Messages request to the Anthropic upstream.
+pub async fn forward(
+    ctx: RequestContext,
+    parsed: MessagesRequest,
+    raw: Bytes,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let client_model = parsed.model.clone();
+    let finished = |ttfb_ms: Option<u64>| Finished {
+        request_id: &ctx.request_id,
+        provider: ctx.route.preset.name,
+        model: &client_model,
+        started: ctx.started,
+        ttfb_ms,
+    };
+    let body = match with_model(&raw, &ctx.route.model) {
+        Ok(body) => body,
+        Err(err) => {
+            let resp = body::error(&ctx.request_id, &err);
+            return finished(None).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+        }
+    };
+    let url = match query {
+        Some(q) => format!("{}/v1/messages?{q}", ctx.route.base_url),
+        None => format!("{}/v1/messages", ctx.route.base_url),
+    };
+    let mut req = ctx
+        .proxy
+        .client
+        .post(&url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    for name in ["anthropic-version", "anthropic-beta", "accept"] {
+        if let Some(value) = headers.get(name) {
+            req = req.header(name, value);
+        }
+    }
+    if let Some((name, value)) = ctx.route.auth_header() {
+        req = req.header(name, value);
+    }
+    let (resp, ttfb) = match ctx.send(req, &url).await {
+        Ok(ok) => ok,
+        Err(err) => {
+            let outcome = if err.kind == ErrorKind::Timeout {
+                Outcome::RequestTimeout
+            } else {
+                Outcome::Error
+            };
+            let resp = body::error(&ctx.request_id, &err);
+            return finished(None).record(&ctx.proxy, resp, outcome, (0, 0), Some(&err));
+        }
+    };
+    let ttfb_ms = Some(pump::millis(ttfb));
+    let status = resp.status();
+    let timeouts = ctx.proxy.settings.timeouts;
+    if !status.is_success() {
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = read_error_body(resp, 1024 * 1024, timeouts.idle).await;
+        let err = anthropic_error(status.as_u16(), &bytes, retry_after);
+        let resp = body::error(&ctx.request_id, &err);
+        return finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+    }
+    if parsed.stream.unwrap_or(false) {
+        let translator = Passthrough::new(client_model.clone());
+        let rx = pump::spawn(ctx.job(resp, ttfb, client_model), translator);
+        return body::sse(&ctx.request_id, body::channel(rx));
+    }
+    let bytes = read_error_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
+    let (resp, outcome, err, tokens) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut message) if message.get("type").and_then(|t| t.as_str()) == Some("message") => {
+            message["model"] = serde_json::Value::String(client_model.clone());
+            let usage = &message["usage"];
+            let tokens = (
+                usage["input_tokens"].as_u64().unwrap_or(0),
+                usage["output_tokens"].as_u64().unwrap_or(0),
+            );
+            (
+                body::json(StatusCode::OK, &ctx.request_id, &message),
+                Outcome::Ok,
+                None,
+                tokens,
+            )
+        }
+        _ => {
+            let err = ApiError::new(
+                ErrorKind::Api,
+                format!(
+                    "Anthropic answered 200 with a body that is not a message: {}",
+                    excerpt(&bytes)
+                ),
+            );
+            (
+                body::error(&ctx.request_id, &err),
+                Outcome::UpstreamError,
+                Some(err),
+                (0, 0),
+            )
+        }
+    };
+    finished(ttfb_ms).record(&ctx.proxy, resp, outcome, tokens, err.as_ref())
+}
+
+/// The raw request with its `model` replaced, every other field as sent.
+fn with_model(raw: &[u8], model: &str) -> Result<Vec<u8>, ApiError> {
+    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}")))?;
+    value.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    serde_json::to_vec(&value).map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
+}
+
+/// An Anthropic error answer, passed on as it is when it has Anthropic's shape.
+fn anthropic_error(status: u16, body: &[u8], retry_after: Option<String>) -> ApiError {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let kind_name = error.and_then(|e| e.get("type")).and_then(|t| t.as_str());
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(|m| m.as_str());
+    let mut err = match (kind_name.and_then(kind_from_name), message) {
+        (Some(kind), Some(message)) => ApiError::new(kind, message),
+        _ => crate::translate::response::upstream_error(status, body, None),
+    };
+    err.retry_after = retry_after;
+    err
+}
+
+fn kind_from_name(name: &str) -> Option<ErrorKind> {
+    [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Billing,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::RequestTooLarge,
+        ErrorKind::RateLimit,
+        ErrorKind::Api,
+        ErrorKind::Timeout,
+        ErrorKind::Overloaded,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == name)
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// The pass-through "translator": re-frames each upstream event unchanged (its `data` as
+/// sent), rewriting only the model in `message_start`, and tracks open blocks so a broken
+/// upstream still ends in a well-formed error.
+pub struct Passthrough {
+    client_model: String,
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    open_block: Option<u64>,
+    finished: bool,
+    failure: Option<ApiError>,
+    usage: Usage,
+}
+
+impl Passthrough {
+    /// A pass-through stream answering as `client_model`.
+    pub fn new(client_model: String) -> Self {
+        Passthrough {
+            client_model,
+            decoder: SseDecoder::new(),
+            events: Vec::new(),
+            open_block: None,
+            finished: false,
+            failure: None,
+            usage: Usage::default(),
+        }
+    }
+
+    fn forward(&mut self, out: &mut BytesMut) {
+        for event in std::mem::take(&mut self.events) {
+            if self.finished {
+                break;
+            }
+            let Some(name) = event.event.as_deref() else {
+                continue;
+            };
+            let mut data = event.data.clone();
+            match name {
+                "message_start" => {
+                    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&data) {
+                        if let Some(message) = value.get_mut("message") {
+                            message["model"] = serde_json::Value::String(self.client_model.clone());
+                            let usage = &message["usage"];
+                            self.usage.input_tokens = usage["input_tokens"].as_u64().unwrap_or(0);
+                            self.usage.cache_read_input_tokens =
+                                usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+                        }
+                        data = value.to_string();
+                    }
+                }
+                "content_block_start" => {
+                    self.open_block = serde_json::from_str::<serde_json::Value>(&data)
+                        .ok()
+                        .and_then(|v| v["index"].as_u64());
+                }
+                "content_block_stop" => self.open_block = None,
+                "message_delta" => {
+                    if let Some(n) = serde_json::from_str::<serde_json::Value>(&data)
+                        .ok()
+                        .and_then(|v| v["usage"]["output_tokens"].as_u64())
+                    {
+                        self.usage.output_tokens = n;
+                    }
+                }
+                "message_stop" => self.finished = true,
+                "error" => {
+                    self.finished = true;
+                    let err = serde_json::from_str::<serde_json::Value>(&data).ok();
+                    let message = err
+                        .as_ref()
+                        .and_then(|v| v["error"]["message"].as_str())
+                        .unwrap_or("error event from Anthropic");
+                    self.failure = Some(ApiError::new(ErrorKind::Api, message));
+                }
+                _ => {}
+            }
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name.as_bytes());
+            for line in data.split('\n') {
+                out.extend_from_slice(b"\ndata: ");
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+}
+
+impl Translate for Passthrough {
+    fn start(&mut self, _out: &mut BytesMut) {}
+
+    fn push(&mut self, chunk: &[u8], out: &mut BytesMut) {
+        if self.finished {
+            return;
+        }
+        match self.decoder.push(chunk, &mut self.events) {
+            Ok(()) => self.forward(out),
+            Err(err) => {
+                self.forward(out);
+                self.fail(
+                    ApiError::new(
+                        ErrorKind::Api,
+                        format!("Anthropic sent a broken stream: {err}"),
+                    ),
+                    out,
+                );
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut BytesMut) {
+        if self.finished {
+            return;
+        }
+        let _ = self.decoder.finish(&mut self.events);
+        self.forward(out);
+        if !self.finished {
+            self.fail(
+                ApiError::new(
+                    ErrorKind::Api,
+                    "the Anthropic stream ended before message_stop; the answer above is incomplete",
+                ),
+                out,
+            );
+        }
+    }
+
+    fn fail(&mut self, err: ApiError, out: &mut BytesMut) {
+        if self.finished {
+            return;
+        }
+        if let Some(index) = self.open_block.take() {
+            Event::BlockStop {
+                index: index as usize,
+            }
+            .encode_into(out);
+        }
+        Event::Error(err.clone()).encode_into(out);
+        self.failure = Some(err);
+        self.finished = true;
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn failure(&self) -> Option<&ApiError> {
+        self.failure.as_ref()
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+}

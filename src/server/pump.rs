@@ -1,0 +1,284 @@
+//! The streaming half of a request, once the upstream has answered with a success status:
+//! one task per stream that reads the upstream body, feeds a pure translator, and sends what
+//! comes out to Claude Code through a bounded channel.
+//!
+//! Everything that can end a stream meets in this task's one loop, so cleanup (metrics, log
+//! line, upstream connection) runs exactly once whichever comes first:
+//! - the upstream ends, cleanly or not (the translator closes open blocks and adds an
+//!   `event: error` when it was not a proper end);
+//! - the upstream is silent for `--idle-timeout` (open blocks closed, then `event: error`);
+//! - Claude Code closes the connection (hyper drops the body, the channel closes, the loop
+//!   sees it at once and drops the upstream response, which closes that connection);
+//! - Claude Code stops reading for `--drain-timeout` (the stream is given up: upstream
+//!   cancelled, outcome `drain_timeout`);
+//! - anyclaude shuts down (open blocks closed, then `event: error`).
+//!
+//! While the upstream is silent, `event: ping` goes out every `--keepalive` so Claude Code's
+//! idle timer never fires. Memory per stream is bounded: at most [`CHANNEL_FRAMES`] frames
+//! wait in the channel, each the translation of one upstream chunk.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::anthropic::stream::{Event, Usage};
+use crate::anthropic::{ApiError, ErrorKind};
+use crate::config::Timeouts;
+use crate::metrics::{Metrics, Outcome, RequestRecord};
+use crate::upstream;
+
+/// Frames that may wait between the translator and the client.
+pub const CHANNEL_FRAMES: usize = 8;
+
+/// A pure stream translator as the pump drives it: upstream bytes in, SSE bytes out.
+pub trait Translate: Send + 'static {
+    /// Writes the opening of the stream (`message_start`, or nothing for pass-through).
+    fn start(&mut self, out: &mut BytesMut);
+    /// Feeds one chunk of the upstream body.
+    fn push(&mut self, chunk: &[u8], out: &mut BytesMut);
+    /// The upstream body ended.
+    fn finish(&mut self, out: &mut BytesMut);
+    /// The stream failed for a reason outside the body (timeout, reset, shutdown).
+    fn fail(&mut self, err: ApiError, out: &mut BytesMut);
+    /// Whether the stream has ended (`message_stop` or `error` written).
+    fn is_finished(&self) -> bool;
+    /// The error that ended the stream, if one did.
+    fn failure(&self) -> Option<&ApiError>;
+    /// Usage so far (final once finished).
+    fn usage(&self) -> Usage;
+}
+
+/// What the pump needs besides the translator.
+pub struct Job {
+    /// The request's id.
+    pub request_id: String,
+    /// The provider preset's name.
+    pub provider: &'static str,
+    /// The model as Claude Code named it.
+    pub model: String,
+    /// The upstream's streaming response (status already checked).
+    pub upstream: reqwest::Response,
+    /// When the request arrived.
+    pub started: Instant,
+    /// Time to the upstream's response headers.
+    pub ttfb: Duration,
+    /// The proxy's timeouts.
+    pub timeouts: Timeouts,
+    /// Cancelled when anyclaude shuts down.
+    pub shutdown: CancellationToken,
+    /// Where the record goes.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts the stream task and returns the receiving end for the response body.
+pub fn spawn<T: Translate>(job: Job, translator: T) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+    tokio::spawn(run(job, translator, tx));
+    rx
+}
+
+/// Records the request exactly once: on the normal path through [`Recorder::finish`], or
+/// from `Drop` if the task is torn down (runtime shutdown) before it got there.
+struct Recorder {
+    metrics: Arc<Metrics>,
+    record: Option<RequestRecord>,
+    started: Instant,
+}
+
+impl Recorder {
+    fn finish(&mut self, outcome: Outcome, usage: Usage, detail: Option<&ApiError>) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        record.outcome = outcome;
+        record.duration_ms = millis(self.started.elapsed());
+        record.input_tokens = usage.input_tokens + usage.cache_read_input_tokens;
+        record.output_tokens = usage.output_tokens;
+        log_record(&record, detail);
+        self.metrics.finish(record);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish(Outcome::Shutdown, Usage::default(), None);
+    }
+}
+
+/// Writes the one log line per request (level 1).
+pub fn log_record(record: &RequestRecord, detail: Option<&ApiError>) {
+    let ttfb = record.ttfb_ms.map_or(-1, |ms| ms as i64);
+    match detail {
+        None => tracing::info!(
+            request_id = %record.id, provider = record.provider, model = %record.model,
+            status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
+            bytes = record.bytes, input_tokens = record.input_tokens,
+            output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
+            "request"
+        ),
+        Some(err) => tracing::warn!(
+            request_id = %record.id, provider = record.provider, model = %record.model,
+            status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
+            bytes = record.bytes, input_tokens = record.input_tokens,
+            output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
+            error = %err, "request"
+        ),
+    }
+}
+
+/// Whole milliseconds, saturating.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+enum Step {
+    Chunk(Option<Bytes>),
+    BodyError(reqwest::Error),
+    Idle,
+    Ping,
+    ClientGone,
+    Shutdown,
+}
+
+async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>) {
+    let Job {
+        request_id,
+        provider,
+        model,
+        mut upstream,
+        started,
+        ttfb,
+        timeouts,
+        shutdown,
+        metrics,
+    } = job;
+    let mut recorder = Recorder {
+        metrics,
+        started,
+        record: Some(RequestRecord {
+            id: request_id,
+            provider,
+            model,
+            status: 200,
+            ttfb_ms: Some(millis(ttfb)),
+            duration_ms: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            bytes: 0,
+            outcome: Outcome::Ok,
+        }),
+    };
+    let mut out = BytesMut::with_capacity(4096);
+    let mut sent: u64 = 0;
+    translator.start(&mut out);
+    let mut last_upstream = tokio::time::Instant::now();
+    let mut last_ping = last_upstream;
+    // Set when the loop ends for a reason other than the upstream body ending well.
+    let mut cut: Option<Outcome> = None;
+    let mut reason: Option<Outcome> = None;
+
+    loop {
+        if !out.is_empty() {
+            let frame = out.split().freeze();
+            let len = frame.len() as u64;
+            match timeout(timeouts.drain, tx.send(frame)).await {
+                Ok(Ok(())) => sent += len,
+                Ok(Err(_)) => {
+                    cut = Some(Outcome::ClientGone);
+                    break;
+                }
+                Err(_) => {
+                    cut = Some(Outcome::DrainTimeout);
+                    break;
+                }
+            }
+        }
+        if translator.is_finished() || reason.is_some() {
+            break;
+        }
+        let idle_at = last_upstream + timeouts.idle;
+        let ping_at = last_upstream.max(last_ping) + timeouts.keepalive;
+        let step = tokio::select! {
+            biased;
+            _ = tx.closed() => Step::ClientGone,
+            _ = shutdown.cancelled() => Step::Shutdown,
+            chunk = upstream.chunk() => match chunk {
+                Ok(chunk) => Step::Chunk(chunk),
+                Err(err) => Step::BodyError(err),
+            },
+            _ = sleep_until(idle_at) => Step::Idle,
+            _ = sleep_until(ping_at) => Step::Ping,
+        };
+        match step {
+            Step::Chunk(Some(bytes)) => {
+                last_upstream = tokio::time::Instant::now();
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    tracing::trace!(upstream_chunk = %String::from_utf8_lossy(&bytes), "upstream");
+                }
+                translator.push(&bytes, &mut out);
+            }
+            Step::Chunk(None) => {
+                translator.finish(&mut out);
+                // A translator always ends the stream at the body's end; if one did not,
+                // end it here rather than poll a finished body again.
+                if !translator.is_finished() {
+                    translator.fail(
+                        ApiError::new(ErrorKind::Api, "the upstream answer ended incomplete"),
+                        &mut out,
+                    );
+                }
+                reason = Some(if translator.failure().is_some() {
+                    Outcome::UpstreamError
+                } else {
+                    Outcome::Ok
+                });
+            }
+            Step::BodyError(err) => {
+                translator.fail(upstream::body_error(provider, &err), &mut out);
+                reason = Some(Outcome::UpstreamError);
+            }
+            Step::Idle => {
+                translator.fail(upstream::idle_timeout(provider, timeouts.idle), &mut out);
+                reason = Some(Outcome::IdleTimeout);
+            }
+            Step::Ping => {
+                last_ping = tokio::time::Instant::now();
+                Event::Ping.encode_into(&mut out);
+            }
+            Step::ClientGone => {
+                cut = Some(Outcome::ClientGone);
+                break;
+            }
+            Step::Shutdown => {
+                translator.fail(
+                    ApiError::new(
+                        ErrorKind::Overloaded,
+                        "anyclaude is shutting down; the answer above is incomplete",
+                    ),
+                    &mut out,
+                );
+                reason = Some(Outcome::Shutdown);
+            }
+        }
+        if tracing::enabled!(tracing::Level::TRACE) && !out.is_empty() {
+            tracing::trace!(events = %String::from_utf8_lossy(&out), "to client");
+        }
+    }
+    // Dropping the upstream response here closes its connection before the record is
+    // written, so a cancelled request frees the backend at once.
+    drop(upstream);
+    let outcome = cut.or(reason).unwrap_or(if translator.failure().is_some() {
+        Outcome::UpstreamError
+    } else {
+        Outcome::Ok
+    });
+    if let Some(record) = recorder.record.as_mut() {
+        record.bytes = sent;
+    }
+    let detail = translator.failure().cloned();
+    recorder.finish(outcome, translator.usage(), detail.as_ref());
+}

@@ -1,0 +1,266 @@
+//! Request dispatch: authentication, routes, request bodies (size, type, JSON) and the
+//! hand-off to the provider path. Every answer carries a `request-id`; every error has
+//! Anthropic's shape.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::body::{self, Body};
+use super::{Proxy, chat, passthrough};
+use crate::anthropic::request::MessagesRequest;
+use crate::anthropic::{ApiError, ErrorKind};
+use crate::metrics::{Outcome, RequestRecord};
+use crate::provider::{self, Dialect, RouteError};
+use crate::translate::tokens;
+
+/// Largest request body accepted (Anthropic's own limit).
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// The header carrying the per-run token.
+pub const TOKEN_HEADER: &str = "x-anyclaude-token";
+
+/// Handles one request. Never fails: every problem becomes an Anthropic-shaped response.
+pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body> {
+    let request_id = proxy.next_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = match (&method, path.as_str()) {
+        // Claude Code's startup probe carries neither our header nor credentials.
+        (&Method::GET | &Method::HEAD, "/") => {
+            body::response(StatusCode::OK, &request_id, body::empty())
+        }
+        _ if !proxy.authorized(req.headers()) => body::error(
+            &request_id,
+            &ApiError::new(
+                ErrorKind::Authentication,
+                format!(
+                    "missing or wrong {TOKEN_HEADER} header: this proxy serves only the Claude Code that anyclaude started"
+                ),
+            ),
+        ),
+        (&Method::GET | &Method::HEAD, "/health") => health(&proxy, &request_id),
+        (&Method::POST, "/v1/messages") => messages(proxy, req, request_id.clone()).await,
+        (&Method::POST, "/v1/messages/count_tokens") => count_tokens(req, &request_id).await,
+        (&Method::GET, "/v1/models") => models(&proxy, &request_id),
+        _ => body::error(
+            &request_id,
+            &ApiError::new(
+                ErrorKind::NotFound,
+                format!("anyclaude serves no {method} {path}"),
+            ),
+        ),
+    };
+    if method == Method::HEAD {
+        let (parts, _) = resp.into_parts();
+        return Response::from_parts(parts, body::empty());
+    }
+    resp
+}
+
+fn health(proxy: &Proxy, request_id: &str) -> Response<Body> {
+    let snapshot = proxy.metrics().snapshot();
+    body::json(
+        StatusCode::OK,
+        request_id,
+        &serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "metrics": snapshot,
+        }),
+    )
+}
+
+fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
+    let data: Vec<serde_json::Value> = proxy
+        .settings()
+        .default_model
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "id": id, "type": "model", "display_name": id,
+                "created_at": "1970-01-01T00:00:00Z",
+            })
+        })
+        .collect();
+    let first = data.first().map(|m| m["id"].clone());
+    let last = data.last().map(|m| m["id"].clone());
+    body::json(
+        StatusCode::OK,
+        request_id,
+        &serde_json::json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+    )
+}
+
+/// Reads and parses a JSON request body: size limit (413), content type, UTF-8 and JSON
+/// errors (400, saying where it broke).
+pub async fn read_json(req: Request<Incoming>) -> Result<(MessagesRequest, Bytes), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!("content-type must be application/json, not {ct:?}"),
+            ));
+        }
+    }
+    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(err) => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidRequest,
+                format!("could not read the request body: {err}"),
+            ));
+        }
+    };
+    if let Err(err) = std::str::from_utf8(&bytes) {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "the request body is not valid UTF-8 (at byte {})",
+                err.valid_up_to()
+            ),
+        ));
+    }
+    let parsed = MessagesRequest::from_slice(&bytes).map_err(|err| {
+        let what = if err.to_string().contains("recursion limit") {
+            "the request JSON is nested too deeply".to_owned()
+        } else {
+            format!("the request body is not a valid Messages request: {err}")
+        };
+        ApiError::new(ErrorKind::InvalidRequest, what)
+    })?;
+    Ok((parsed, bytes))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorKind::RequestTooLarge,
+        format!("request body over {} MiB", MAX_BODY / (1024 * 1024)),
+    )
+}
+
+async fn count_tokens(req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    match read_json(req).await {
+        Ok((parsed, _)) => body::json(
+            StatusCode::OK,
+            request_id,
+            &serde_json::json!({"input_tokens": tokens::estimate_request_tokens(&parsed)}),
+        ),
+        Err(err) => body::error(request_id, &err),
+    }
+}
+
+/// What a finished non-streamed (or failed) request records.
+pub struct Finished<'a> {
+    /// The request id.
+    pub request_id: &'a str,
+    /// The provider preset name, `-` when routing failed.
+    pub provider: &'static str,
+    /// The model as sent.
+    pub model: &'a str,
+    /// When it arrived.
+    pub started: Instant,
+    /// Time to the upstream's headers.
+    pub ttfb_ms: Option<u64>,
+}
+
+impl Finished<'_> {
+    /// Records the request and passes `resp` on.
+    pub fn record(
+        self,
+        proxy: &Proxy,
+        resp: Response<Body>,
+        outcome: Outcome,
+        tokens: (u64, u64),
+        error: Option<&ApiError>,
+    ) -> Response<Body> {
+        let record = RequestRecord {
+            id: self.request_id.to_owned(),
+            provider: self.provider,
+            model: self.model.to_owned(),
+            status: resp.status().as_u16(),
+            ttfb_ms: self.ttfb_ms,
+            duration_ms: super::pump::millis(self.started.elapsed()),
+            input_tokens: tokens.0,
+            output_tokens: tokens.1,
+            bytes: hyper::body::Body::size_hint(resp.body())
+                .exact()
+                .unwrap_or(0),
+            outcome,
+        };
+        super::pump::log_record(&record, error);
+        proxy.metrics().finish(record);
+        resp
+    }
+}
+
+async fn messages(proxy: Arc<Proxy>, req: Request<Incoming>, request_id: String) -> Response<Body> {
+    let started = Instant::now();
+    proxy.metrics().begin();
+    let query = req.uri().query().map(str::to_owned);
+    let headers = req.headers().clone();
+    let fail = |model: &str, err: ApiError| {
+        let finished = Finished {
+            request_id: &request_id,
+            provider: "-",
+            model,
+            started,
+            ttfb_ms: None,
+        };
+        let resp = body::error(&request_id, &err);
+        finished.record(&proxy, resp, Outcome::Error, (0, 0), Some(&err))
+    };
+    let (parsed, raw) = match read_json(req).await {
+        Ok(ok) => ok,
+        Err(err) => return fail("-", err),
+    };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(request_id = %request_id, body = %String::from_utf8_lossy(&raw), "request from claude");
+    }
+    let settings = proxy.settings();
+    let route = match provider::route(
+        &parsed.model,
+        settings.default_model.as_deref(),
+        &settings.env,
+    ) {
+        Ok(route) => route,
+        Err(err) => {
+            let kind = match err {
+                RouteError::MissingKey { .. } => ErrorKind::Authentication,
+                _ => ErrorKind::InvalidRequest,
+            };
+            let model = parsed.model.clone();
+            return fail(&model, ApiError::new(kind, err.to_string()));
+        }
+    };
+    if let Some(bare) = &route.defaulted_from {
+        tracing::info!(request_id = %request_id, model = %bare, to = %format!("{}/{}", route.preset.name, route.model), "bare model id sent to the default model");
+    }
+    let ctx = super::RequestContext {
+        proxy: proxy.clone(),
+        request_id: request_id.clone(),
+        started,
+        route,
+    };
+    match ctx.route.preset.dialect {
+        Dialect::Anthropic => {
+            passthrough::forward(ctx, parsed, raw, query.as_deref(), &headers).await
+        }
+        Dialect::OpenAiChat => chat::forward(ctx, parsed).await,
+    }
+}
