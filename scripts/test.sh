@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the pinned Claude Code versions the end-to-end tests drive
+# (cached under .cache/, see scripts/install-claude.sh), then runs every test.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh e2e             # only tests whose name contains "e2e" (cargo test filter)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "scripts/test.sh: tmux is needed for the interactive end-to-end test; installing it" >&2
+    if command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null
+    fi
+fi
+scripts/install-claude.sh
+export ANYCLAUDE_TEST_CLAUDE_DIR="${ANYCLAUDE_TEST_CLAUDE_DIR:-$PWD/.cache/claude-code}"
+cargo build --release --quiet
+cargo test "$@"
