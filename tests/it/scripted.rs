@@ -129,9 +129,13 @@ impl Received {
     }
 }
 
+/// Answers a request the script has no reply left for.
+pub type Handler = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct State {
     script: Mutex<VecDeque<Reply>>,
+    handler: Mutex<Option<Handler>>,
     received: Mutex<Vec<Received>>,
     release: Notify,
     /// Signalled each time a streamed body is dropped before it was sent completely.
@@ -175,6 +179,15 @@ impl Upstream {
             }
         });
         Upstream { addr, state }
+    }
+
+    /// Starts an upstream that answers every request with `handler`.
+    pub async fn with_handler(
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        let upstream = Upstream::start(Vec::new()).await;
+        *upstream.state.handler.lock().unwrap() = Some(Arc::new(handler));
+        upstream
     }
 
     /// The base URL, e.g. `http://127.0.0.1:PORT`.
@@ -231,13 +244,16 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    state.received.lock().unwrap().push(Received {
+    let received = Received {
         method,
         uri,
         headers,
         body,
-    });
-    let reply = state.script.lock().unwrap().pop_front();
+    };
+    state.received.lock().unwrap().push(received.clone());
+    let scripted = state.script.lock().unwrap().pop_front();
+    let handler = state.handler.lock().unwrap().clone();
+    let reply = scripted.or_else(|| handler.map(|h| h(&received)));
     let Some(reply) = reply else {
         return Response::builder()
             .status(500)
