@@ -1,0 +1,346 @@
+//! End to end with the real, pinned Claude Code: `anyclaude -p … --model openai/…` with a
+//! fresh HOME against a scripted OpenAI-compatible upstream, on every pinned version, plus
+//! one interactive session in a terminal (tmux) as a person uses it.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::chat_script;
+use crate::claude::{self, Claude};
+use crate::scripted::{Received, Reply, Step, Upstream};
+
+const MODEL: &str = "openai/gpt-e2e";
+
+/// Whether a Chat request is Claude Code's main agent request (it offers the Bash tool).
+fn offers(req: &Value, tool: &str) -> bool {
+    req["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == tool))
+}
+
+/// The content of the last message, as text.
+fn last_message(req: &Value) -> (String, String) {
+    let last = req["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
+    let role = last["role"].as_str().unwrap_or("").to_owned();
+    let content = match &last["content"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    (role, content)
+}
+
+struct Run {
+    out: Output,
+    lines: Vec<Value>,
+}
+
+impl Run {
+    fn result(&self) -> &Value {
+        claude::result_line(&self.lines).unwrap_or_else(|| {
+            panic!(
+                "no result line; stdout {} stderr {}",
+                String::from_utf8_lossy(&self.out.stdout),
+                String::from_utf8_lossy(&self.out.stderr)
+            )
+        })
+    }
+}
+
+async fn anyclaude(
+    claude: &Claude,
+    upstream: &Upstream,
+    project: &Path,
+    home: &Path,
+    prompt: &str,
+    extra: &[&str],
+) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
+    cmd.env_clear()
+        .envs(claude::base_env(home))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("OPENAI_BASE_URL", format!("{}/v1", upstream.url()))
+        .env("OPENAI_API_KEY", "sk-e2e-key")
+        .current_dir(project)
+        .args(["--claude"])
+        .arg(&claude.bin)
+        .args([
+            "--model",
+            MODEL,
+            "-p",
+            prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ])
+        .args(extra);
+    let out = claude::run(cmd, Duration::from_secs(120)).await;
+    let lines = claude::json_lines(&out.stdout);
+    Run { out, lines }
+}
+
+fn dirs(claude: &Claude) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let project = root.path().join("project");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    let project = project.canonicalize().unwrap();
+    claude::prepared_home(&home, &project, &claude.version);
+    (root, home, project)
+}
+
+fn no_secret_leaked(upstream: &Upstream) {
+    for r in upstream.received() {
+        assert_eq!(
+            r.header("authorization"),
+            Some("Bearer sk-e2e-key"),
+            "{}",
+            r.uri
+        );
+        assert_eq!(r.header("x-anyclaude-token"), None);
+        assert_eq!(r.header("x-api-key"), None);
+        assert_eq!(r.uri, "/v1/chat/completions");
+    }
+}
+
+async fn plain_answer(claude: &Claude) {
+    let upstream = Upstream::with_handler(|_| {
+        Reply::sse(chat_script::text(&[
+            "Hello ",
+            "from the ",
+            "scripted upstream",
+        ]))
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let run = anyclaude(claude, &upstream, &project, &home, "say hello", &[]).await;
+    let result = run.result();
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(
+        result["result"], "Hello from the scripted upstream",
+        "{}",
+        claude.version
+    );
+    assert!(run.out.status.success());
+    // Every request carried Claude Code's own model name through to the backend's.
+    for r in upstream.received() {
+        assert_eq!(r.json()["model"], "gpt-e2e");
+        let messages = r.json()["messages"].clone();
+        assert_eq!(messages[0]["role"], "system", "{messages}");
+    }
+    no_secret_leaked(&upstream);
+}
+
+async fn parallel_tool_round_trip(claude: &Claude) {
+    let (_root, home, project) = dirs(claude);
+    let two = project.join("two.txt");
+    let two_path = two.to_string_lossy().into_owned();
+    let seen_results = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = seen_results.clone();
+    let upstream = Upstream::with_handler(move |r: &Received| {
+        let req = r.json();
+        if !offers(&req, "Bash") {
+            return Reply::sse(chat_script::text(&["ok"]));
+        }
+        let (role, content) = last_message(&req);
+        if role == "tool" || content.contains("tool_result") {
+            let tool_msgs: Vec<String> = req["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .map(|m| m["content"].to_string())
+                .collect();
+            *seen.lock().unwrap() = tool_msgs.clone();
+            let joined = tool_msgs.join(" ");
+            let verdict = if joined.contains("one-from-bash") { "Both tools ran: one-from-bash" } else { "Tool results missing" };
+            return Reply::sse(chat_script::text(&[verdict]));
+        }
+        Reply::sse(chat_script::tool_calls(
+            &[
+                ("call_bash_1", "Bash", json!({"command": "echo one-from-bash > one.txt && cat one.txt", "description": "Write one.txt"})),
+                ("call_write_2", "Write", json!({"file_path": two_path, "content": "two-from-write\n"})),
+            ],
+            7,
+        ))
+    })
+    .await;
+    let run = anyclaude(
+        claude,
+        &upstream,
+        &project,
+        &home,
+        "write the files",
+        &["--allowedTools", "Bash", "Write"],
+    )
+    .await;
+    let result = run.result();
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(
+        std::fs::read_to_string(project.join("one.txt")).unwrap(),
+        "one-from-bash\n",
+        "{}",
+        claude.version
+    );
+    assert_eq!(
+        std::fs::read_to_string(&two).unwrap(),
+        "two-from-write\n",
+        "{}",
+        claude.version
+    );
+    assert_eq!(
+        result["result"],
+        "Both tools ran: one-from-bash",
+        "{}: {:?}",
+        claude.version,
+        seen_results.lock().unwrap()
+    );
+    // The assistant message Claude Code recorded holds both calls, whole.
+    let uses: Vec<&Value> = run
+        .lines
+        .iter()
+        .filter(|l| l["type"] == "assistant")
+        .flat_map(|l| l["message"]["content"].as_array().into_iter().flatten())
+        .filter(|b| b["type"] == "tool_use")
+        .collect();
+    assert_eq!(uses.len(), 2, "{}: {uses:?}", claude.version);
+    assert_eq!(uses[0]["name"], "Bash");
+    assert_eq!(
+        uses[0]["input"]["command"],
+        "echo one-from-bash > one.txt && cat one.txt"
+    );
+    assert_eq!(uses[1]["name"], "Write");
+    assert_eq!(uses[1]["input"]["content"], "two-from-write\n");
+    no_secret_leaked(&upstream);
+}
+
+async fn thinking_then_text(claude: &Claude) {
+    let upstream = Upstream::with_handler(|r: &Received| {
+        if offers(&r.json(), "Bash") {
+            Reply::sse(chat_script::thinking_then_text(
+                &["Let me ", "think about it."],
+                &["The answer ", "is 42."],
+            ))
+        } else {
+            Reply::sse(chat_script::text(&["ok"]))
+        }
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let run = anyclaude(
+        claude,
+        &upstream,
+        &project,
+        &home,
+        "what is the answer",
+        &[],
+    )
+    .await;
+    let result = run.result();
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(result["result"], "The answer is 42.", "{}", claude.version);
+    let text = String::from_utf8_lossy(&run.out.stdout);
+    assert!(
+        !text.contains("\"text\":\"Let me think"),
+        "thinking never shows as text"
+    );
+}
+
+async fn rate_limited_then_success(claude: &Claude) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let upstream = Upstream::with_handler(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::Full {
+                status: 429,
+                headers: vec![("retry-after", "0".into()), ("content-type", "application/json".into())],
+                body: json!({"error": {"message": "Rate limit reached for gpt-e2e", "type": "requests", "code": "rate_limit_exceeded"}}).to_string().into(),
+            }
+        } else {
+            Reply::sse(chat_script::text(&["after ", "the retry"]))
+        }
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
+    let result = run.result();
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(result["result"], "after the retry", "{}", claude.version);
+    assert!(count.load(Ordering::SeqCst) >= 2);
+}
+
+async fn mid_stream_failure(claude: &Claude) {
+    let upstream = Upstream::with_handler(|_| {
+        let mut steps: Vec<Step> = chat_script::text(&["partial ", "answer"])[..3]
+            .iter()
+            .map(|c| Step::Send(c.clone().into()))
+            .collect();
+        steps.push(Step::Send(
+            "data: {\"error\":{\"message\":\"the model crashed\",\"type\":\"server_error\"}}\n\n"
+                .into(),
+        ));
+        Reply::steps(steps)
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let started = std::time::Instant::now();
+    let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
+    let result = run.result();
+    assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
+    assert_eq!(run.out.status.code(), Some(1), "{}", claude.version);
+    assert!(started.elapsed() < Duration::from_secs(100));
+    let shown = result.to_string();
+    assert!(
+        shown.contains("the model crashed") || shown.contains("mid-response"),
+        "{}: {shown}",
+        claude.version
+    );
+    assert_ne!(
+        result["result"], "partial answer",
+        "a failure is never a truncated success"
+    );
+}
+
+#[tokio::test]
+async fn e2e_plain_answer() {
+    for claude in claude::pinned() {
+        plain_answer(&claude).await;
+    }
+}
+
+#[tokio::test]
+async fn e2e_parallel_tool_round_trip() {
+    for claude in claude::pinned() {
+        parallel_tool_round_trip(&claude).await;
+    }
+}
+
+#[tokio::test]
+async fn e2e_thinking_then_text() {
+    for claude in claude::pinned() {
+        thinking_then_text(&claude).await;
+    }
+}
+
+#[tokio::test]
+async fn e2e_rate_limited_then_success() {
+    for claude in claude::pinned() {
+        rate_limited_then_success(&claude).await;
+    }
+}
+
+#[tokio::test]
+async fn e2e_mid_stream_failure_is_an_error_not_a_hang() {
+    for claude in claude::pinned() {
+        mid_stream_failure(&claude).await;
+    }
+}

@@ -1,0 +1,177 @@
+//! The interactive case, as a person uses it: the real Claude Code started through anyclaude
+//! in a terminal (a private tmux server), past its first-run screens, a prompt typed, the
+//! streamed answer read off the screen, then Ctrl-C until it quits. anyclaude must exit with
+//! claude's code, close its port and leave the terminal sane.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::chat_script;
+use crate::claude::{self, Claude};
+use crate::scripted::{Reply, Upstream};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    /// Reads the screen until `pred` holds; the screen is all there is to watch.
+    fn wait_for(&self, what: &str, deadline: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "no {what} on screen within {deadline:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Ends only the tmux server this test started, on its private socket.
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn shell_quote(s: &Path) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+}
+
+async fn interactive(claude: &Claude) {
+    let upstream = Upstream::with_handler(|_| {
+        Reply::sse(chat_script::text(&["Hello from ", "the terminal test"]))
+    })
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let project = root.path().join("project");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    let project = project.canonicalize().unwrap();
+    claude::prepared_home(&home, &project, &claude.version);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let exit_file = root.path().join("exit.txt");
+    let stty_file = root.path().join("stty.txt");
+    let script = root.path().join("run.sh");
+    let mut env_lines = String::new();
+    for (k, v) in claude::base_env(&home) {
+        env_lines.push_str(&format!("export {k}={}\n", shell_quote(Path::new(&v))));
+    }
+    std::fs::write(
+        &script,
+        format!(
+            "{env_lines}export XDG_STATE_HOME={state}\nexport OPENAI_BASE_URL=http://{addr}/v1\nexport OPENAI_API_KEY=sk-tty\nexport TERM=xterm-256color\ncd {project}\n{bin} --claude {claude} --model openai/gpt-tty --port {port}\necho \"EXIT=$?\" > {exit}\nstty -a > {stty}\nsleep 300\n",
+            state = shell_quote(&home.join("state")),
+            addr = upstream.addr,
+            project = shell_quote(&project),
+            bin = shell_quote(Path::new(env!("CARGO_BIN_EXE_anyclaude"))),
+            claude = shell_quote(&claude.bin),
+            exit = shell_quote(&exit_file),
+            stty = shell_quote(&stty_file),
+        ),
+    )
+    .unwrap();
+    let tmux = Tmux {
+        socket: format!("anyclaude-e2e-{}-{port}", std::process::id()),
+    };
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &format!("bash {}", shell_quote(&script)),
+    ]);
+    assert!(
+        started.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let version = claude.version.clone();
+    let ready = tokio::task::spawn_blocking(move || {
+        tmux.wait_for("prompt", Duration::from_secs(60), |s| {
+            s.contains("shortcuts") || s.contains('❯') || s.contains("│ >")
+        });
+        tmux.cmd(&["send-keys", "-t", "t", "-l", "say hi"]);
+        tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+        let screen = tmux.wait_for("answer", Duration::from_secs(60), |s| {
+            s.contains("the terminal test")
+        });
+        assert!(
+            screen.contains("Hello from the terminal test"),
+            "{version}:\n{screen}"
+        );
+        // Two Ctrl-C in a row quit Claude Code.
+        tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
+        std::thread::sleep(Duration::from_millis(300));
+        tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
+        tmux.wait_for("exit", Duration::from_secs(30), |_| {
+            exit_file.exists() && stty_file.exists()
+        });
+        let exit = std::fs::read_to_string(&exit_file).unwrap();
+        let stty = std::fs::read_to_string(&stty_file).unwrap();
+        (exit, stty, tmux)
+    })
+    .await
+    .unwrap();
+    let (exit, stty, tmux) = ready;
+    assert_eq!(exit.trim(), "EXIT=0", "{}", claude.version);
+    // The terminal is left as a shell expects it: canonical mode and echo on.
+    assert!(
+        stty.contains(" icanon") && !stty.contains("-icanon"),
+        "{stty}"
+    );
+    assert!(
+        stty.contains(" echo ") && !stty.contains("-echo "),
+        "{stty}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "the proxy port is closed after exit"
+    );
+    drop(tmux);
+}
+
+#[tokio::test]
+async fn e2e_interactive_session_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "tmux is needed in CI"
+        );
+        eprintln!("tmux is not installed: the interactive end-to-end case did not run");
+        return;
+    }
+    for claude in claude::pinned() {
+        interactive(&claude).await;
+    }
+}
