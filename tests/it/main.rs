@@ -1,5 +1,6 @@
 //! The integration tests: the real binary and the proxy over real sockets.
 
+mod chat;
 mod chat_script;
 mod claude;
 mod e2e;
@@ -8,4 +9,5 @@ mod e2e_tty;
 mod harness;
 mod proxy;
 mod scripted;
+mod soak;
 mod streams;
