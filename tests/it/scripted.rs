@@ -104,8 +104,6 @@ impl Reply {
 /// A request the upstream received.
 #[derive(Clone, Debug)]
 pub struct Received {
-    /// Method.
-    pub method: String,
     /// Path and query.
     pub uri: String,
     /// Headers, names lower-case.
@@ -195,11 +193,6 @@ impl Upstream {
         format!("http://{}", self.addr)
     }
 
-    /// Adds replies to the script.
-    pub fn push(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.state.script.lock().unwrap().extend(replies);
-    }
-
     /// Requests received so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
@@ -221,17 +214,11 @@ impl Upstream {
             notified.await;
         }
     }
-
-    /// How many streamed bodies the proxy dropped early.
-    pub fn closed_count(&self) -> usize {
-        *self.state.closed_count.lock().unwrap()
-    }
 }
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
-    let method = req.method().to_string();
     let uri = req.uri().to_string();
     let headers = req
         .headers()
@@ -244,12 +231,7 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let received = Received {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let received = Received { uri, headers, body };
     state.received.lock().unwrap().push(received.clone());
     let scripted = state.script.lock().unwrap().pop_front();
     let handler = state.handler.lock().unwrap().clone();
