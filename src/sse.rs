@@ -180,6 +180,12 @@ impl SseDecoder {
         Ok(())
     }
 
+    /// Whether bytes of an unfinished line or event are pending (what [`finish`](Self::finish)
+    /// would still deliver or drop): at EOF, a sign the stream was cut mid-event.
+    pub fn has_pending(&self) -> bool {
+        !self.partial.is_empty() || self.has_data
+    }
+
     /// Counts `n` more bytes against the current event's limit.
     fn charge(&mut self, n: usize) -> Result<(), SseError> {
         self.event_bytes = self.event_bytes.saturating_add(n);
@@ -349,6 +355,14 @@ mod tests {
         assert_eq!(decode_all(&[b"data: [DONE]"]), vec![ev(None, "[DONE]")]);
         assert_eq!(decode_all(&[b"data: [DONE]\n"]), vec![ev(None, "[DONE]")]);
         assert_eq!(decode_all(&[b": only a comment"]), vec![]);
+        let mut dec = SseDecoder::new();
+        let mut out = Vec::new();
+        dec.push(b"data: a\n\ndata: b", &mut out).unwrap();
+        assert!(dec.has_pending());
+        dec.push(b"\n", &mut out).unwrap();
+        assert!(dec.has_pending());
+        dec.push(b"\n", &mut out).unwrap();
+        assert!(!dec.has_pending());
     }
 
     #[test]
