@@ -383,7 +383,12 @@ impl ChatStream {
             self.fail(stream_error(&obj), out);
             return;
         }
-        let has_usage = chunk.usage.is_some();
+        // A usage object with no counts (some servers send `{}` on every chunk) is not the
+        // usage chunk.
+        let usage = chunk
+            .usage
+            .filter(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some());
+        let has_usage = usage.is_some();
         for choice in chunk.choices {
             if choice.index.unwrap_or(0) != 0 {
                 continue;
@@ -418,7 +423,7 @@ impl ChatStream {
                 self.finish_reason = Some(reason);
             }
         }
-        if let Some(usage) = chunk.usage {
+        if let Some(usage) = usage {
             self.upstream_usage = Some(usage);
         }
         if has_usage && self.finish_reason.is_some() {
@@ -1340,6 +1345,13 @@ mod tests {
             index: 0,
             delta: Delta::Text("hi".into())
         }));
+        // An empty usage object on the finish chunk is not the usage chunk.
+        let body = format!(
+            "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{}}}}\n\ndata: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":77,\"completion_tokens\":3}}}}\n\n"
+        );
+        let (events, s) = run(&[body.as_bytes()]);
+        check_invariants(&events, true).unwrap();
+        assert_eq!((s.usage().input_tokens, s.usage().output_tokens), (77, 3));
         // [DONE] without a finish reason still ends normally; content after it is ignored.
         let events = run_str(&format!(
             "{text}data: [DONE]\n\n{}",
