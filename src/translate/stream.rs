@@ -569,7 +569,8 @@ impl ChatStream {
         Ok(())
     }
 
-    /// The slot a fragment belongs to: by `index`; without one, by id, else the latest.
+    /// The slot a fragment belongs to: by `index` (a new id under a used index starts a new
+    /// call); without an index, by id, else the latest.
     fn slot_for(&mut self, index: Option<u64>, id: &str, position: usize) -> usize {
         let key = match index {
             Some(i) => i,
@@ -586,8 +587,13 @@ impl ChatStream {
                 }
             }
         };
-        if let Some(pos) = self.slots.iter().position(|s| s.key == key) {
-            return pos;
+        // The latest call under this key, unless the fragment names a different id: some
+        // backends number every call 0, and a new id can only mean a new call.
+        if let Some(pos) = self.slots.iter().rposition(|s| s.key == key) {
+            let raw = &self.slots[pos].raw_id;
+            if id.is_empty() || raw.is_empty() || raw == id {
+                return pos;
+            }
         }
         self.slots.push(ToolSlot {
             key,
@@ -1284,6 +1290,33 @@ mod tests {
             panic!()
         };
         assert!(err.message.contains("without a tool name"));
+    }
+
+    #[test]
+    fn same_index_with_a_new_id_is_a_new_call() {
+        let body = [
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_a","function":{"name":"Read","arguments":"{\"file_path\":\"/a\"}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_b","function":{"name":"Read","arguments":"{\"file_path\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_b","function":{"arguments":"\"/b\"}"}}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let inputs: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockDelta {
+                    delta: Delta::InputJson(p),
+                    ..
+                } => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            inputs,
+            ["{\"file_path\":\"/a\"}", "{\"file_path\":", "\"/b\"}"]
+        );
+        assert!(matches!(events.last(), Some(Event::MessageStop)));
     }
 
     #[test]
