@@ -211,16 +211,8 @@ pub const PRESETS: &[Preset] = &[
         OPENAI_PROFILE,
     ),
     local("ollama", "http://localhost:11434/v1", &["OLLAMA_BASE_URL"]),
-    local(
-        "lmstudio",
-        "http://localhost:1234/v1",
-        &["LMSTUDIO_BASE_URL"],
-    ),
-    local(
-        "llamacpp",
-        "http://localhost:8080/v1",
-        &["LLAMACPP_BASE_URL"],
-    ),
+    local("lmstudio", "http://localhost:1234/v1", &["LMSTUDIO_BASE_URL"]),
+    local("llamacpp", "http://localhost:8080/v1", &["LLAMACPP_BASE_URL"]),
     local("vllm", "http://localhost:8000/v1", &["VLLM_BASE_URL"]),
     local("mlx", "http://localhost:8080/v1", &["MLX_BASE_URL"]),
 ];
@@ -232,11 +224,7 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 
 /// The preset names, comma-separated, for messages.
 pub fn preset_names() -> String {
-    PRESETS
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for Preset {
