@@ -1,73 +1,1586 @@
-//! STUB (replaced by the stream branch).
-use crate::anthropic::ApiError;
-use crate::anthropic::stream::{Event, StopReason, Usage};
-use crate::translate::tool_names::ToolNames;
-/// Stub.
+//! The stream state machine: a Chat Completions SSE body (raw bytes, split anywhere) → the
+//! events of an Anthropic Messages stream. Pure and synchronous: no I/O, no clock.
+//!
+//! Owned here: [`ChatStream`] and the rules that make its output something Claude Code
+//! accepts (protocol.md A.6, B.1, G; claude-code.md "How a failed stream looks"):
+//!
+//! - `message_start` first (client's model name, estimated input tokens); block indexes
+//!   0-based and contiguous; one block open at a time; every stream ends with exactly
+//!   `message_delta` + `message_stop`, or with `event: error` after all blocks are closed,
+//!   and nothing after either.
+//! - `delta.content` → `text`; `delta.reasoning ?? delta.reasoning_content` → `thinking`,
+//!   closed with a `signature_delta` of [`sign`] over its text; `delta.refusal` → `text`.
+//!   Empty strings are skipped, and a block is not opened on whitespace alone: leading
+//!   whitespace is held until real text follows and dropped if something else comes first,
+//!   so no empty or whitespace-only block is ever emitted (G.3).
+//! - **Tool calls** are assembled by `index` (or by `id` when a backend omits `index`). The
+//!   first call streams live as `input_json_delta`s; calls whose fragments arrive while
+//!   another call's block is open are buffered and emitted whole once that block closes.
+//!   The live block is closed early — so the next call can stream — when a fragment of
+//!   another call arrives and the live call's arguments already form a complete JSON object.
+//!   Text or reasoning arriving while a tool block is open is deferred to blocks after the
+//!   tool calls. A call's id is sanitised and made unique (generated when missing), its name
+//!   mapped back through [`ToolNames::original`]; empty arguments become `{}`; at the end of
+//!   its block the arguments must be a JSON object, otherwise the turn ends in an
+//!   `api_error` naming the tool (G.17). A "call" with neither name nor arguments is
+//!   dropped; one with arguments but no name is an error.
+//! - **The end**: a `finish_reason` is only recorded. `message_delta` + `message_stop` are
+//!   sent when the usage chunk arrives after it, at `data: [DONE]`, or at EOF after a
+//!   finish reason (llama.cpp-style servers end that way). EOF without any finish reason is
+//!   a failure, never a silent end. Stop reason and usage follow
+//!   [`super::response::stop_reason_for`] and [`super::response::final_usage`].
+//! - **Failures**: an `{"error":…}` chunk (or `event: error`), a data line that is not a
+//!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
+//!   close the open block (thinking gets its signature) and end with `Event::Error`.
+//!   Buffered tool calls and deferred text are then not emitted.
+//! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
+//!   is everything after `[DONE]` or the end.
+
+use crate::anthropic::error::{ApiError, ErrorKind};
+use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason, Usage};
+use crate::openai::response::{
+    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
+};
+use crate::sse::{SseDecoder, SseEvent};
+
+use super::response::{
+    final_usage, parse_tool_arguments, snippet, stop_reason_for, stream_error, tool_id_seed,
+    unique_tool_id,
+};
+use super::signature::sign;
+use super::tokens::estimate_text_tokens;
+use super::tool_names::ToolNames;
+
+/// What the translation of one answer needs to know about its request.
+#[derive(Debug, Clone, Default)]
 pub struct StreamContext {
-    /// Id.
+    /// The Anthropic message id to report (`msg_…`).
     pub message_id: String,
-    /// Model.
+    /// The model name exactly as Claude Code sent it.
     pub client_model: String,
-    /// Estimate.
+    /// Estimated input tokens, for `message_start` and when the backend reports no usage.
     pub input_tokens_estimate: u64,
-    /// Names.
+    /// The tool names shortened for this request, to map the backend's calls back.
     pub tool_names: ToolNames,
 }
-/// Stub.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    New,
+    Streaming,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
+    Text,
+    Thinking,
+}
+
+/// The block currently open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    None,
+    Text {
+        index: usize,
+    },
+    /// `start` is where this block's text begins in `ChatStream::emitted`.
+    Thinking {
+        index: usize,
+        start: usize,
+    },
+    Tool {
+        index: usize,
+        slot: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Not emitted yet (no name yet, or buffered behind the open tool block).
+    Waiting,
+    /// Its block is open.
+    Live,
+    /// Its block is closed.
+    Done,
+}
+
+/// One tool call being assembled.
+#[derive(Debug, Clone)]
+struct ToolSlot {
+    /// The upstream `index` (or a synthetic one when the backend sent none).
+    key: u64,
+    /// The upstream id, first non-empty one seen.
+    raw_id: String,
+    /// The upstream name, first non-empty one seen.
+    name: String,
+    /// All argument fragments so far.
+    args: String,
+    /// Bytes of `args` already sent (or skipped as leading whitespace).
+    sent: usize,
+    /// `args.len()` when it was last checked for completeness.
+    checked: usize,
+    state: SlotState,
+}
+
+/// Translates one streamed Chat Completions answer into Anthropic stream events.
+///
+/// Call [`start`](Self::start) once, [`push`](Self::push) for every piece of the upstream
+/// body, then [`finish`](Self::finish) at its end (or [`fail`](Self::fail) when the transport
+/// failed). Each call appends the events it produced to `out`; `push`, `finish` and `fail`
+/// call `start` themselves if it was not called. Once [`is_finished`](Self::is_finished),
+/// every call emits nothing.
+#[derive(Debug)]
 pub struct ChatStream {
     ctx: StreamContext,
-    done: bool,
+    decoder: SseDecoder,
+    scratch: Vec<SseEvent>,
+    phase: Phase,
+    next_index: usize,
+    open: Open,
+    /// Whitespace held back before opening a block of `held_kind`.
+    held: String,
+    held_kind: TextKind,
+    slots: Vec<ToolSlot>,
+    /// Text and reasoning that arrived while a tool block was open, emitted after the tools.
+    deferred: Vec<(TextKind, String)>,
+    /// Everything emitted (text, thinking, tool names and arguments), for the output
+    /// estimate and thinking signatures.
+    emitted: String,
+    used_ids: Vec<String>,
+    tool_blocks: usize,
+    finish_reason: Option<String>,
+    refused: bool,
+    upstream_usage: Option<CompletionUsage>,
+    final_usage: Option<Usage>,
+    stop_reason: Option<StopReason>,
     failure: Option<ApiError>,
+    /// `finish` found an event not terminated by a blank line (the stream was cut).
+    cut_at_eof: bool,
 }
+
 impl ChatStream {
-    /// Stub.
+    /// A stream translator for one answer.
     pub fn new(ctx: StreamContext) -> Self {
         ChatStream {
             ctx,
-            done: false,
+            decoder: SseDecoder::new(),
+            scratch: Vec::new(),
+            phase: Phase::New,
+            next_index: 0,
+            open: Open::None,
+            held: String::new(),
+            held_kind: TextKind::Text,
+            slots: Vec::new(),
+            deferred: Vec::new(),
+            emitted: String::new(),
+            used_ids: Vec::new(),
+            tool_blocks: 0,
+            finish_reason: None,
+            refused: false,
+            upstream_usage: None,
+            final_usage: None,
+            stop_reason: None,
             failure: None,
+            cut_at_eof: false,
         }
     }
-    /// Stub.
+
+    /// Emits `message_start` (the client's model name, `input_tokens` = the estimate,
+    /// `output_tokens` = 1). Does nothing when already started.
     pub fn start(&mut self, out: &mut Vec<Event>) {
+        if self.phase != Phase::New {
+            return;
+        }
+        self.phase = Phase::Streaming;
         out.push(Event::MessageStart {
             id: self.ctx.message_id.clone(),
             model: self.ctx.client_model.clone(),
-            usage: Usage::default(),
+            usage: Usage {
+                input_tokens: self.ctx.input_tokens_estimate,
+                output_tokens: 1,
+                ..Usage::default()
+            },
         });
     }
-    /// Stub.
-    pub fn push(&mut self, _b: &[u8], _out: &mut Vec<Event>) {}
-    /// Stub.
+
+    /// Feeds raw upstream body bytes, split anywhere.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) {
+        self.start(out);
+        if self.phase == Phase::Done {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.scratch);
+        let decoded = self.decoder.push(bytes, &mut events);
+        self.handle_all(&mut events, out);
+        self.scratch = events;
+        if let Err(e) = decoded {
+            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), out);
+        }
+    }
+
+    /// The upstream body ended. Completes the message if a finish reason was seen (or
+    /// `[DONE]`), otherwise fails it: a stream cut short is never a normal end.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        if !self.done {
-            self.done = true;
-            out.push(Event::MessageDelta {
-                stop_reason: StopReason::EndTurn,
-                stop_sequence: None,
-                usage: Usage::default(),
-            });
-            out.push(Event::MessageStop);
+        self.start(out);
+        if self.phase == Phase::Done {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.scratch);
+        self.cut_at_eof = self.decoder.has_pending();
+        let decoded = self.decoder.finish(&mut events);
+        self.handle_all(&mut events, out);
+        self.scratch = events;
+        if let Err(e) = decoded {
+            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), out);
+        }
+        if self.phase == Phase::Done {
+            return;
+        }
+        if self.finish_reason.is_some() {
+            self.complete(out);
+        } else {
+            self.fail(
+                ApiError::new(
+                    ErrorKind::Api,
+                    "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete",
+                ),
+                out,
+            );
         }
     }
-    /// Stub.
-    pub fn fail(&mut self, e: ApiError, out: &mut Vec<Event>) {
-        if !self.done {
-            self.done = true;
-            out.push(Event::Error(e.clone()));
-            self.failure = Some(e);
+
+    /// A failure outside the body (timeout, reset, shutdown): closes the open block, then
+    /// emits `err` as `event: error`.
+    pub fn fail(&mut self, err: ApiError, out: &mut Vec<Event>) {
+        self.start(out);
+        if self.phase == Phase::Done {
+            return;
         }
+        self.held.clear();
+        match self.open {
+            Open::None => {}
+            Open::Tool { index, slot } => {
+                self.slots[slot].state = SlotState::Done;
+                out.push(Event::BlockStop { index });
+            }
+            _ => self.close_text(out),
+        }
+        self.open = Open::None;
+        self.phase = Phase::Done;
+        out.push(Event::Error(err.clone()));
+        self.failure = Some(err);
     }
-    /// Stub.
+
+    /// Whether the stream has ended (`message_stop` or `error` emitted).
     pub fn is_finished(&self) -> bool {
-        self.done
+        self.phase == Phase::Done
     }
-    /// Stub.
+
+    /// The usage reported in the final `message_delta` once finished; before that (or after
+    /// a failure), the best current figure: upstream counts where known, else estimates.
     pub fn usage(&self) -> Usage {
-        Usage::default()
+        self.final_usage.unwrap_or_else(|| {
+            final_usage(
+                self.upstream_usage.as_ref(),
+                self.ctx.input_tokens_estimate,
+                || estimate_text_tokens(&self.emitted),
+            )
+        })
     }
-    /// Stub.
+
+    /// The stop reason sent, once the message completed normally.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop_reason
+    }
+
+    /// The error that ended the stream, if it failed.
     pub fn failure(&self) -> Option<&ApiError> {
         self.failure.as_ref()
+    }
+
+    /// The backend's own `finish_reason` (last non-empty one), for logs.
+    pub fn raw_finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// How many content blocks have been started. A stream that failed with none (see
+    /// [`failure`](Self::failure)) is better answered with an HTTP error status (retried by
+    /// the client) than with a 200 and an error event, if the 200 is not yet committed.
+    pub fn blocks_emitted(&self) -> usize {
+        self.next_index
+    }
+
+    /// The context this stream was created with.
+    pub fn context(&self) -> &StreamContext {
+        &self.ctx
+    }
+
+    fn handle_all(&mut self, events: &mut Vec<SseEvent>, out: &mut Vec<Event>) {
+        for ev in events.drain(..) {
+            if self.phase == Phase::Done {
+                continue;
+            }
+            self.handle(ev, out);
+        }
+    }
+
+    fn handle(&mut self, ev: SseEvent, out: &mut Vec<Event>) {
+        let data = ev.data.trim();
+        if data.is_empty() {
+            return;
+        }
+        if data == "[DONE]" {
+            self.complete(out);
+            return;
+        }
+        let named = ev.event.as_deref().filter(|n| *n != "message");
+        let chunk: ChatCompletionChunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                match named {
+                    Some("error") => {
+                        let obj = ErrorObject::from_body(data.as_bytes()).unwrap_or(ErrorObject {
+                            message: Some(data.to_owned()),
+                            ..ErrorObject::default()
+                        });
+                        self.fail(stream_error(&obj), out);
+                    }
+                    // An event of some other name that is not a chunk: not ours to read.
+                    Some(_) => {}
+                    None => {
+                        let message = if self.cut_at_eof {
+                            format!(
+                                "the upstream stream ended in the middle of a chunk (the connection closed before the answer was complete): {}",
+                                snippet(data, 200)
+                            )
+                        } else {
+                            format!(
+                                "the upstream sent a stream chunk anyclaude cannot read ({e}): {}",
+                                snippet(data, 200)
+                            )
+                        };
+                        self.fail(ApiError::new(ErrorKind::Api, message), out);
+                    }
+                }
+                return;
+            }
+        };
+        let error = match &chunk.error {
+            Some(v) if !v.is_null() => Some(ErrorObject::from_value(v).unwrap_or(ErrorObject {
+                message: Some(v.to_string()),
+                ..ErrorObject::default()
+            })),
+            _ if named == Some("error") => Some(ErrorObject::from_body(data.as_bytes()).unwrap_or(
+                ErrorObject {
+                    message: Some(data.to_owned()),
+                    ..ErrorObject::default()
+                },
+            )),
+            _ => None,
+        };
+        if let Some(obj) = error {
+            self.fail(stream_error(&obj), out);
+            return;
+        }
+        // A usage object with no counts (some servers send `{}` on every chunk) is not the
+        // usage chunk.
+        let usage = chunk
+            .usage
+            .filter(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some());
+        let has_usage = usage.is_some();
+        for choice in chunk.choices {
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            let ChunkDelta {
+                content,
+                reasoning_content,
+                reasoning,
+                tool_calls,
+                refusal,
+                ..
+            } = choice.delta;
+            if let Some(r) = reasoning.or(reasoning_content) {
+                self.text(TextKind::Thinking, r, out);
+            }
+            if let Some(c) = content {
+                self.text(TextKind::Text, c, out);
+            }
+            if let Some(r) = refusal.filter(|r| !r.is_empty()) {
+                self.refused = true;
+                self.text(TextKind::Text, r, out);
+            }
+            for (position, call) in tool_calls.into_iter().enumerate() {
+                if let Err(err) = self.tool_fragment(call, position, out) {
+                    self.fail(err, out);
+                    return;
+                }
+            }
+            if let Some(reason) = choice.finish_reason
+                && (!reason.is_empty() || self.finish_reason.is_none())
+            {
+                self.finish_reason = Some(reason);
+            }
+        }
+        if let Some(usage) = usage {
+            self.upstream_usage = Some(usage);
+        }
+        if has_usage && self.finish_reason.is_some() {
+            self.complete(out);
+        }
+    }
+
+    /// A piece of answer text or reasoning.
+    fn text(&mut self, kind: TextKind, s: String, out: &mut Vec<Event>) {
+        if s.is_empty() {
+            return;
+        }
+        if matches!(self.open, Open::Tool { .. }) || !self.deferred.is_empty() {
+            match self.deferred.last_mut() {
+                Some((k, buf)) if *k == kind => buf.push_str(&s),
+                _ => self.deferred.push((kind, s)),
+            }
+            return;
+        }
+        let same_open = matches!(
+            (kind, self.open),
+            (TextKind::Text, Open::Text { .. }) | (TextKind::Thinking, Open::Thinking { .. })
+        );
+        if same_open {
+            self.held.clear();
+            self.delta(kind, s, out);
+            return;
+        }
+        if self.held_kind != kind {
+            self.held.clear();
+            self.held_kind = kind;
+        }
+        if s.trim().is_empty() {
+            self.held.push_str(&s);
+            return;
+        }
+        let text = if self.held.is_empty() {
+            s
+        } else {
+            let mut t = std::mem::take(&mut self.held);
+            t.push_str(&s);
+            t
+        };
+        self.close_text(out);
+        self.open_text(kind, out);
+        self.delta(kind, text, out);
+    }
+
+    fn open_text(&mut self, kind: TextKind, out: &mut Vec<Event>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let (open, block) = match kind {
+            TextKind::Text => (Open::Text { index }, BlockStart::Text),
+            TextKind::Thinking => (
+                Open::Thinking {
+                    index,
+                    start: self.emitted.len(),
+                },
+                BlockStart::Thinking,
+            ),
+        };
+        self.open = open;
+        out.push(Event::BlockStart { index, block });
+    }
+
+    fn delta(&mut self, kind: TextKind, text: String, out: &mut Vec<Event>) {
+        let index = match self.open {
+            Open::Text { index } | Open::Thinking { index, .. } | Open::Tool { index, .. } => index,
+            Open::None => return,
+        };
+        self.emitted.push_str(&text);
+        let delta = match kind {
+            TextKind::Text => Delta::Text(text),
+            TextKind::Thinking => Delta::Thinking(text),
+        };
+        out.push(Event::BlockDelta { index, delta });
+    }
+
+    /// Closes an open text or thinking block (a thinking block gets its signature first).
+    fn close_text(&mut self, out: &mut Vec<Event>) {
+        match self.open {
+            Open::Text { index } => out.push(Event::BlockStop { index }),
+            Open::Thinking { index, start } => {
+                let signature = sign(self.emitted.get(start..).unwrap_or(""));
+                out.push(Event::BlockDelta {
+                    index,
+                    delta: Delta::Signature(signature),
+                });
+                out.push(Event::BlockStop { index });
+            }
+            Open::None | Open::Tool { .. } => return,
+        }
+        self.open = Open::None;
+    }
+
+    /// One tool-call fragment.
+    fn tool_fragment(
+        &mut self,
+        call: ToolCallDelta,
+        position: usize,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ApiError> {
+        let id = call.id.as_deref().map(str::trim).unwrap_or("");
+        let slot = self.slot_for(call.index, id, position);
+        let name = call.function.name.as_deref().map(str::trim).unwrap_or("");
+        let args = call.function.arguments.unwrap_or_default();
+        let s = &mut self.slots[slot];
+        if s.state == SlotState::Done {
+            if args.trim().is_empty() {
+                return Ok(());
+            }
+            let name = self.ctx.tool_names.original(&s.name).to_owned();
+            return Err(ApiError::new(
+                ErrorKind::Api,
+                format!(
+                    "the model sent more arguments for its call to tool `{name}` after they already formed a complete JSON object ({}), so the call cannot be passed on intact",
+                    snippet(&args, 120)
+                ),
+            ));
+        }
+        if s.raw_id.is_empty() && !id.is_empty() {
+            s.raw_id = id.to_owned();
+        }
+        if s.name.is_empty() && !name.is_empty() {
+            s.name = name.to_owned();
+        }
+        s.args.push_str(&args);
+
+        match self.open {
+            Open::Tool { slot: live, .. } if live == slot => self.send_args(slot, out),
+            Open::Tool { slot: live, .. } => {
+                if self.args_complete(live) {
+                    self.close_tool(out)?;
+                    self.activate_next(out);
+                }
+            }
+            _ => {
+                if !self.slots[slot].name.is_empty() {
+                    self.activate_next(out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The slot a fragment belongs to: by `index` (a new id under a used index starts a new
+    /// call); without an index, by id, else the latest.
+    fn slot_for(&mut self, index: Option<u64>, id: &str, position: usize) -> usize {
+        let key = match index {
+            Some(i) => i,
+            None => {
+                if !id.is_empty() {
+                    if let Some(pos) = self.slots.iter().position(|s| s.raw_id == id) {
+                        return pos;
+                    }
+                    (1 << 32) + self.slots.len() as u64
+                } else if let Some(last) = self.slots.len().checked_sub(1) {
+                    return last;
+                } else {
+                    (1 << 32) + position as u64
+                }
+            }
+        };
+        // The latest call under this key, unless the fragment names a different id: some
+        // backends number every call 0, and a new id can only mean a new call.
+        if let Some(pos) = self.slots.iter().rposition(|s| s.key == key) {
+            let raw = &self.slots[pos].raw_id;
+            if id.is_empty() || raw.is_empty() || raw == id {
+                return pos;
+            }
+        }
+        self.slots.push(ToolSlot {
+            key,
+            raw_id: String::new(),
+            name: String::new(),
+            args: String::new(),
+            sent: 0,
+            checked: 0,
+            state: SlotState::Waiting,
+        });
+        self.slots.len() - 1
+    }
+
+    /// Whether the slot's arguments already form a complete JSON object (checked again only
+    /// when they changed).
+    fn args_complete(&mut self, slot: usize) -> bool {
+        let s = &mut self.slots[slot];
+        if s.checked == s.args.len() {
+            return false;
+        }
+        s.checked = s.args.len();
+        let t = s.args.trim();
+        t.starts_with('{')
+            && t.ends_with('}')
+            && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+    }
+
+    /// Opens the first waiting tool call that has a name (closing an open text block first)
+    /// and sends its arguments so far.
+    fn activate_next(&mut self, out: &mut Vec<Event>) {
+        let Some(slot) = self
+            .slots
+            .iter()
+            .position(|s| s.state == SlotState::Waiting && !s.name.is_empty())
+        else {
+            return;
+        };
+        self.held.clear();
+        self.close_text(out);
+        self.open_tool(slot, out);
+        self.send_args(slot, out);
+    }
+
+    fn open_tool(&mut self, slot: usize, out: &mut Vec<Event>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let seed = tool_id_seed(&self.ctx.message_id, slot);
+        let id = unique_tool_id(&self.slots[slot].raw_id, seed, &mut self.used_ids);
+        let name = self
+            .ctx
+            .tool_names
+            .original(&self.slots[slot].name)
+            .to_owned();
+        self.emitted.push_str(&name);
+        self.slots[slot].state = SlotState::Live;
+        self.open = Open::Tool { index, slot };
+        self.tool_blocks += 1;
+        out.push(Event::BlockStart {
+            index,
+            block: BlockStart::ToolUse { id, name },
+        });
+    }
+
+    /// Sends the live slot's unsent arguments (leading whitespace is never sent, so
+    /// whitespace-only arguments can still become `{}`).
+    fn send_args(&mut self, slot: usize, out: &mut Vec<Event>) {
+        let Open::Tool { index, .. } = self.open else {
+            return;
+        };
+        let s = &mut self.slots[slot];
+        if s.sent == 0 {
+            match s.args.find(|c: char| !c.is_whitespace()) {
+                Some(start) => s.sent = start,
+                None => return,
+            }
+        }
+        if s.sent < s.args.len() {
+            let part = s.args[s.sent..].to_owned();
+            s.sent = s.args.len();
+            out.push(Event::BlockDelta {
+                index,
+                delta: Delta::InputJson(part),
+            });
+        }
+    }
+
+    /// Closes the open tool block after checking its arguments. On bad arguments the block
+    /// is still closed, and the error is returned for the caller to emit.
+    fn close_tool(&mut self, out: &mut Vec<Event>) -> Result<(), ApiError> {
+        let Open::Tool { index, slot } = self.open else {
+            return Ok(());
+        };
+        self.open = Open::None;
+        let s = &mut self.slots[slot];
+        s.state = SlotState::Done;
+        let name = self.ctx.tool_names.original(&s.name);
+        let checked = parse_tool_arguments(name, &s.args, self.finish_reason.as_deref());
+        if checked.is_ok() && s.args.trim().is_empty() {
+            out.push(Event::BlockDelta {
+                index,
+                delta: Delta::InputJson("{}".to_owned()),
+            });
+        }
+        out.push(Event::BlockStop { index });
+        self.emitted.push_str(&s.args);
+        checked.map(|_| ())
+    }
+
+    /// The answer is complete: closes and flushes everything, then `message_delta` and
+    /// `message_stop` (or an error, when a tool call's arguments are broken).
+    fn complete(&mut self, out: &mut Vec<Event>) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.held.clear();
+        self.close_text(out);
+        if let Err(err) = self.flush_tools(out) {
+            self.fail(err, out);
+            return;
+        }
+        for (kind, text) in std::mem::take(&mut self.deferred) {
+            if text.trim().is_empty() {
+                continue;
+            }
+            self.close_text(out);
+            self.open_text(kind, out);
+            self.delta(kind, text, out);
+        }
+        self.close_text(out);
+        let stop_reason = stop_reason_for(
+            self.finish_reason.as_deref(),
+            self.tool_blocks > 0,
+            self.refused,
+        );
+        let usage = final_usage(
+            self.upstream_usage.as_ref(),
+            self.ctx.input_tokens_estimate,
+            || estimate_text_tokens(&self.emitted),
+        );
+        self.stop_reason = Some(stop_reason);
+        self.final_usage = Some(usage);
+        self.phase = Phase::Done;
+        out.push(Event::MessageDelta {
+            stop_reason,
+            stop_sequence: None,
+            usage,
+        });
+        out.push(Event::MessageStop);
+    }
+
+    /// Closes the live tool block and emits every waiting call, in order of appearance.
+    fn flush_tools(&mut self, out: &mut Vec<Event>) -> Result<(), ApiError> {
+        self.close_tool(out)?;
+        for slot in 0..self.slots.len() {
+            let s = &self.slots[slot];
+            if s.state != SlotState::Waiting {
+                continue;
+            }
+            if s.name.is_empty() {
+                if s.args.trim().is_empty() {
+                    continue; // an empty placeholder, not a call
+                }
+                return Err(ApiError::new(
+                    ErrorKind::Api,
+                    format!(
+                        "the model made a tool call without a tool name (arguments: {})",
+                        snippet(&s.args, 200)
+                    ),
+                ));
+            }
+            self.open_tool(slot, out);
+            self.send_args(slot, out);
+            self.close_tool(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the rules every emitted stream must follow; `Err` says which one broke where.
+/// With `require_end`, the stream must also have ended (message_stop or error).
+#[cfg(test)]
+pub(crate) fn check_invariants(events: &[Event], require_end: bool) -> Result<(), String> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Text,
+        Thinking,
+        Tool,
+    }
+    let mut open: Option<(usize, Kind, String, bool)> = None; // index, kind, content, signed
+    let mut next = 0;
+    let mut ended = false;
+    let mut tool_blocks = 0;
+    let mut saw_delta = false;
+    for (i, ev) in events.iter().enumerate() {
+        let at = format!("event {i} ({})", ev.name());
+        if ended {
+            return Err(format!("{at}: after the end"));
+        }
+        if (i == 0) != matches!(ev, Event::MessageStart { .. }) {
+            return Err(format!("{at}: message_start must be first and only first"));
+        }
+        match ev {
+            Event::MessageStart { .. } | Event::Ping => {}
+            Event::BlockStart { index, block } => {
+                if open.is_some() {
+                    return Err(format!("{at}: block opened while another is open"));
+                }
+                if *index != next {
+                    return Err(format!("{at}: index {index}, expected {next}"));
+                }
+                next += 1;
+                let kind = match block {
+                    BlockStart::Text => Kind::Text,
+                    BlockStart::Thinking => Kind::Thinking,
+                    BlockStart::ToolUse { id, name } => {
+                        if id.is_empty()
+                            || !id
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        {
+                            return Err(format!("{at}: bad tool id {id:?}"));
+                        }
+                        if name.is_empty() {
+                            return Err(format!("{at}: empty tool name"));
+                        }
+                        tool_blocks += 1;
+                        Kind::Tool
+                    }
+                };
+                open = Some((*index, kind, String::new(), false));
+            }
+            Event::BlockDelta { index, delta } => {
+                let Some((open_index, kind, content, signed)) = &mut open else {
+                    return Err(format!("{at}: delta with no open block"));
+                };
+                if index != open_index {
+                    return Err(format!("{at}: delta for {index}, open is {open_index}"));
+                }
+                if *signed {
+                    return Err(format!("{at}: delta after the signature"));
+                }
+                match (kind, delta) {
+                    (Kind::Text, Delta::Text(t)) | (Kind::Thinking, Delta::Thinking(t)) => {
+                        if t.is_empty() {
+                            return Err(format!("{at}: empty delta"));
+                        }
+                        content.push_str(t);
+                    }
+                    (Kind::Thinking, Delta::Signature(s)) => {
+                        if *s != sign(content) {
+                            return Err(format!("{at}: signature does not match the thinking"));
+                        }
+                        *signed = true;
+                    }
+                    (Kind::Tool, Delta::InputJson(p)) => {
+                        if p.is_empty() {
+                            return Err(format!("{at}: empty input_json_delta"));
+                        }
+                        content.push_str(p);
+                    }
+                    _ => return Err(format!("{at}: wrong delta kind for the block")),
+                }
+                saw_delta = true;
+            }
+            Event::BlockStop { index } => {
+                let Some((open_index, kind, content, signed)) = open.take() else {
+                    return Err(format!("{at}: stop with no open block"));
+                };
+                if *index != open_index {
+                    return Err(format!("{at}: stop for {index}, open is {open_index}"));
+                }
+                match kind {
+                    Kind::Text if content.trim().is_empty() => {
+                        return Err(format!("{at}: empty or whitespace-only text block"));
+                    }
+                    Kind::Thinking if !signed => {
+                        return Err(format!("{at}: thinking block closed without a signature"));
+                    }
+                    _ => {}
+                }
+            }
+            Event::MessageDelta { stop_reason, .. } => {
+                if open.is_some() {
+                    return Err(format!("{at}: message_delta with a block open"));
+                }
+                if !matches!(events.get(i + 1), Some(Event::MessageStop)) || events.len() != i + 2 {
+                    return Err(format!("{at}: must be followed by message_stop, last"));
+                }
+                if (tool_blocks > 0) != (*stop_reason == StopReason::ToolUse) {
+                    return Err(format!(
+                        "{at}: stop_reason {stop_reason:?} with {tool_blocks} tool blocks"
+                    ));
+                }
+            }
+            Event::MessageStop => {
+                if !matches!(
+                    events.get(i.wrapping_sub(1)),
+                    Some(Event::MessageDelta { .. })
+                ) {
+                    return Err(format!("{at}: message_stop without message_delta"));
+                }
+                ended = true;
+            }
+            Event::Error(_) => {
+                if open.is_some() {
+                    return Err(format!("{at}: error with a block open"));
+                }
+                ended = true;
+            }
+        }
+    }
+    let _ = saw_delta;
+    if require_end && !ended {
+        return Err("the stream did not end".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::{Path, PathBuf};
+
+    /// The long MCP tool name the fixtures' context shortens (its short form is in
+    /// `openai_parallel_tools.sse`).
+    const LONG_TOOL: &str =
+        "mcp__github__create_pull_request_review_comment_with_suggestion_and_thread_resolution";
+
+    fn ctx() -> StreamContext {
+        let mut tool_names = ToolNames::default();
+        tool_names.upstream_name(LONG_TOOL);
+        StreamContext {
+            message_id: "msg_test".into(),
+            client_model: "claude-sonnet-4-5".into(),
+            input_tokens_estimate: 100,
+            tool_names,
+        }
+    }
+
+    fn run(chunks: &[&[u8]]) -> (Vec<Event>, ChatStream) {
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        s.start(&mut out);
+        for c in chunks {
+            s.push(c, &mut out);
+        }
+        s.finish(&mut out);
+        // Nothing more, whatever is called afterwards.
+        let n = out.len();
+        s.push(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n",
+            &mut out,
+        );
+        s.finish(&mut out);
+        s.fail(ApiError::new(ErrorKind::Api, "late"), &mut out);
+        assert_eq!(out.len(), n, "events after the end");
+        (out, s)
+    }
+
+    fn transcript(events: &[Event]) -> String {
+        events.iter().map(|e| format!("{}\n", e.data())).collect()
+    }
+
+    fn fixture_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams")
+    }
+
+    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
+        let mut chunks = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let max = match rng.below(3) {
+                0 => 3,
+                1 => 40,
+                _ => 400,
+            };
+            let n = 1 + rng.below(max.min(rest.len()));
+            let (a, b) = rest.split_at(n);
+            chunks.push(a);
+            rest = b;
+        }
+        chunks
+    }
+
+    /// Every fixture: the transcript matches its `.expected` file (set
+    /// `ANYCLAUDE_BLESS=1` to write them, then review them by reading), the invariants hold,
+    /// and every two-piece split and 200 random chunkings give identical events.
+    #[test]
+    fn fixtures() {
+        let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+            .expect("fixture dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 14, "fixtures missing: {paths:?}");
+        let mut failures = Vec::new();
+        for path in &paths {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let body = std::fs::read(path).unwrap();
+            let (events, _) = run(&[&body]);
+            if let Err(e) = check_invariants(&events, true) {
+                failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
+                continue;
+            }
+            let got = transcript(&events);
+            let expected_path = path.with_extension("expected");
+            if bless {
+                std::fs::write(&expected_path, &got).unwrap();
+            }
+            match std::fs::read_to_string(&expected_path) {
+                Ok(want) if want == got => {}
+                Ok(want) => failures.push(format!(
+                    "{name}: transcript differs\n--- want\n{want}--- got\n{got}"
+                )),
+                Err(_) => failures.push(format!("{name}: no .expected file; got:\n{got}")),
+            }
+            for cut in 0..=body.len() {
+                let (split, _) = run(&[&body[..cut], &body[cut..]]);
+                if split != events {
+                    failures.push(format!(
+                        "{name}: split at byte {cut} differs:\n{}",
+                        transcript(&split)
+                    ));
+                    break;
+                }
+            }
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ body.len() as u64);
+            for round in 0..200 {
+                let chunks = random_chunks(&body, &mut rng);
+                let (split, _) = run(&chunks);
+                if split != events {
+                    failures.push(format!("{name}: random chunking {round} differs"));
+                    break;
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    fn fixture(name: &str) -> (Vec<Event>, ChatStream) {
+        let body = std::fs::read(fixture_dir().join(format!("{name}.sse"))).unwrap();
+        run(&[&body])
+    }
+
+    #[test]
+    fn fixture_accessors() {
+        let (_, s) = fixture("openai_parallel_tools");
+        assert_eq!(s.stop_reason(), Some(StopReason::ToolUse));
+        assert_eq!(s.raw_finish_reason(), Some("tool_calls"));
+        assert!(s.failure().is_none() && s.is_finished());
+        let (_, s) = fixture("ollama_tool");
+        assert_eq!(
+            (s.stop_reason(), s.raw_finish_reason()),
+            (Some(StopReason::ToolUse), Some("stop"))
+        );
+        let (_, s) = fixture("eof_without_finish");
+        assert_eq!(s.stop_reason(), None);
+        assert_eq!(s.failure().map(|e| e.kind), Some(ErrorKind::Api));
+        let (_, s) = fixture("llamacpp_no_usage");
+        assert_eq!(s.usage().input_tokens, 100);
+        assert!(s.usage().output_tokens > 0);
+    }
+
+    #[test]
+    fn fail_closes_open_blocks_and_ends() {
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        s.push(
+            b"data: {\"choices\":[{\"delta\":{\"reasoning\":\"hmm\"}}]}\n\n",
+            &mut out,
+        );
+        s.fail(
+            ApiError::new(ErrorKind::Timeout, "upstream idle for 300s"),
+            &mut out,
+        );
+        check_invariants(&out, true).unwrap();
+        assert_eq!(
+            transcript(&out[1..]),
+            format!(
+                "{}\n{}\n{}\n{}\n{}\n",
+                r#"{"content_block":{"signature":"","thinking":"","type":"thinking"},"index":0,"type":"content_block_start"}"#,
+                r#"{"delta":{"thinking":"hmm","type":"thinking_delta"},"index":0,"type":"content_block_delta"}"#,
+                format_args!(
+                    r#"{{"delta":{{"signature":"{}","type":"signature_delta"}},"index":0,"type":"content_block_delta"}}"#,
+                    sign("hmm")
+                ),
+                r#"{"index":0,"type":"content_block_stop"}"#,
+                r#"{"error":{"message":"upstream idle for 300s","type":"timeout_error"},"type":"error"}"#,
+            )
+        );
+        assert_eq!(s.failure().map(|e| e.kind), Some(ErrorKind::Timeout));
+        // fail before anything: message_start then the error.
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        s.fail(ApiError::new(ErrorKind::Overloaded, "busy"), &mut out);
+        assert_eq!(out.len(), 2);
+        check_invariants(&out, true).unwrap();
+    }
+
+    fn chunk(delta: &str) -> String {
+        format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":null}}]}}\n\n"
+        )
+    }
+
+    fn run_str(body: &str) -> Vec<Event> {
+        let (events, _) = run(&[body.as_bytes()]);
+        check_invariants(&events, true).unwrap_or_else(|e| panic!("{e}\n{}", transcript(&events)));
+        events
+    }
+
+    #[test]
+    fn sequential_tools_stream_live_and_close_early() {
+        let body = [
+            chunk(r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"Read","arguments":"{\"file_path\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"\"/x\"}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":1,"id":"b","function":{"name":"Bash","arguments":"{\"command\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":1,"function":{"arguments":"\"ls\"}"}}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n".to_owned(),
+        ]
+        .concat();
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        // Feed up to the first fragment of call 1: call 0's block must already be closed
+        // and call 1's open, streaming live.
+        let cut = body.find(r#"\"ls\""#).unwrap();
+        s.push(&body.as_bytes()[..cut], &mut out);
+        let names: Vec<_> = out.iter().map(Event::name).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta"
+            ]
+        );
+        s.push(&body.as_bytes()[cut..], &mut out);
+        s.finish(&mut out);
+        check_invariants(&out, true).unwrap();
+        assert_eq!(s.stop_reason(), Some(StopReason::ToolUse));
+    }
+
+    #[test]
+    fn late_fragment_after_complete_args_is_an_error() {
+        let body = [
+            chunk(r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"Read","arguments":"{}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":1,"id":"b","function":{"name":"Bash","arguments":"{}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"  "}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}"#),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let Some(Event::Error(err)) = events.last() else {
+            panic!()
+        };
+        assert!(
+            err.message.contains("tool `Read`")
+                && err.message.contains("after they already formed"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn text_after_tool_is_deferred_and_whitespace_dropped() {
+        let body = [
+            chunk(r#"{"content":"\n\n"}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"Read","arguments":"{\"file_path\":"}}]}"#),
+            chunk(r#"{"content":"Reading it."}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"\"/x\"}"}}]}"#),
+            chunk(r#"{"content":" Done."}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let blocks: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockStart { block, .. } => Some(block.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                BlockStart::ToolUse {
+                    id: "a".into(),
+                    name: "Read".into()
+                },
+                BlockStart::Text
+            ]
+        );
+        assert!(events.contains(&Event::BlockDelta {
+            index: 1,
+            delta: Delta::Text("Reading it. Done.".into())
+        }));
+    }
+
+    #[test]
+    fn missing_index_ids_and_names() {
+        // Gemini-style: no index; calls told apart by id; a duplicate id is made unique;
+        // a nameless empty call is dropped.
+        let body = [
+            chunk(r#"{"tool_calls":[{"id":"x.1","function":{"name":"A","arguments":"{\"a\":1}"}},{"id":"x.1","function":{"name":"B","arguments":"{}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":5}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let starts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockStart {
+                    block: BlockStart::ToolUse { id, name },
+                    ..
+                } => Some((id.clone(), name.clone())),
+                _ => None,
+            })
+            .collect();
+        // Same id in one delta: the second fragment continues the first call (by id).
+        assert_eq!(starts, [("x_1".to_owned(), "A".to_owned())]);
+        let Some(Event::Error(err)) = events.last() else {
+            panic!("{}", transcript(&events))
+        };
+        assert!(err.message.contains("tool `A`"), "{}", err.message);
+
+        let body = [
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"name":"A","arguments":"1}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":1,"id":"call_1","function":{"name":"B"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":2,"id":"call_1","function":{"name":"C","arguments":"  "}}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let starts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockStart {
+                    block: BlockStart::ToolUse { id, name },
+                    ..
+                } => Some((id.clone(), name.clone())),
+                _ => None,
+            })
+            .collect();
+        let generated = crate::translate::tool_names::sanitize_id("", tool_id_seed("msg_test", 0));
+        assert_eq!(
+            starts,
+            [
+                (generated, "A".to_owned()),
+                ("call_1".to_owned(), "B".to_owned()),
+                ("call_1_2".to_owned(), "C".to_owned())
+            ]
+        );
+        let inputs: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockDelta {
+                    delta: Delta::InputJson(p),
+                    ..
+                } => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inputs, ["{\"a\":1}", "{}", "{}"]);
+        let nameless = [
+            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&nameless);
+        let Some(Event::Error(err)) = events.last() else {
+            panic!()
+        };
+        assert!(err.message.contains("without a tool name"));
+    }
+
+    #[test]
+    fn same_index_with_a_new_id_is_a_new_call() {
+        let body = [
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_a","function":{"name":"Read","arguments":"{\"file_path\":\"/a\"}"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_b","function":{"name":"Read","arguments":"{\"file_path\":"}}]}"#),
+            chunk(r#"{"tool_calls":[{"index":0,"id":"call_b","function":{"arguments":"\"/b\"}"}}]}"#),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".to_owned(),
+        ]
+        .concat();
+        let events = run_str(&body);
+        let inputs: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockDelta {
+                    delta: Delta::InputJson(p),
+                    ..
+                } => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            inputs,
+            ["{\"file_path\":\"/a\"}", "{\"file_path\":", "\"/b\"}"]
+        );
+        assert!(matches!(events.last(), Some(Event::MessageStop)));
+    }
+
+    #[test]
+    fn finish_reasons_and_usage_timing() {
+        let text = chunk(r#"{"content":"hi"}"#);
+        let cases = [
+            ("stop", StopReason::EndTurn),
+            ("length", StopReason::MaxTokens),
+            ("content_filter", StopReason::Refusal),
+            ("tool_calls", StopReason::EndTurn),
+            ("eos", StopReason::EndTurn),
+            ("", StopReason::EndTurn),
+        ];
+        for (reason, want) in cases {
+            let body = format!(
+                "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"{reason}\"}}]}}\n\n"
+            );
+            let (events, s) = run(&[body.as_bytes()]);
+            check_invariants(&events, true).unwrap();
+            assert_eq!(s.stop_reason(), Some(want), "{reason}");
+            assert_eq!(s.raw_finish_reason(), Some(reason));
+        }
+        // Nothing final is sent at finish_reason; the usage chunk completes the message.
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        s.push(
+            format!(
+                "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n"
+            )
+            .as_bytes(),
+            &mut out,
+        );
+        assert!(!s.is_finished());
+        assert!(
+            !out.iter()
+                .any(|e| matches!(e, Event::MessageDelta { .. } | Event::BlockStop { .. }))
+        );
+        s.push(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":20}}}\n\n", &mut out);
+        assert!(s.is_finished());
+        assert_eq!(
+            out[out.len() - 2],
+            Event::MessageDelta {
+                stop_reason: StopReason::EndTurn,
+                stop_sequence: None,
+                usage: Usage {
+                    input_tokens: 30,
+                    cache_creation_input_tokens: 0,
+                    cache_read_input_tokens: 20,
+                    output_tokens: 5
+                }
+            }
+        );
+        // Usage on every chunk before the finish does not end the message early.
+        let body = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"a\"}}}}],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":1}}}}\n\n{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":2}}}}\n\n"
+        );
+        let events = run_str(&body);
+        assert!(events.contains(&Event::BlockDelta {
+            index: 0,
+            delta: Delta::Text("hi".into())
+        }));
+        // An empty usage object on the finish chunk is not the usage chunk.
+        let body = format!(
+            "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{}}}}\n\ndata: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":77,\"completion_tokens\":3}}}}\n\n"
+        );
+        let (events, s) = run(&[body.as_bytes()]);
+        check_invariants(&events, true).unwrap();
+        assert_eq!((s.usage().input_tokens, s.usage().output_tokens), (77, 3));
+        // [DONE] without a finish reason still ends normally; content after it is ignored.
+        let events = run_str(&format!(
+            "{text}data: [DONE]\n\n{}",
+            chunk(r#"{"content":"ignored"}"#)
+        ));
+        assert!(matches!(events.last(), Some(Event::MessageStop)));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::BlockDelta { .. }))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn refusal_delta_is_text_with_refusal_stop() {
+        let body = format!(
+            "{}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n",
+            chunk(r#"{"refusal":"I can't help with that."}"#)
+        );
+        let (events, s) = run(&[body.as_bytes()]);
+        check_invariants(&events, true).unwrap();
+        assert_eq!(s.stop_reason(), Some(StopReason::Refusal));
+    }
+
+    #[test]
+    fn oversized_event_fails_cleanly() {
+        let mut s = ChatStream::new(ctx());
+        let mut out = Vec::new();
+        s.push(chunk(r#"{"content":"hi"}"#).as_bytes(), &mut out);
+        let big = vec![b'x'; 1 << 20];
+        for _ in 0..17 {
+            s.push(&big, &mut out);
+        }
+        check_invariants(&out, true).unwrap();
+        let Some(Event::Error(err)) = out.last() else {
+            panic!()
+        };
+        assert!(err.message.contains("16 MiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn named_events() {
+        let body = format!(
+            "event: ping\ndata: ping\n\n{}event: error\ndata: {{\"message\":\"overloaded\",\"type\":\"overloaded_error\"}}\n\n",
+            chunk(r#"{"content":"hi"}"#)
+        );
+        let events = run_str(&body);
+        let Some(Event::Error(err)) = events.last() else {
+            panic!()
+        };
+        assert_eq!(err.kind, ErrorKind::Overloaded);
+    }
+
+    fn arb_piece() -> impl Strategy<Value = String> {
+        let text = prop_oneof![
+            Just(""),
+            Just(" "),
+            Just("\n\n"),
+            Just("hi"),
+            Just("é🌍"),
+            Just("\"quoted\""),
+            Just("{"),
+        ];
+        let args = prop_oneof![
+            Just(""),
+            Just("{"),
+            Just("}"),
+            Just("{}"),
+            Just("{\"a\":"),
+            Just("1"),
+            Just("\"x\""),
+            Just(" "),
+            Just("[1]"),
+            Just("null"),
+            Just("{\"b\":[1,{\"c\":null}]}"),
+        ];
+        let reason = prop_oneof![
+            Just("stop"),
+            Just("length"),
+            Just("tool_calls"),
+            Just("content_filter"),
+            Just("eos"),
+            Just(""),
+        ];
+        prop_oneof![
+            text.clone().prop_map(|t| chunk(&serde_json::json!({ "content": t }).to_string())),
+            text.clone().prop_map(|t| chunk(&serde_json::json!({ "reasoning": t }).to_string())),
+            text.prop_map(|t| chunk(&serde_json::json!({ "reasoning_content": t, "role": "assistant" }).to_string())),
+            (0u64..3, proptest::option::of(prop_oneof![Just("c1"), Just("c2"), Just("")]),
+             proptest::option::of(prop_oneof![Just("Bash"), Just("Read"), Just("")]), args)
+                .prop_map(|(i, id, name, a)| {
+                    let mut call = serde_json::json!({"index": i, "function": {"arguments": a}});
+                    if let Some(id) = id { call["id"] = id.into(); }
+                    if let Some(n) = name { call["function"]["name"] = n.into(); }
+                    chunk(&serde_json::json!({ "tool_calls": [call] }).to_string())
+                }),
+            reason.prop_map(|r| format!("data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"{r}\"}}]}}\n\n")),
+            Just("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}\n\n".to_owned()),
+            Just("data: {\"error\":{\"message\":\"boom\",\"code\":429}}\n\n".to_owned()),
+            Just(": OPENROUTER PROCESSING\n\n".to_owned()),
+            Just("data: [DONE]\n\n".to_owned()),
+            Just("data: {\"choi\n\n".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"other choice\"}}]}\n\n".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn structured_streams_keep_the_invariants(
+            pieces in proptest::collection::vec(arb_piece(), 0..24),
+            seed in any::<u64>(),
+        ) {
+            let body = pieces.concat();
+            let (events, s) = run(&[body.as_bytes()]);
+            prop_assert!(check_invariants(&events, true).is_ok(), "{:?}\n{}", check_invariants(&events, true), transcript(&events));
+            prop_assert!(s.is_finished());
+            prop_assert_eq!(s.failure().is_some(), matches!(events.last(), Some(Event::Error(_))));
+            let mut rng = Rng(seed | 1);
+            let chunks = random_chunks(body.as_bytes(), &mut rng);
+            let (split, _) = run(&chunks);
+            prop_assert_eq!(split, events);
+        }
+
+        #[test]
+        fn arbitrary_bytes_keep_the_invariants(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..8),
+        ) {
+            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            let (events, _) = run(&refs);
+            prop_assert!(check_invariants(&events, true).is_ok(), "{:?}", check_invariants(&events, true));
+        }
+
+        #[test]
+        fn prefixes_keep_the_invariants_until_the_end(
+            pieces in proptest::collection::vec(arb_piece(), 0..16),
+        ) {
+            // Whatever was pushed so far is a valid (unfinished) stream.
+            let body = pieces.concat();
+            let mut s = ChatStream::new(ctx());
+            let mut out = Vec::new();
+            for b in body.as_bytes().chunks(7) {
+                s.push(b, &mut out);
+                prop_assert!(check_invariants(&out, false).is_ok(), "{:?}", check_invariants(&out, false));
+            }
+        }
+    }
+
+    /// `cargo test --release --lib stream_throughput -- --nocapture`: 500 text deltas and a
+    /// tool call in 200 fragments, replayed in 1500-byte pieces.
+    #[test]
+    fn stream_throughput() {
+        let mut body = String::new();
+        body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+        for i in 0..500 {
+            body.push_str(&format!("data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"word{i} \"}},\"finish_reason\":null}}]}}\n\n"));
+        }
+        body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\\\"command\\\": \\\"\"}}]},\"finish_reason\":null}]}\n\n");
+        for _ in 0..198 {
+            body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"echo x; \"}}]},\"finish_reason\":null}]}\n\n");
+        }
+        body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"}\"}}]},\"finish_reason\":null}]}\n\n");
+        body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n");
+        body.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":700,\"total_tokens\":800}}\n\ndata: [DONE]\n\n");
+        let bytes = body.as_bytes();
+        let mut out = Vec::with_capacity(1024);
+        let (mut events, mut chunks, mut runs) = (0usize, 0usize, 0usize);
+        let started = std::time::Instant::now();
+        while started.elapsed().as_millis() < 500 || runs == 0 {
+            let mut s = ChatStream::new(ctx());
+            s.start(&mut out);
+            for piece in bytes.chunks(1500) {
+                s.push(piece, &mut out);
+            }
+            s.finish(&mut out);
+            if runs == 0 {
+                check_invariants(&out, true).unwrap();
+                assert_eq!(s.stop_reason(), Some(StopReason::ToolUse));
+            }
+            events += out.len();
+            chunks += 704;
+            runs += 1;
+            out.clear();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "stream_throughput: {:.2} M Anthropic events/s, {:.2} M upstream chunks/s, {:.0} MB/s ({} runs, {} events per run)",
+            events as f64 / secs / 1e6,
+            chunks as f64 / secs / 1e6,
+            (runs * bytes.len()) as f64 / secs / 1e6,
+            runs,
+            events / runs
+        );
     }
 }
