@@ -13,8 +13,9 @@
 //!   cancelled, outcome `drain_timeout`);
 //! - anyclaude shuts down (open blocks closed, then `event: error`).
 //!
-//! While the upstream is silent, `event: ping` goes out every `--keepalive` so Claude Code's
-//! idle timer never fires. Memory per stream is bounded: at most [`CHANNEL_FRAMES`] frames
+//! While nothing goes to Claude Code (the upstream is silent, or sends only SSE comments such
+//! as llama.cpp's `: ping`), `event: ping` goes out every `--keepalive` so Claude Code's idle
+//! timer never fires. Memory per stream is bounded: at most [`CHANNEL_FRAMES`] frames
 //! wait in the channel, each the translation of one upstream chunk.
 
 use std::sync::Arc;
@@ -175,8 +176,11 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
     let mut out = BytesMut::with_capacity(4096);
     let mut sent: u64 = 0;
     translator.start(&mut out);
+    // Idle is measured from the upstream's last byte (its keep-alive comments count: the
+    // server is alive); pings from the last byte sent to Claude Code (those comments never
+    // reach it, so they must not hold our pings back).
     let mut last_upstream = tokio::time::Instant::now();
-    let mut last_ping = last_upstream;
+    let mut last_sent = last_upstream;
     // Set when the loop ends for a reason other than the upstream body ending well.
     let mut cut: Option<Outcome> = None;
     let mut reason: Option<Outcome> = None;
@@ -186,7 +190,10 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             let frame = out.split().freeze();
             let len = frame.len() as u64;
             match timeout(timeouts.drain, tx.send(frame)).await {
-                Ok(Ok(())) => sent += len,
+                Ok(Ok(())) => {
+                    sent += len;
+                    last_sent = tokio::time::Instant::now();
+                }
                 Ok(Err(_)) => {
                     cut = Some(Outcome::ClientGone);
                     break;
@@ -201,7 +208,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             break;
         }
         let idle_at = last_upstream + timeouts.idle;
-        let ping_at = last_upstream.max(last_ping) + timeouts.keepalive;
+        let ping_at = last_sent + timeouts.keepalive;
         let step = tokio::select! {
             biased;
             _ = tx.closed() => Step::ClientGone,
@@ -245,10 +252,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 translator.fail(upstream::idle_timeout(provider, timeouts.idle), &mut out);
                 reason = Some(Outcome::IdleTimeout);
             }
-            Step::Ping => {
-                last_ping = tokio::time::Instant::now();
-                Event::Ping.encode_into(&mut out);
-            }
+            Step::Ping => Event::Ping.encode_into(&mut out),
             Step::ClientGone => {
                 cut = Some(Outcome::ClientGone);
                 break;

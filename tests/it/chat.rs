@@ -212,6 +212,7 @@ async fn two_interleaved_parallel_tool_calls_arrive_intact() {
     let got = blocks(&events);
     assert_eq!(got.len(), 2, "{got:?}");
     for (block, (id, name, input)) in got.iter().zip(&calls) {
+        assert!(!block["input"].is_null(), "tool arguments join into valid JSON");
         assert_eq!(block["type"], "tool_use");
         assert_eq!(block["id"], *id);
         assert_eq!(block["name"], *name);
