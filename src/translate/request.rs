@@ -8,8 +8,8 @@
 //! - `system` (string or blocks) and mid-conversation `"role":"system"` turns become system
 //!   messages: one leading message when the profile says so, otherwise in place (deferred
 //!   past the tool results when they arrive between a tool call and its results). A leading
-//!   `x-anthropic-billing-header:` system block, which changes on every request and defeats
-//!   prefix caches, is dropped.
+//!   `x-anthropic-billing-header:` line in the system prompt, which changes on every request
+//!   and defeats prefix caches, is dropped.
 //! - Text-only content is flattened to a string; arrays are sent only with images or files.
 //!   Empty and whitespace-only text is never sent.
 //! - Assistant `tool_use` becomes `tool_calls` (`content: null` when there is no text); all
@@ -104,7 +104,7 @@ pub fn to_chat(
         cx.dropped.add("metadata");
     }
     if let Some(config) = &req.output_config {
-        cx.dropped.add("output_config");
+        // `effort` is handled with `thinking`, below.
         for key in config.extra.keys() {
             cx.dropped.add(format!("output_config.{key}"));
         }
@@ -240,31 +240,45 @@ fn stop_sequences(cx: &mut Cx<'_>, req: &MessagesRequest) -> Option<Vec<String>>
 /// `reasoning_effort` for the request: from the thinking budget for `enabled`, from
 /// `output_config.effort` for `adaptive` (or when thinking is unset); omitted for
 /// `disabled`, for `adaptive` without an effort (the backend's default applies), and for
-/// backends that do not take it.
+/// backends that do not take it (OpenAI's non-reasoning models among them).
 fn reasoning_effort(
     cx: &mut Cx<'_>,
     req: &MessagesRequest,
     upstream_model: &str,
 ) -> Option<ReasoningEffort> {
+    let effort = req.effort();
+    let from_effort = |cx: &mut Cx<'_>| {
+        let e = effort?;
+        let mapped = effort_from_str(e);
+        if mapped.is_none() {
+            cx.dropped
+                .add(format!("output_config.effort {e:?} (unknown)"));
+        }
+        mapped
+    };
     let wanted = match &req.thinking {
-        Some(Thinking::Enabled { budget_tokens, .. }) => Some(match budget_tokens {
-            Some(b) if *b < 4_096 => ReasoningEffort::Low,
-            Some(b) if *b < 16_384 => ReasoningEffort::Medium,
-            Some(_) => ReasoningEffort::High,
-            None => ReasoningEffort::Medium,
-        }),
-        Some(Thinking::Adaptive { .. }) | None => req.effort().and_then(|e| {
-            let mapped = effort_from_str(e);
-            if mapped.is_none() {
+        Some(Thinking::Enabled { budget_tokens, .. }) => {
+            if effort.is_some() {
                 cx.dropped
-                    .add(format!("output_config.effort `{e}` (unknown)"));
+                    .add("output_config.effort (the thinking budget decides)");
             }
-            mapped
-        }),
-        Some(Thinking::Disabled) => None,
+            Some(match budget_tokens {
+                Some(b) if *b < 4_096 => ReasoningEffort::Low,
+                Some(b) if *b < 16_384 => ReasoningEffort::Medium,
+                Some(_) => ReasoningEffort::High,
+                None => ReasoningEffort::Medium,
+            })
+        }
+        Some(Thinking::Adaptive { .. }) | None => from_effort(cx),
+        Some(Thinking::Disabled) => {
+            if effort.is_some() {
+                cx.dropped.add("output_config.effort (thinking disabled)");
+            }
+            None
+        }
         Some(Thinking::Other(_)) => {
             cx.dropped.add("thinking (unknown type)");
-            None
+            from_effort(cx)
         }
     };
     let wanted = wanted?;
@@ -275,7 +289,7 @@ fn reasoning_effort(
         Some(wanted)
     } else {
         cx.dropped
-            .add("thinking (backend takes no reasoning_effort)");
+            .add("thinking/effort (the backend takes no reasoning_effort)");
         None
     }
 }
@@ -310,7 +324,18 @@ fn translate_tools(cx: &mut Cx<'_>, req: &MessagesRequest) -> Option<Vec<ChatToo
                 cx.dropped
                     .add(format!("tool {} (defer_loading)", custom.name));
             }
-            Tool::Custom(custom) => out.push(chat_tool(cx, custom)),
+            Tool::Custom(custom) => {
+                let tool = chat_tool(cx, custom);
+                if out
+                    .iter()
+                    .any(|t: &ChatTool| t.function.name == tool.function.name)
+                {
+                    cx.dropped
+                        .add(format!("tool {} (duplicate name)", custom.name));
+                } else {
+                    out.push(tool);
+                }
+            }
         }
     }
     (!out.is_empty()).then_some(out)
@@ -354,7 +379,7 @@ fn parameters(schema: Option<&Value>) -> Value {
 }
 
 /// Names of deferred tools already loaded by a `tool_reference` block in a tool result.
-fn loaded_tool_names(req: &MessagesRequest) -> Vec<&str> {
+pub(crate) fn loaded_tool_names(req: &MessagesRequest) -> Vec<&str> {
     let mut names = Vec::new();
     for message in &req.messages {
         let Content::Blocks(blocks) = &message.content else {
@@ -580,10 +605,13 @@ fn system_text(cx: &mut Cx<'_>, system: &Content) -> String {
     let mut text = String::new();
     for block in system.blocks() {
         match (cx.text_of(block), block) {
-            (Some(t), _) if t.trim_start().starts_with("x-anthropic-billing-header:") => {
-                cx.dropped.add("system x-anthropic-billing-header block");
+            (Some(t), _) => {
+                let kept = strip_billing_header(t);
+                if kept.len() != t.len() {
+                    cx.dropped.add("system x-anthropic-billing-header line");
+                }
+                push_paragraph(&mut text, kept);
             }
-            (Some(t), _) => push_paragraph(&mut text, t),
             (None, BlockRef::Block(b)) => {
                 cx.dropped.add(format!("{} block in system", b.type_name()));
             }
@@ -591,6 +619,16 @@ fn system_text(cx: &mut Cx<'_>, system: &Content) -> String {
         }
     }
     text
+}
+
+/// `text` without a leading `x-anthropic-billing-header:` line, which Claude Code changes on
+/// every request (it would defeat every backend's prefix cache).
+fn strip_billing_header(text: &str) -> &str {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with("x-anthropic-billing-header:") {
+        return text;
+    }
+    trimmed.split_once('\n').map_or("", |(_, rest)| rest)
 }
 
 fn assistant_turn<'a>(cx: &mut Cx<'_>, out: &mut Out, turn: impl Iterator<Item = BlockRef<'a>>) {
@@ -1039,10 +1077,9 @@ mod tests {
             [
                 "context_management",
                 "metadata",
-                "output_config",
-                "system x-anthropic-billing-header block",
+                "system x-anthropic-billing-header line",
                 "text.cache_control",
-                "thinking (backend takes no reasoning_effort)"
+                "thinking/effort (the backend takes no reasoning_effort)"
             ]
         );
         assert!(chat.is_stream());
@@ -1604,6 +1641,22 @@ mod tests {
                 {"role": "tool", "tool_call_id": "b", "content": "B"},
                 {"role": "tool", "tool_call_id": "a", "content": MISSING_RESULT},
                 {"role": "user", "content": "and?"}
+            ]}),
+        );
+    }
+
+    #[test]
+    fn billing_header_line_is_stripped_from_a_string_system_prompt() {
+        let input = json!({"model": "m",
+            "system": "x-anthropic-billing-header: cc_version=1;\nYou are Claude Code.",
+            "messages": [{"role": "user", "content": "x"}]});
+        check(
+            input,
+            "m",
+            &ChatProfile::COMPATIBLE,
+            json!({"model": "m", "messages": [
+                {"role": "system", "content": "You are Claude Code."},
+                {"role": "user", "content": "x"}
             ]}),
         );
     }

@@ -20,9 +20,10 @@ use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
 use crate::anthropic::request::{
-    BlockRef, Content, ContentBlock, MessagesRequest, Source, Tool, ToolResultBlock,
+    BlockRef, Content, ContentBlock, MessagesRequest, Source, ToolResultBlock,
 };
 
+use super::request::loaded_tool_names;
 use super::tool_names::fnv1a;
 
 /// The estimate for one image (Anthropic's ~1,600 tokens for a ~1.15 megapixel image, the
@@ -66,7 +67,8 @@ pub fn estimate_text_tokens(text: &str) -> u64 {
 }
 
 /// Estimated input tokens of a whole request: system, messages (text, tool calls and
-/// results, thinking, images, documents) and tools (name, description and schema).
+/// results, thinking, images, documents) and the tools the backend is offered (name,
+/// description and schema).
 pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
     let mut total = 0;
     if let Some(system) = &req.system {
@@ -75,19 +77,17 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
     for message in &req.messages {
         total += MESSAGE_OVERHEAD + content_tokens(&message.content);
     }
-    for tool in req.tools.iter().flatten() {
+    // Only the tools the backend is offered: not server tools, not deferred tools that no
+    // tool search has loaded yet (see `translate::request`).
+    let loaded = loaded_tool_names(req);
+    for tool in req.custom_tools() {
+        if tool.defer_loading == Some(true) && !loaded.contains(&tool.name.as_str()) {
+            continue;
+        }
         total += TOOL_OVERHEAD
-            + match tool {
-                Tool::Custom(custom) => {
-                    estimate_text_tokens(&custom.name)
-                        + custom
-                            .description
-                            .as_deref()
-                            .map_or(0, estimate_text_tokens)
-                        + custom.input_schema.as_ref().map_or(0, json_tokens)
-                }
-                Tool::Server(server) => json_tokens(&server.raw),
-            };
+            + estimate_text_tokens(&tool.name)
+            + tool.description.as_deref().map_or(0, estimate_text_tokens)
+            + tool.input_schema.as_ref().map_or(0, json_tokens);
     }
     total
 }
@@ -328,6 +328,28 @@ mod tests {
         .unwrap();
         let n = estimate_request_tokens(&image);
         assert!(n > IMAGE_TOKENS && n < IMAGE_TOKENS + 40, "{n}");
+    }
+
+    #[test]
+    fn only_tools_the_backend_sees_are_counted() {
+        let base = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[
+            {"name":"Bash","description":"Run a shell command","input_schema":{"type":"object"}}"#;
+        let plain = MessagesRequest::from_slice(format!("{base}]}}").as_bytes()).unwrap();
+        let more = MessagesRequest::from_slice(
+            format!(
+                r#"{base},{{"type":"web_search_20250305","name":"web_search"}},
+                {{"name":"Later","description":"A deferred tool","input_schema":{{}},"defer_loading":true}}]}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            estimate_request_tokens(&plain),
+            estimate_request_tokens(&more)
+        );
+        // A count_tokens body (no max_tokens, no stream) is counted the same way.
+        assert_eq!(plain.max_tokens, None);
+        assert!(estimate_request_tokens(&plain) > TOOL_OVERHEAD);
     }
 
     /// Prints the cost of counting the ~85 KB Claude Code request, cold and cached:
