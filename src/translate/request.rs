@@ -1713,6 +1713,59 @@ mod tests {
         }
     }
 
+    /// The real first requests of Claude Code 2.1.197 and 2.1.332 (captured offline).
+    #[test]
+    fn real_claude_code_requests_translate_on_every_preset() {
+        let fixtures = [
+            (
+                include_str!("../../tests/fixtures/claude-code/2.1.197-first-request.json"),
+                24,
+            ),
+            (
+                include_str!("../../tests/fixtures/claude-code/2.1.332-first-request.json"),
+                11,
+            ),
+        ];
+        for (fixture, tools) in fixtures {
+            let req = MessagesRequest::from_slice(fixture.as_bytes()).unwrap();
+            for preset in PRESETS {
+                let chat = to_chat(&req, "gpt-5-mini", &preset.profile).unwrap();
+                let body: Value = serde_json::from_slice(&chat.to_bytes()).unwrap();
+                assert_eq!(
+                    body["tools"].as_array().map(Vec::len),
+                    Some(tools),
+                    "{preset}"
+                );
+                assert!(!has_null(&body), "{preset}: a null was sent");
+                let text = body.to_string();
+                assert!(
+                    !text.contains("billing-header") && !text.contains("DeferredToolPlaceholder")
+                );
+                let messages = body["messages"].as_array().unwrap();
+                assert_eq!(messages[0]["role"], "system");
+                assert!(
+                    messages.iter().all(|m| m["content"].is_string()),
+                    "{preset}"
+                );
+                let roles: Vec<_> = messages
+                    .iter()
+                    .map(|m| m["role"].as_str().unwrap())
+                    .collect();
+                if preset.profile.single_leading_system {
+                    assert_eq!(roles, ["system", "user"], "{preset}");
+                } else {
+                    assert_eq!(roles, ["system", "user", "system"], "{preset}");
+                }
+                for dropped in ["context_management", "metadata", "text.cache_control"] {
+                    assert!(
+                        chat.dropped.iter().any(|d| d == dropped),
+                        "{preset}: {dropped}"
+                    );
+                }
+            }
+        }
+    }
+
     fn has_null(v: &Value) -> bool {
         match v {
             Value::Null => true,

@@ -251,7 +251,11 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// A synthetic request shaped like Claude Code's (tests/fixtures/requests/generate.py).
     const FIXTURE: &str = include_str!("../../tests/fixtures/requests/claude-code-2.1.197.json");
+
+    /// The real first request of Claude Code 2.1.197 (78 KB, 24 tools).
+    const REAL: &str = include_str!("../../tests/fixtures/claude-code/2.1.197-first-request.json");
 
     #[test]
     fn counts_real_tokens() {
@@ -308,6 +312,9 @@ mod tests {
     #[test]
     fn request_estimate_covers_system_messages_and_tools() {
         let req = MessagesRequest::from_slice(FIXTURE.as_bytes()).unwrap();
+        let real = MessagesRequest::from_slice(REAL.as_bytes()).unwrap();
+        let real_total = estimate_request_tokens(&real);
+        assert!(real_total > 15_000 && real_total < 30_000, "{real_total}");
         let total = estimate_request_tokens(&req);
         let tools_only = MessagesRequest {
             system: None,
@@ -360,8 +367,14 @@ mod tests {
         let load = Instant::now();
         warm_up();
         println!("tokenizer load (or already loaded): {:?}", load.elapsed());
+        for (name, fixture) in [("real 2.1.197", REAL), ("synthetic", FIXTURE)] {
+            time_one(name, fixture);
+        }
+    }
+
+    fn time_one(name: &str, fixture: &str) {
         let parse_start = Instant::now();
-        let req = MessagesRequest::from_slice(FIXTURE.as_bytes()).unwrap();
+        let req = MessagesRequest::from_slice(fixture.as_bytes()).unwrap();
         let parsed = parse_start.elapsed();
         let texts = request_texts(&req);
         let time = |f: &dyn Fn() -> u64| {
@@ -381,10 +394,10 @@ mod tests {
         let uncached = time(&|| texts.iter().map(|t| count_uncached(t)).sum());
         let cached = time(&|| estimate_request_tokens(&req));
         println!(
-            "claude-code request: {} bytes, {n} tokens; parse {parsed:?}; first estimate \
-             {first:?}; tokenise uncached best {:?} median {:?}; estimate cached best {:?} \
-             median {:?}",
-            FIXTURE.len(),
+            "{name} claude-code request: {} bytes, {n} tokens; parse {parsed:?}; first \
+             estimate {first:?}; tokenise uncached best {:?} median {:?}; estimate cached \
+             best {:?} median {:?}",
+            fixture.len(),
             uncached.0,
             uncached.1,
             cached.0,
@@ -415,9 +428,4 @@ mod tests {
         }
         texts
     }
-}
-
-/// STUB.
-pub fn estimate_request_tokens(req: &crate::anthropic::request::MessagesRequest) -> u64 {
-    estimate_text_tokens(&req.model)
 }
