@@ -286,8 +286,7 @@ impl Translate for Passthrough {
         if self.finished {
             return;
         }
-        let _ = self.decoder.finish(&mut self.events);
-        self.forward(out);
+        // An event not closed by its blank line is a truncated one: it is not forwarded.
         if !self.finished {
             self.fail(
                 ApiError::new(

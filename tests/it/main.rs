@@ -9,5 +9,4 @@ mod e2e_tty;
 mod harness;
 mod proxy;
 mod scripted;
-mod soak;
 mod streams;

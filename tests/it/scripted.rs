@@ -134,6 +134,8 @@ pub type Handler = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
 struct State {
     script: Mutex<VecDeque<Reply>>,
     handler: Mutex<Option<Handler>>,
+    /// Whether received requests are kept (a soak turns it off to keep memory flat).
+    forget: std::sync::atomic::AtomicBool,
     received: Mutex<Vec<Received>>,
     release: Notify,
     /// Signalled each time a streamed body is dropped before it was sent completely.
@@ -188,6 +190,13 @@ impl Upstream {
         upstream
     }
 
+    /// Stops keeping the requests received (for long runs).
+    pub fn forget_requests(&self) {
+        self.state
+            .forget
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The base URL, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -232,7 +241,9 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let received = Received { uri, headers, body };
-    state.received.lock().unwrap().push(received.clone());
+    if !state.forget.load(std::sync::atomic::Ordering::Relaxed) {
+        state.received.lock().unwrap().push(received.clone());
+    }
     let scripted = state.script.lock().unwrap().pop_front();
     let handler = state.handler.lock().unwrap().clone();
     let reply = scripted.or_else(|| handler.map(|h| h(&received)));

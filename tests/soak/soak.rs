@@ -142,6 +142,7 @@ async fn soak_mixed_traffic_leaks_nothing() {
         .unwrap_or(4000)
         .max(2000);
     let upstream = Upstream::with_handler(reply).await;
+    upstream.forget_requests();
     let env = vec![
         ("OPENAI_BASE_URL", format!("{}/v1", upstream.url())),
         ("OPENAI_API_KEY", "sk-soak".into()),
@@ -151,7 +152,14 @@ async fn soak_mixed_traffic_leaks_nothing() {
     batch(&proxy, 0..1000).await;
     proxy.settled(1000).await;
     let first = usage();
-    batch(&proxy, 1000..total).await;
+    let mut at = 1000;
+    while at < total {
+        let end = (at + 1000).min(total);
+        batch(&proxy, at..end).await;
+        proxy.settled(end as u64).await;
+        eprintln!("soak: after {end}: {:?}", usage());
+        at = end;
+    }
     proxy.settled(total as u64).await;
     let last = usage();
     let elapsed = started.elapsed();
