@@ -2,6 +2,7 @@
 //! figures are the proxy's and not those of tests running beside it.
 
 #[path = "../it/chat_script.rs"]
+#[allow(dead_code)]
 mod chat_script;
 #[path = "../it/harness.rs"]
 #[allow(dead_code)]
