@@ -190,7 +190,8 @@ impl Upstream {
         upstream
     }
 
-    /// Stops keeping the requests received (for long runs).
+    /// Stops keeping the requests received (for long runs: the soak binary).
+    #[allow(dead_code)]
     pub fn forget_requests(&self) {
         self.state
             .forget
