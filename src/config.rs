@@ -1,7 +1,22 @@
-//! Validated settings (timeouts, addresses, levels) built from the command line and the
-//! environment.
+//! Validated settings (timeouts, addresses, levels, the chosen model) built from the
+//! command line ([`crate::cli::Args`]) and the environment, read through the [`Env`] trait
+//! so tests never touch the process environment.
+//!
+//! Everything here is pure: a bad value becomes a [`ConfigError`] (exit status 2, before
+//! any port is bound or any child started); a risky one becomes a one-line warning in
+//! [`Config::warnings`]. A flag beats its variable. Defaults shrink to fit values the user
+//! gave (`--timeout 20s` alone gives an idle timeout of 20s, not an error); values the user
+//! gave are checked against each other and refused, naming both, when they cannot work.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::cli::Args;
+use crate::provider::{self, Preset};
 
 /// The proxy's timeouts, validated so that they can all work together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,5 +42,833 @@ impl Default for Timeouts {
             drain: Duration::from_secs(60),
             connect: Duration::from_secs(10),
         }
+    }
+}
+
+/// How much longer than `--timeout` Claude Code's own `API_TIMEOUT_MS` is set, so that
+/// ours fires first and the user reads our error rather than a generic client timeout.
+pub const API_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
+
+/// A request timeout shorter than this is warned about (local models can take longer to
+/// load and start answering).
+pub const SHORT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request timeout longer than this is warned about (a stalled upstream holds a turn
+/// that long before the user sees an error).
+pub const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Read access to environment variables. The process environment is snapshotted once
+/// ([`process_env`]); tests pass a map.
+pub trait Env {
+    /// The value of `name`, if set (and valid UTF-8).
+    fn var(&self, name: &str) -> Option<String>;
+
+    /// The value of `name` if set and not empty.
+    fn non_empty(&self, name: &str) -> Option<String> {
+        self.var(name).filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// A snapshot of the process environment (variables that are not UTF-8 are left out; the
+/// child still inherits them).
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// A configuration the user must fix; exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The model named by `--model`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    /// As given: `openai/gpt-5-mini`.
+    pub full: String,
+    /// The provider its prefix names; `None` when it has no `provider/` prefix (a Claude
+    /// alias such as `sonnet`).
+    pub preset: Option<&'static Preset>,
+}
+
+/// Everything anyclaude runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The proxy's timeouts.
+    pub timeouts: Timeouts,
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port to listen on (0: a free one).
+    pub port: u16,
+    /// Serve only; start no child.
+    pub proxy_only: bool,
+    /// The Claude Code program: a path, or a name looked up on `PATH`.
+    pub claude: OsString,
+    /// 0–3.
+    pub log_level: u8,
+    /// Log here instead of a new file per run.
+    pub log_file: Option<PathBuf>,
+    /// The model from `--model`, if any.
+    pub model: Option<ModelChoice>,
+    /// claude's arguments, in order.
+    pub claude_args: Vec<OsString>,
+    /// One line each, printed on stderr before claude starts.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Validates the command line against the environment.
+    pub fn new(
+        args: Args,
+        claude_args: Vec<OsString>,
+        env: &dyn Env,
+    ) -> Result<Config, ConfigError> {
+        let mut warnings = Vec::new();
+        let timeouts = timeouts(&args, env, &mut warnings)?;
+
+        let host = match &args.host {
+            Some(h) => parse_host("--host", h)?,
+            None => match env.non_empty("ANYCLAUDE_HOST") {
+                Some(h) => parse_host("ANYCLAUDE_HOST", &h)?,
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+        };
+        if !host.is_loopback() {
+            warnings.push(format!(
+                "listening on {host}, which is not a loopback address: other machines can \
+                 reach the proxy (and the API keys behind it), guarded only by the per-run token"
+            ));
+        }
+        let port = match args.port {
+            Some(p) => p,
+            None => match env.non_empty("ANYCLAUDE_PORT") {
+                Some(p) => p.trim().parse().map_err(|_| {
+                    ConfigError(format!("ANYCLAUDE_PORT={p}: not a port number (0-65535)"))
+                })?,
+                None => 0,
+            },
+        };
+        let proxy_only = args.proxy_only
+            || env
+                .non_empty("PROXY_ONLY")
+                .is_some_and(|v| truthy(&v) == Some(true));
+        let claude = args
+            .claude
+            .clone()
+            .or_else(|| env.non_empty("ANYCLAUDE_CLAUDE_PATH").map(OsString::from))
+            .unwrap_or_else(|| OsString::from("claude"));
+        let log_level = match args.log_level {
+            Some(l) => l,
+            None => match env.non_empty("ANYCLAUDE_DEBUG") {
+                Some(v) => parse_debug(&v)?,
+                None => 0,
+            },
+        };
+
+        let model = match crate::cli::model_arg(&claude_args) {
+            Some(full) => Some(model_choice(full)?),
+            None => None,
+        };
+        model_warnings(model.as_ref(), env, &mut warnings);
+        if proxy_only {
+            let ignored = args_besides_model(&claude_args);
+            if !ignored.is_empty() {
+                warnings.push(format!(
+                    "--proxy-only starts no claude; ignoring its arguments: {}",
+                    ignored.join(" ")
+                ));
+            }
+        } else {
+            api_timeout_warning(env, &timeouts, &mut warnings);
+        }
+
+        Ok(Config {
+            timeouts,
+            host,
+            port,
+            proxy_only,
+            claude,
+            log_level,
+            log_file: args.log_file.map(PathBuf::from),
+            model,
+            claude_args,
+            warnings,
+        })
+    }
+}
+
+/// claude's arguments other than `--model X` / `--model=X`.
+fn args_besides_model(claude_args: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = claude_args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--model" {
+            args.next();
+        } else if !arg.starts_with("--model=") {
+            out.push(arg.into_owned());
+        }
+    }
+    out
+}
+
+/// Where a duration came from, for messages.
+#[derive(Debug, Clone)]
+enum Source {
+    Flag(&'static str),
+    Var(&'static str, String),
+    /// A default; `true` when it was shortened to fit a value the user gave.
+    Default(&'static str, bool),
+}
+
+#[derive(Debug, Clone)]
+struct Setting {
+    value: Duration,
+    source: Source,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = HumanDuration(self.value);
+        match &self.source {
+            Source::Flag(name) => write!(f, "{name} {v}"),
+            Source::Var(name, raw) if raw.trim() == v.to_string() => write!(f, "{name}={raw}"),
+            Source::Var(name, raw) => write!(f, "{name}={raw} ({v})"),
+            Source::Default(name, false) => write!(f, "{name} {v} (the default)"),
+            Source::Default(name, true) => write!(f, "{name} {v} (the default, shortened to fit)"),
+        }
+    }
+}
+
+fn timeouts(
+    args: &Args,
+    env: &dyn Env,
+    warnings: &mut Vec<String>,
+) -> Result<Timeouts, ConfigError> {
+    let defaults = Timeouts::default();
+    let flag = |name: &'static str, raw: &Option<String>| -> Result<Option<Setting>, ConfigError> {
+        raw.as_deref()
+            .map(|raw| {
+                Ok(Setting {
+                    value: parse_flag_duration(name, raw)?,
+                    source: Source::Flag(name),
+                })
+            })
+            .transpose()
+    };
+
+    let request = match flag("--timeout", &args.timeout)? {
+        Some(s) => s,
+        None => match env.non_empty("ANYCLAUDE_REQUEST_TIMEOUT") {
+            Some(raw) => Setting {
+                value: parse_env_duration_ms("ANYCLAUDE_REQUEST_TIMEOUT", &raw)?,
+                source: Source::Var("ANYCLAUDE_REQUEST_TIMEOUT", raw),
+            },
+            None => Setting {
+                value: defaults.request,
+                source: Source::Default("--timeout", false),
+            },
+        },
+    };
+    // A default never exceeds what the values given allow.
+    let fitted = |name: &'static str, default: Duration, cap: Duration| Setting {
+        value: default.min(cap),
+        source: Source::Default(name, cap < default),
+    };
+    let idle = flag("--idle-timeout", &args.idle_timeout)?
+        .unwrap_or_else(|| fitted("--idle-timeout", defaults.idle, request.value));
+    let keepalive = flag("--keepalive", &args.keepalive)?
+        .unwrap_or_else(|| fitted("--keepalive", defaults.keepalive, idle.value / 2));
+    let drain = flag("--drain-timeout", &args.drain_timeout)?
+        .unwrap_or_else(|| fitted("--drain-timeout", defaults.drain, request.value / 2));
+    for s in [&idle, &keepalive, &drain] {
+        if s.value.is_zero() {
+            // Only a tiny explicit --timeout can shrink a default to nothing.
+            return Err(ConfigError(format!(
+                "{s} is too short; give a longer {request}"
+            )));
+        }
+    }
+
+    if keepalive.value >= idle.value {
+        return Err(ConfigError(format!(
+            "{keepalive} must be shorter than {idle}: pings keep Claude Code's idle timer \
+             from firing only if they come more often"
+        )));
+    }
+    if idle.value > request.value {
+        return Err(ConfigError(format!(
+            "{idle} is longer than {request}; the silence allowed mid-stream cannot exceed \
+             the wait for the first byte"
+        )));
+    }
+    if drain.value >= request.value {
+        return Err(ConfigError(format!(
+            "{drain} must be shorter than {request}"
+        )));
+    }
+
+    if request.value < SHORT_REQUEST_TIMEOUT {
+        warnings.push(format!(
+            "{request} is under 30s; local models can take longer than that to load and \
+             start answering"
+        ));
+    } else if request.value > LONG_REQUEST_TIMEOUT {
+        warnings.push(format!(
+            "{request} is over 1h; a stalled upstream will hold a turn that long before you \
+             see an error"
+        ));
+    }
+
+    Ok(Timeouts {
+        request: request.value,
+        idle: idle.value,
+        keepalive: keepalive.value,
+        drain: drain.value,
+        connect: defaults.connect.min(request.value),
+    })
+}
+
+/// Parses a duration flag; a value must carry its unit.
+fn parse_flag_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
+    let t = raw.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        if n == 0 {
+            return Err(ConfigError(format!(
+                "{name} {raw}: must be greater than zero"
+            )));
+        }
+        let ms = Duration::from_millis(n);
+        let s = Duration::from_secs(n);
+        return Err(ConfigError(format!(
+            "{name} {raw}: no unit; did you mean {n}ms ({}) or {n}s ({})?",
+            HumanDuration(ms),
+            HumanDuration(s)
+        )));
+    }
+    parse_duration(name, " ", raw)
+}
+
+/// Parses a duration variable; a bare integer means milliseconds (as in earlier tools).
+fn parse_env_duration_ms(name: &str, raw: &str) -> Result<Duration, ConfigError> {
+    let t = raw.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        if n == 0 {
+            return Err(ConfigError(format!(
+                "{name}={raw}: must be greater than zero"
+            )));
+        }
+        return Ok(Duration::from_millis(n));
+    }
+    parse_duration(name, "=", raw)
+}
+
+fn parse_duration(name: &str, sep: &str, raw: &str) -> Result<Duration, ConfigError> {
+    let t = raw.trim();
+    if t.starts_with('-') {
+        return Err(ConfigError(format!(
+            "{name}{sep}{raw}: must be greater than zero"
+        )));
+    }
+    match humantime::parse_duration(t) {
+        Ok(d) if d.is_zero() => Err(ConfigError(format!(
+            "{name}{sep}{raw}: must be greater than zero"
+        ))),
+        Ok(d) => Ok(d),
+        Err(err) => Err(ConfigError(format!(
+            "{name}{sep}{raw}: not a duration ({err}); write it with a unit, e.g. 250ms, 45s, \
+             10m, 1h30m"
+        ))),
+    }
+}
+
+/// A duration printed compactly: `10m`, `6d 22h 40m`, `1m 30s`, `250ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total_ms = self.0.as_millis();
+        if total_ms == 0 {
+            return if self.0.is_zero() {
+                f.write_str("0s")
+            } else {
+                write!(f, "{}us", self.0.as_micros())
+            };
+        }
+        let units = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+            (1, "ms"),
+        ];
+        let mut rest = total_ms;
+        let mut first = true;
+        for (size, unit) in units {
+            let n = rest / size;
+            rest %= size;
+            if n > 0 {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{n}{unit}")?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_host(name: &str, raw: &str) -> Result<IpAddr, ConfigError> {
+    let t = raw.trim();
+    if t.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    t.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            ConfigError(format!(
+                "{name} {raw}: not an IP address (e.g. 127.0.0.1, ::1 or localhost)"
+            ))
+        })
+}
+
+fn truthy(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// `ANYCLAUDE_DEBUG`: 0–3 (higher values mean 3, as "more" did before); true/false too.
+fn parse_debug(raw: &str) -> Result<u8, ConfigError> {
+    if let Ok(n) = raw.trim().parse::<u64>() {
+        return Ok(n.min(3) as u8);
+    }
+    match truthy(raw) {
+        Some(on) => Ok(u8::from(on)),
+        None => Err(ConfigError(format!(
+            "ANYCLAUDE_DEBUG={raw}: expected a level from 0 to 3"
+        ))),
+    }
+}
+
+fn model_choice(full: String) -> Result<ModelChoice, ConfigError> {
+    let Some((prefix, rest)) = full.split_once('/') else {
+        return Ok(ModelChoice { full, preset: None });
+    };
+    match provider::preset(prefix) {
+        Some(preset) if !rest.is_empty() => Ok(ModelChoice {
+            full,
+            preset: Some(preset),
+        }),
+        Some(_) => Err(ConfigError(format!(
+            "--model {full}: no model after the provider; e.g. --model {prefix}/<model>"
+        ))),
+        None => Err(ConfigError(format!(
+            "--model {full}: unknown provider {prefix:?}; known providers: {}",
+            provider::preset_names()
+        ))),
+    }
+}
+
+fn model_warnings(model: Option<&ModelChoice>, env: &dyn Env, warnings: &mut Vec<String>) {
+    match model {
+        None => warnings.push(
+            "no --model given: each request's model must name its provider, e.g. \
+             `anyclaude --model openai/gpt-5-mini` (or `/model openai/gpt-5-mini` inside claude)"
+                .to_owned(),
+        ),
+        Some(ModelChoice {
+            full, preset: None, ..
+        }) => warnings.push(format!(
+            "--model {full} names no provider; anyclaude routes by prefix, e.g. \
+             openai/gpt-5-mini (providers: {})",
+            provider::preset_names()
+        )),
+        Some(ModelChoice {
+            preset: Some(p), ..
+        }) => {
+            if let Some(var) = p.key_var
+                && env.non_empty(var).is_none()
+            {
+                warnings.push(format!(
+                    "{var} is not set; requests to {p} will fail until you export it and \
+                     restart anyclaude"
+                ));
+            }
+            if p.default_base_url.is_empty()
+                && !p.base_url_vars.iter().any(|v| env.non_empty(v).is_some())
+            {
+                warnings.push(format!(
+                    "{p} has no default address; set {}",
+                    p.base_url_vars.join(" or ")
+                ));
+            }
+        }
+    }
+}
+
+fn api_timeout_warning(env: &dyn Env, timeouts: &Timeouts, warnings: &mut Vec<String>) {
+    let Some(raw) = env.non_empty("API_TIMEOUT_MS") else {
+        return;
+    };
+    let ours = HumanDuration(timeouts.request);
+    match raw.trim().parse::<u64>() {
+        Ok(ms) if u128::from(ms) <= timeouts.request.as_millis() => warnings.push(format!(
+            "API_TIMEOUT_MS={raw} ({}) is not longer than anyclaude's request timeout \
+             ({ours}); Claude Code may give up first with a generic timeout instead of \
+             anyclaude's clear error; unset it or raise it above {}",
+            HumanDuration(Duration::from_millis(ms)),
+            timeouts.request.as_millis() + API_TIMEOUT_MARGIN.as_millis()
+        )),
+        Ok(_) => {}
+        Err(_) => warnings.push(format!(
+            "API_TIMEOUT_MS={raw} is not a number of milliseconds; Claude Code's own timeout \
+             may not match anyclaude's ({ours})"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn args(flags: &[(&str, &str)]) -> Args {
+        let mut a = Args::default();
+        for (k, v) in flags {
+            let v = Some((*v).to_owned());
+            match *k {
+                "timeout" => a.timeout = v,
+                "idle" => a.idle_timeout = v,
+                "keepalive" => a.keepalive = v,
+                "drain" => a.drain_timeout = v,
+                "host" => a.host = v,
+                other => panic!("no flag {other}"),
+            }
+        }
+        a
+    }
+
+    fn build(flags: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let model = vec![OsString::from("--model=openai/gpt-5-mini")];
+        let mut env = env.to_vec();
+        env.insert(0, ("OPENAI_API_KEY", "sk-test"));
+        Config::new(args(flags), model, &map(&env))
+    }
+
+    #[track_caller]
+    fn check_ok(flags: &[(&str, &str)], env: &[(&str, &str)], want: [Duration; 5], warn: &[&str]) {
+        let cfg = build(flags, env).unwrap_or_else(|e| panic!("{flags:?} {env:?}: {e}"));
+        let t = cfg.timeouts;
+        assert_eq!(
+            [t.request, t.idle, t.keepalive, t.drain, t.connect],
+            want,
+            "{flags:?} {env:?}"
+        );
+        assert_eq!(cfg.warnings.len(), warn.len(), "{:?}", cfg.warnings);
+        for (got, want) in cfg.warnings.iter().zip(warn) {
+            assert!(got.contains(want), "warning {got:?} lacks {want:?}");
+        }
+    }
+
+    #[track_caller]
+    fn check_err(flags: &[(&str, &str)], env: &[(&str, &str)], want: &str) {
+        match build(flags, env) {
+            Ok(c) => panic!("{flags:?} {env:?}: accepted: {:?}", c.timeouts),
+            Err(e) => assert_eq!(e.0, want, "{flags:?} {env:?}"),
+        }
+    }
+
+    #[test]
+    fn timeouts_accepted() {
+        let ms = Duration::from_millis;
+        check_ok(
+            &[],
+            &[],
+            [secs(600), secs(300), secs(10), secs(60), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[("timeout", "1h30m")],
+            &[],
+            [secs(5400), secs(300), secs(10), secs(60), secs(10)],
+            &["--timeout 1h 30m is over 1h"],
+        );
+        check_ok(
+            &[("timeout", "20s")],
+            &[],
+            [secs(20), secs(20), secs(10), secs(10), secs(10)],
+            &["--timeout 20s is under 30s"],
+        );
+        check_ok(
+            &[("timeout", "5s")],
+            &[],
+            [secs(5), secs(5), ms(2500), ms(2500), secs(5)],
+            &["under 30s"],
+        );
+        check_ok(
+            &[("idle", "30s"), ("keepalive", "250ms"), ("drain", "2m")],
+            &[],
+            [secs(600), secs(30), ms(250), secs(120), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "120000")],
+            [secs(120), secs(120), secs(10), secs(60), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "15m")],
+            [secs(900), secs(300), secs(10), secs(60), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "20000")],
+            [secs(20), secs(20), secs(10), secs(10), secs(10)],
+            &["ANYCLAUDE_REQUEST_TIMEOUT=20000 (20s) is under 30s"],
+        );
+        // The flag beats the variable.
+        check_ok(
+            &[("timeout", "2m")],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "1000")],
+            [secs(120), secs(120), secs(10), secs(60), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[],
+            &[("API_TIMEOUT_MS", "600000")],
+            [secs(600), secs(300), secs(10), secs(60), secs(10)],
+            &["API_TIMEOUT_MS=600000 (10m) is not longer than anyclaude's request timeout (10m)"],
+        );
+        check_ok(
+            &[],
+            &[("API_TIMEOUT_MS", "900000")],
+            [secs(600), secs(300), secs(10), secs(60), secs(10)],
+            &[],
+        );
+    }
+
+    #[test]
+    fn timeouts_refused() {
+        check_err(
+            &[("timeout", "600000")],
+            &[],
+            "--timeout 600000: no unit; did you mean 600000ms (10m) or 600000s (6d 22h 40m)?",
+        );
+        check_err(
+            &[("keepalive", "10")],
+            &[],
+            "--keepalive 10: no unit; did you mean 10ms (10ms) or 10s (10s)?",
+        );
+        check_err(
+            &[("timeout", "0")],
+            &[],
+            "--timeout 0: must be greater than zero",
+        );
+        check_err(
+            &[("timeout", "0s")],
+            &[],
+            "--timeout 0s: must be greater than zero",
+        );
+        check_err(
+            &[("idle", "-5s")],
+            &[],
+            "--idle-timeout -5s: must be greater than zero",
+        );
+        check_err(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "0")],
+            "ANYCLAUDE_REQUEST_TIMEOUT=0: must be greater than zero",
+        );
+        assert!(
+            build(&[("timeout", "ten minutes")], &[])
+                .unwrap_err()
+                .0
+                .starts_with("--timeout ten minutes: not a duration")
+        );
+        check_err(
+            &[("idle", "30s"), ("keepalive", "30s")],
+            &[],
+            "--keepalive 30s must be shorter than --idle-timeout 30s: pings keep Claude Code's \
+             idle timer from firing only if they come more often",
+        );
+        check_err(
+            &[("timeout", "1m"), ("keepalive", "1m")],
+            &[],
+            "--keepalive 1m must be shorter than --idle-timeout 1m (the default, shortened to \
+             fit): pings keep \
+             Claude Code's idle timer from firing only if they come more often",
+        );
+        check_err(
+            &[("timeout", "5m"), ("idle", "10m")],
+            &[],
+            "--idle-timeout 10m is longer than --timeout 5m; the silence allowed mid-stream \
+             cannot exceed the wait for the first byte",
+        );
+        check_err(
+            &[("idle", "20m")],
+            &[],
+            "--idle-timeout 20m is longer than --timeout 10m (the default); the silence \
+             allowed mid-stream cannot exceed the wait for the first byte",
+        );
+        check_err(
+            &[("timeout", "2m"), ("drain", "2m")],
+            &[],
+            "--drain-timeout 2m must be shorter than --timeout 2m",
+        );
+        check_err(
+            &[("drain", "5m")],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "300000")],
+            "--drain-timeout 5m must be shorter than ANYCLAUDE_REQUEST_TIMEOUT=300000 (5m)",
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        let cases = [
+            (Duration::from_millis(600_000), "10m"),
+            (secs(600_000), "6d 22h 40m"),
+            (secs(90), "1m 30s"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1s 500ms"),
+            (Duration::ZERO, "0s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(HumanDuration(d).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn environment() {
+        let env: &[(&str, &str)] = &[
+            ("ANYCLAUDE_HOST", "::1"),
+            ("ANYCLAUDE_PORT", "4000"),
+            ("ANYCLAUDE_CLAUDE_PATH", "/opt/claude"),
+            ("ANYCLAUDE_DEBUG", "2"),
+            ("PROXY_ONLY", "true"),
+        ];
+        let cfg = Config::new(Args::default(), vec![], &map(env)).unwrap();
+        assert_eq!(cfg.host, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(cfg.port, 4000);
+        assert_eq!(cfg.claude, "/opt/claude");
+        assert_eq!(cfg.log_level, 2);
+        assert!(cfg.proxy_only);
+
+        // Flags beat variables.
+        let a = Args {
+            host: Some("localhost".into()),
+            port: Some(5000),
+            claude: Some("/usr/bin/claude".into()),
+            log_level: Some(0),
+            ..Args::default()
+        };
+        let cfg = Config::new(a, vec![], &map(env)).unwrap();
+        assert_eq!(cfg.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(cfg.port, 5000);
+        assert_eq!(cfg.claude, "/usr/bin/claude");
+        assert_eq!(cfg.log_level, 0);
+
+        let cfg = Config::new(Args::default(), vec![], &map(&[])).unwrap();
+        assert_eq!(cfg.claude, "claude");
+        assert_eq!(cfg.port, 0);
+        assert!(!cfg.proxy_only);
+
+        for (var, val) in [("ANYCLAUDE_DEBUG", "9"), ("ANYCLAUDE_DEBUG", "true")] {
+            let cfg = Config::new(Args::default(), vec![], &map(&[(var, val)])).unwrap();
+            assert!(cfg.log_level > 0);
+        }
+        for (var, val, want) in [
+            (
+                "ANYCLAUDE_DEBUG",
+                "loud",
+                "ANYCLAUDE_DEBUG=loud: expected a level from 0 to 3",
+            ),
+            (
+                "ANYCLAUDE_PORT",
+                "http",
+                "ANYCLAUDE_PORT=http: not a port number (0-65535)",
+            ),
+            (
+                "ANYCLAUDE_HOST",
+                "my-box",
+                "ANYCLAUDE_HOST my-box: not an IP address (e.g. 127.0.0.1, ::1 or localhost)",
+            ),
+        ] {
+            let err = Config::new(Args::default(), vec![], &map(&[(var, val)])).unwrap_err();
+            assert_eq!(err.0, want);
+        }
+
+        let cfg = Config::new(args(&[("host", "0.0.0.0")]), vec![], &map(&[])).unwrap();
+        assert!(
+            cfg.warnings
+                .iter()
+                .any(|w| w.contains("not a loopback address"))
+        );
+    }
+
+    #[test]
+    fn models() {
+        let run = |model: &str, env: &[(&str, &str)]| {
+            Config::new(
+                Args::default(),
+                vec!["--model".into(), model.into()],
+                &map(env),
+            )
+        };
+        let cfg = run("openai/gpt-5-mini", &[]).unwrap();
+        assert_eq!(cfg.model.as_ref().unwrap().preset.unwrap().name, "openai");
+        assert_eq!(
+            cfg.warnings,
+            [
+                "OPENAI_API_KEY is not set; requests to openai will fail until you export it and \
+              restart anyclaude"
+            ]
+        );
+        assert!(
+            run("openai/gpt-5-mini", &[("OPENAI_API_KEY", "k")])
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+        assert!(run("ollama/qwen3", &[]).unwrap().warnings.is_empty());
+        let azure = run("azure/gpt-5", &[("AZURE_OPENAI_API_KEY", "k")]).unwrap();
+        assert_eq!(
+            azure.warnings,
+            ["azure has no default address; set AZURE_OPENAI_ENDPOINT or AZURE_API_URL"]
+        );
+        let err = run("nope/x", &[]).unwrap_err();
+        assert!(err.0.starts_with(
+            "--model nope/x: unknown provider \"nope\"; known providers: anthropic, openai"
+        ));
+        assert!(run("openai/", &[]).is_err());
+        let alias = run("sonnet", &[]).unwrap();
+        assert_eq!(alias.model.unwrap().preset, None);
+        assert!(alias.warnings[0].contains("names no provider"));
+        let none = Config::new(Args::default(), vec![], &map(&[])).unwrap();
+        assert!(none.warnings[0].starts_with("no --model given"));
     }
 }
