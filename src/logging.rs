@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -158,6 +158,8 @@ pub fn init(level: u8, explicit: Option<&Path>, dir: Option<&Path>) -> io::Resul
                 )
             })?;
             DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            // The directory is ours: keep it private even if something else created it.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
             let path = dir.join(run_file_name(SystemTime::now(), std::process::id()));
             let file = OpenOptions::new()
                 .create_new(true)

@@ -1,8 +1,11 @@
-//! The integration tests: the real binary and the proxy over real sockets.
+//! The integration tests: the real binary and the proxy over real sockets. One binary
+//! (`autotests = false`), one module per area; `support/` holds the command-line tests'
+//! helpers (add yours beside them).
 
 mod chat;
 mod chat_script;
 mod claude;
+mod cli;
 mod e2e;
 mod e2e_passthrough;
 mod e2e_tty;
@@ -10,3 +13,4 @@ mod harness;
 mod proxy;
 mod scripted;
 mod streams;
+mod support;
