@@ -168,7 +168,9 @@ pub fn run(
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();
-        if !summary.is_empty() {
+        if summary.starts_with("anyclaude") {
+            eprintln!("{summary}");
+        } else if !summary.is_empty() {
             eprintln!("anyclaude: {summary}");
         }
     }
