@@ -89,6 +89,20 @@ pub fn run(
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
     let log_path = open_log(&config, &env)?;
 
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("anyclaude")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Registered before the port accepts and before the child exists: from the first
+    // connection on, SIGTERM stops anyclaude cleanly and Ctrl-C leaves it alive to pass on
+    // claude's exit status.
+    let signals = {
+        let _in_runtime = runtime.enter();
+        Signals::register().context("cannot install signal handlers")?
+    };
+
     let listener = std::net::TcpListener::bind((config.host, config.port)).with_context(|| {
         format!(
             "cannot listen on {}",
@@ -157,13 +171,7 @@ pub fn run(
         },
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("anyclaude")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve_and_run(listener, Arc::clone(&proxy), mode));
+    let result = runtime.block_on(serve_and_run(listener, Arc::clone(&proxy), mode, signals));
     runtime.shutdown_timeout(Duration::from_millis(500));
 
     if config.log_level >= 1 {
@@ -192,10 +200,8 @@ async fn serve_and_run(
     listener: std::net::TcpListener,
     proxy: Arc<Proxy>,
     mode: Mode,
+    mut signals: Signals,
 ) -> anyhow::Result<u8> {
-    // Registered before the child exists, so a Ctrl-C at any time leaves anyclaude alive
-    // to pass on claude's exit status.
-    let mut signals = Signals::register().context("cannot install signal handlers")?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();

@@ -191,10 +191,3 @@ pub fn addr_of(url: &str) -> SocketAddr {
 pub fn accepting(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
 }
-
-/// Whether `server::serve` is still the placeholder that accepts nothing (its module doc
-/// says "(Being written"). Tests of what the proxy answers check only what anyclaude itself
-/// does while it is; they become strict by themselves once the server lands.
-pub fn server_is_stub() -> bool {
-    include_str!("../../../src/server/mod.rs").contains("(Being written;")
-}
