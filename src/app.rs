@@ -135,8 +135,8 @@ pub fn run(
         eprintln!("anyclaude: log: {}", path.display());
     }
 
-    // Token-estimator warm-up, once translate::tokens::warm_up exists (WARM-UP):
-    // std::thread::spawn(crate::translate::tokens::warm_up);
+    // Load the tokenizer while claude starts, so the first count_tokens does not wait.
+    std::thread::spawn(crate::translate::tokens::warm_up);
 
     let inj = Injection {
         base_url: &base_url,
