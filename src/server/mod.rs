@@ -32,8 +32,9 @@ use crate::provider::Route;
 /// How long in-flight connections get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// What the proxy needs to know to serve.
-#[derive(Debug, Clone)]
+/// What the proxy needs to know to serve. Its `Debug` leaves out the token and the
+/// environment's values (they hold API keys).
+#[derive(Clone)]
 pub struct ProxySettings {
     /// The per-run token Claude Code must send as `x-anyclaude-token`.
     pub token: String,
@@ -45,6 +46,23 @@ pub struct ProxySettings {
     pub env: HashMap<String, String>,
     /// 0–3, as `ANYCLAUDE_DEBUG`.
     pub debug_level: u8,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut vars: Vec<&str> = self.env.keys().map(String::as_str).collect();
+        vars.sort_unstable();
+        f.debug_struct("ProxySettings")
+            .field("token", &"***")
+            .field("timeouts", &self.timeouts)
+            .field("default_model", &self.default_model)
+            .field(
+                "env",
+                &format_args!("{} variables (values not shown)", vars.len()),
+            )
+            .field("debug_level", &self.debug_level)
+            .finish()
+    }
 }
 
 /// A running proxy's shared state.
@@ -243,6 +261,19 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_debug_shows_no_secret() {
+        let settings = ProxySettings {
+            token: "tok-secret".into(),
+            timeouts: Timeouts::default(),
+            default_model: None,
+            env: [("OPENAI_API_KEY".to_owned(), "sk-secret".to_owned())].into(),
+            debug_level: 0,
+        };
+        let shown = format!("{settings:?} {:?}", Proxy::new(settings.clone()));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 
     #[test]
     fn constant_time_eq_compares() {
