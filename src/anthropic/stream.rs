@@ -197,16 +197,50 @@ impl Event {
         }
     }
 
-    /// Appends this event in SSE framing: `event: <name>\ndata: <json>\n\n`.
+    /// Appends this event in SSE framing: `event: <name>\ndata: <json>\n\n`. The events a
+    /// stream is made of (deltas, block stops, pings) are written directly, without building
+    /// a JSON tree; the rest go through [`Event::data`].
     pub fn encode_into(&self, buf: &mut BytesMut) {
-        buf.put_slice(b"event: ");
-        buf.put_slice(self.name().as_bytes());
-        buf.put_slice(b"\ndata: ");
-        // Serialising a `Value` into a growing buffer cannot fail.
-        let mut writer = buf.writer();
-        serde_json::to_writer(&mut writer, &self.data()).expect("JSON into memory");
-        let buf = writer.into_inner();
-        buf.put_slice(b"\n\n");
+        use std::fmt::Write as _;
+        match self {
+            Event::BlockDelta { index, delta } => {
+                let (kind, field, value) = match delta {
+                    Delta::Text(t) => ("text_delta", "text", t),
+                    Delta::Thinking(t) => ("thinking_delta", "thinking", t),
+                    Delta::Signature(s) => ("signature_delta", "signature", s),
+                    Delta::InputJson(p) => ("input_json_delta", "partial_json", p),
+                };
+                buf.put_slice(
+                    b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+                );
+                // Writing into memory cannot fail.
+                let _ = write!(buf, "{index}");
+                buf.put_slice(b",\"delta\":{\"type\":\"");
+                buf.put_slice(kind.as_bytes());
+                buf.put_slice(b"\",\"");
+                buf.put_slice(field.as_bytes());
+                buf.put_slice(b"\":");
+                write_json(buf, value);
+                buf.put_slice(b"}}\n\n");
+            }
+            Event::BlockStop { index } => {
+                let _ = write!(
+                    buf,
+                    "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"
+                );
+            }
+            Event::Ping => buf.put_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
+            Event::MessageStop => {
+                buf.put_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+            }
+            _ => {
+                buf.put_slice(b"event: ");
+                buf.put_slice(self.name().as_bytes());
+                buf.put_slice(b"\ndata: ");
+                write_json(buf, &self.data());
+                buf.put_slice(b"\n\n");
+            }
+        }
     }
 
     /// This event in SSE framing, as a string (tests and logs).
@@ -215,6 +249,12 @@ impl Event {
         self.encode_into(&mut buf);
         String::from_utf8(buf.to_vec()).expect("SSE encoding is UTF-8")
     }
+}
+
+/// Appends `value` as JSON. Serialising into a growing buffer cannot fail.
+fn write_json<T: Serialize + ?Sized>(buf: &mut BytesMut, value: &T) {
+    let mut writer = buf.writer();
+    serde_json::to_writer(&mut writer, value).expect("JSON into memory");
 }
 
 #[cfg(test)]
@@ -239,7 +279,19 @@ mod tests {
             },
             Event::BlockDelta {
                 index: 0,
-                delta: Delta::InputJson("{}".into()),
+                delta: Delta::InputJson("{\"a\": \"\\u00e9\\n\"}".into()),
+            },
+            Event::BlockDelta {
+                index: 12,
+                delta: Delta::Text("quote \" backslash \\ newline \n ünï \u{1}".into()),
+            },
+            Event::BlockDelta {
+                index: 3,
+                delta: Delta::Thinking("hmm".into()),
+            },
+            Event::BlockDelta {
+                index: 3,
+                delta: Delta::Signature("anyclaude-v1-00".into()),
             },
             Event::BlockStop { index: 0 },
             Event::MessageDelta {
@@ -259,6 +311,11 @@ mod tests {
             let data = data.strip_prefix("data: ").unwrap().trim_end();
             let json: Value = serde_json::from_str(data).unwrap();
             assert_eq!(json["type"], event.name());
+            assert_eq!(
+                json,
+                event.data(),
+                "the direct encoding says what data() says"
+            );
             assert!(!text.contains("\nid:") && !text.contains("retry:"));
         }
     }

@@ -60,7 +60,17 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
     if let Some((name, value)) = ctx.route.auth_header() {
         req = req.header(name, value);
     }
-    let (resp, ttfb) = match ctx.send(req, &url).await {
+    // Poll the send once so the request is on its way, then estimate the input tokens (for
+    // `message_start`) while the upstream reads it, instead of after it has answered.
+    let send = ctx.send(req, &url);
+    tokio::pin!(send);
+    let early = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
+    let input_tokens_estimate = tokens::estimate_request_tokens(&parsed);
+    let sent = match early {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => send.await,
+    };
+    let (resp, ttfb) = match sent {
         Ok(ok) => ok,
         Err(err) => {
             let outcome = if err.kind == ErrorKind::Timeout {
@@ -92,7 +102,7 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
     let stream_ctx = StreamContext {
         message_id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
         client_model: client_model.clone(),
-        input_tokens_estimate: tokens::estimate_request_tokens(&parsed),
+        input_tokens_estimate,
         tool_names: plan.tool_names,
     };
     if parsed.stream.unwrap_or(false) {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -136,6 +137,34 @@ pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Output gathered from already-delivered upstream chunks before it is sent on.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+fn push_chunk<T: Translate>(translator: &mut T, bytes: &[u8], out: &mut BytesMut) {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        tracing::trace!(upstream_chunk = %String::from_utf8_lossy(bytes), "upstream");
+    }
+    translator.push(bytes, out);
+}
+
+/// The upstream body ended: the translator ends the stream, well or with an error.
+fn finish<T: Translate>(translator: &mut T, out: &mut BytesMut, reason: &mut Option<Outcome>) {
+    translator.finish(out);
+    // A translator always ends the stream at the body's end; if one did not, end it here
+    // rather than poll a finished body again.
+    if !translator.is_finished() {
+        translator.fail(
+            ApiError::new(ErrorKind::Api, "the upstream answer ended incomplete"),
+            out,
+        );
+    }
+    *reason = Some(if translator.failure().is_some() {
+        Outcome::UpstreamError
+    } else {
+        Outcome::Ok
+    });
+}
+
 enum Step {
     Chunk(Option<Bytes>),
     BodyError(reqwest::Error),
@@ -184,22 +213,37 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
     // Set when the loop ends for a reason other than the upstream body ending well.
     let mut cut: Option<Outcome> = None;
     let mut reason: Option<Outcome> = None;
+    // The waits live across iterations: a timer is moved, not registered anew, per chunk.
+    let idle = sleep_until(last_upstream + timeouts.idle);
+    let ping = sleep_until(last_sent + timeouts.keepalive);
+    let client_gone = tx.closed();
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(idle, ping, client_gone, cancelled);
 
     loop {
         if !out.is_empty() {
             let frame = out.split().freeze();
             let len = frame.len() as u64;
-            match timeout(timeouts.drain, tx.send(frame)).await {
-                Ok(Ok(())) => {
+            // Only a full channel (a client not keeping up) needs the drain timer.
+            let sent_now = match tx.try_send(frame) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(Outcome::ClientGone),
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    match timeout(timeouts.drain, tx.send(frame)).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(_)) => Err(Outcome::ClientGone),
+                        Err(_) => Err(Outcome::DrainTimeout),
+                    }
+                }
+            };
+            match sent_now {
+                Ok(()) => {
                     sent += len;
                     last_sent = tokio::time::Instant::now();
+                    ping.as_mut().reset(last_sent + timeouts.keepalive);
                 }
-                Ok(Err(_)) => {
-                    cut = Some(Outcome::ClientGone);
-                    break;
-                }
-                Err(_) => {
-                    cut = Some(Outcome::DrainTimeout);
+                Err(outcome) => {
+                    cut = Some(outcome);
                     break;
                 }
             }
@@ -207,43 +251,43 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
         if translator.is_finished() || reason.is_some() {
             break;
         }
-        let idle_at = last_upstream + timeouts.idle;
-        let ping_at = last_sent + timeouts.keepalive;
         let step = tokio::select! {
             biased;
-            _ = tx.closed() => Step::ClientGone,
-            _ = shutdown.cancelled() => Step::Shutdown,
+            _ = &mut client_gone => Step::ClientGone,
+            _ = &mut cancelled => Step::Shutdown,
             chunk = upstream.chunk() => match chunk {
                 Ok(chunk) => Step::Chunk(chunk),
                 Err(err) => Step::BodyError(err),
             },
-            _ = sleep_until(idle_at) => Step::Idle,
-            _ = sleep_until(ping_at) => Step::Ping,
+            _ = &mut idle => Step::Idle,
+            _ = &mut ping => Step::Ping,
         };
         match step {
             Step::Chunk(Some(bytes)) => {
                 last_upstream = tokio::time::Instant::now();
-                if tracing::enabled!(tracing::Level::TRACE) {
-                    tracing::trace!(upstream_chunk = %String::from_utf8_lossy(&bytes), "upstream");
+                idle.as_mut().reset(last_upstream + timeouts.idle);
+                push_chunk(&mut translator, &bytes, &mut out);
+                // Take whatever else the upstream has already delivered, so one write to
+                // Claude Code carries many events: a fast upstream sends hundreds of small
+                // chunks per answer, and a wake-up and a syscall per event would cost more
+                // than translating them.
+                while out.len() < COALESCE_BYTES && !translator.is_finished() {
+                    match upstream.chunk().now_or_never() {
+                        Some(Ok(Some(bytes))) => push_chunk(&mut translator, &bytes, &mut out),
+                        Some(Ok(None)) => {
+                            finish(&mut translator, &mut out, &mut reason);
+                            break;
+                        }
+                        Some(Err(err)) => {
+                            translator.fail(upstream::body_error(provider, &err), &mut out);
+                            reason = Some(Outcome::UpstreamError);
+                            break;
+                        }
+                        None => break,
+                    }
                 }
-                translator.push(&bytes, &mut out);
             }
-            Step::Chunk(None) => {
-                translator.finish(&mut out);
-                // A translator always ends the stream at the body's end; if one did not,
-                // end it here rather than poll a finished body again.
-                if !translator.is_finished() {
-                    translator.fail(
-                        ApiError::new(ErrorKind::Api, "the upstream answer ended incomplete"),
-                        &mut out,
-                    );
-                }
-                reason = Some(if translator.failure().is_some() {
-                    Outcome::UpstreamError
-                } else {
-                    Outcome::Ok
-                });
-            }
+            Step::Chunk(None) => finish(&mut translator, &mut out, &mut reason),
             Step::BodyError(err) => {
                 translator.fail(upstream::body_error(provider, &err), &mut out);
                 reason = Some(Outcome::UpstreamError);
@@ -252,7 +296,12 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 translator.fail(upstream::idle_timeout(provider, timeouts.idle), &mut out);
                 reason = Some(Outcome::IdleTimeout);
             }
-            Step::Ping => Event::Ping.encode_into(&mut out),
+            Step::Ping => {
+                Event::Ping.encode_into(&mut out);
+                // Due again a keepalive from now even if the ping cannot be sent at once.
+                ping.as_mut()
+                    .reset(tokio::time::Instant::now() + timeouts.keepalive);
+            }
             Step::ClientGone => {
                 cut = Some(Outcome::ClientGone);
                 break;
