@@ -15,5 +15,4 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 scripts/install-claude.sh
 export ANYCLAUDE_TEST_CLAUDE_DIR="${ANYCLAUDE_TEST_CLAUDE_DIR:-$PWD/.cache/claude-code}"
-cargo build --release --quiet
 cargo test "$@"

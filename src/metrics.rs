@@ -224,8 +224,9 @@ impl Metrics {
         let ttfb = snap
             .median_ttfb_ms
             .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
+        let plural = if snap.requests == 1 { "" } else { "s" };
         format!(
-            "anyclaude: {} requests, {} not ok, {} tokens in, {} tokens out, median time to first byte {}",
+            "anyclaude: {} request{plural}, {} not ok, {} tokens in, {} tokens out, median time to first byte {}",
             snap.requests, errors, snap.input_tokens, snap.output_tokens, ttfb
         )
     }

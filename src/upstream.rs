@@ -43,9 +43,9 @@ pub fn send_error(err: &reqwest::Error, target: Target<'_>) -> ApiError {
     if err.is_connect() {
         let cause = root_cause(err);
         let hint = if local {
+            let (name, start) = local_server(provider);
             format!(
-                " Is the {} server running? Start it, or point {} at where it listens.",
-                local_server_name(provider),
+                " Is {name} running? Start it ({start}), or point {} at where it listens.",
                 base_url_hint(provider)
             )
         } else {
@@ -113,14 +113,15 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     last.to_string()
 }
 
-fn local_server_name(provider: &str) -> &'static str {
+/// The server a local preset expects, and how it is usually started.
+fn local_server(provider: &str) -> (&'static str, &'static str) {
     match provider {
-        "ollama" => "Ollama (`ollama serve`)",
-        "lmstudio" => "LM Studio (its local server, `lms server start`)",
-        "llamacpp" => "llama.cpp (`llama-server`)",
-        "vllm" => "vLLM (`vllm serve`)",
-        "mlx" => "mlx-lm (`mlx_lm.server`)",
-        _ => "local",
+        "ollama" => ("Ollama", "`ollama serve`"),
+        "lmstudio" => ("LM Studio's server", "`lms server start`"),
+        "llamacpp" => ("llama.cpp's server", "`llama-server -m <model>`"),
+        "vllm" => ("vLLM", "`vllm serve <model>`"),
+        "mlx" => ("mlx-lm's server", "`mlx_lm.server --model <model>`"),
+        _ => ("the local server", "see its documentation"),
     }
 }
 

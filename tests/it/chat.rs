@@ -472,3 +472,22 @@ async fn bare_claude_model_ids_go_to_the_default_model() {
     assert_eq!(upstream.received()[0].json()["model"], "gpt-default");
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_200_with_an_html_body_ends_in_an_error_event() {
+    let upstream = Upstream::start(vec![Reply::Stream {
+        status: 200,
+        content_type: "text/html",
+        delay: std::time::Duration::ZERO,
+        steps: vec![Step::Send(
+            "<html><body><h1>Welcome to nginx!</h1></body></html>".into(),
+        )],
+    }])
+    .await;
+    let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
+    let events = stream_events(&proxy, &request(true)).await;
+    assert_eq!(names(&events), ["message_start", "error"]);
+    let message = events[1].data["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("<html>"), "{message}");
+    proxy.stop().await;
+}
