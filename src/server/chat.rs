@@ -11,11 +11,10 @@ use http::{Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
-use super::routes::Finished;
 use super::{RequestContext, read_error_body};
+use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::{Event, Usage};
-use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::Outcome;
 use crate::translate::stream::{ChatStream, StreamContext};
 use crate::translate::{request, response, tokens};
@@ -26,19 +25,9 @@ const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
 /// Forwards one Messages request to a Chat Completions upstream.
 pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<Body> {
     let client_model = parsed.model.clone();
-    let finished = |ttfb_ms: Option<u64>| Finished {
-        request_id: &ctx.request_id,
-        provider: ctx.route.preset.name,
-        model: &client_model,
-        started: ctx.started,
-        ttfb_ms,
-    };
     let plan = match request::to_chat(&parsed, &ctx.route.model, &ctx.route.preset.profile) {
         Ok(plan) => plan,
-        Err(err) => {
-            let resp = body::error(&ctx.request_id, &err);
-            return finished(None).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
-        }
+        Err(err) => return ctx.refuse(&client_model, None, &err),
     };
     let upstream_body = plan.to_bytes();
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -72,33 +61,18 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
     };
     let (resp, ttfb) = match sent {
         Ok(ok) => ok,
-        Err(err) => {
-            let outcome = if err.kind == ErrorKind::Timeout {
-                Outcome::RequestTimeout
-            } else {
-                Outcome::Error
-            };
-            let resp = body::error(&ctx.request_id, &err);
-            return finished(None).record(&ctx.proxy, resp, outcome, (0, 0), Some(&err));
-        }
+        Err(err) => return ctx.refuse(&client_model, None, &err),
     };
-    let ttfb_ms = Some(pump::millis(ttfb));
-    let status = resp.status();
-    let timeouts = settings.timeouts;
-    if !status.is_success() {
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = read_error_body(resp, 1024 * 1024, timeouts.idle).await;
-        let err = response::upstream_error(status.as_u16(), &bytes, retry_after.as_deref());
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(request_id = %ctx.request_id, status = status.as_u16(), body = %String::from_utf8_lossy(&bytes), "upstream error");
-        }
-        let resp = body::error(&ctx.request_id, &err);
-        return finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+    if !resp.status().is_success() {
+        let failure = ctx.read_failure(resp).await;
+        let err = response::upstream_error(
+            failure.status,
+            &failure.body,
+            failure.retry_after.as_deref(),
+        );
+        return ctx.refuse(&client_model, Some(ttfb), &err);
     }
+    let timeouts = settings.timeouts;
     let stream_ctx = StreamContext {
         message_id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
         client_model: client_model.clone(),
@@ -123,11 +97,23 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
                 usage["output_tokens"].as_u64().unwrap_or(0),
             );
             let resp = body::json(StatusCode::OK, &ctx.request_id, &message);
-            finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Ok, tokens, None)
+            ctx.finished(&client_model, Some(ttfb)).record(
+                &ctx.proxy,
+                resp,
+                Outcome::Ok,
+                tokens,
+                None,
+            )
         }
         Err(err) => {
             let resp = body::error(&ctx.request_id, &err);
-            finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::UpstreamError, (0, 0), Some(&err))
+            ctx.finished(&client_model, Some(ttfb)).record(
+                &ctx.proxy,
+                resp,
+                Outcome::UpstreamError,
+                (0, 0),
+                Some(&err),
+            )
         }
     }
 }

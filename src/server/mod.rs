@@ -179,6 +179,55 @@ impl RequestContext {
         }
     }
 
+    /// What recording this request needs, for the model Claude Code named.
+    pub fn finished<'a>(&'a self, model: &'a str, ttfb: Option<Duration>) -> routes::Finished<'a> {
+        routes::Finished {
+            request_id: &self.request_id,
+            provider: self.route.preset.name,
+            model,
+            started: self.started,
+            ttfb_ms: ttfb.map(pump::millis),
+        }
+    }
+
+    /// Answers and records a request that failed before any stream started: ours (a bad
+    /// request, a timeout, a refused connection) or the upstream's error status.
+    pub fn refuse(
+        &self,
+        model: &str,
+        ttfb: Option<Duration>,
+        err: &ApiError,
+    ) -> http::Response<body::Body> {
+        let outcome = if err.kind == crate::anthropic::ErrorKind::Timeout && ttfb.is_none() {
+            crate::metrics::Outcome::RequestTimeout
+        } else {
+            crate::metrics::Outcome::Error
+        };
+        let resp = body::error(&self.request_id, err);
+        self.finished(model, ttfb)
+            .record(&self.proxy, resp, outcome, (0, 0), Some(err))
+    }
+
+    /// Reads an upstream's error answer: its status, `retry-after` and (the start of) its
+    /// body, logged at level 2.
+    pub async fn read_failure(&self, resp: reqwest::Response) -> UpstreamFailure {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_error_body(resp, 1024 * 1024, self.proxy.settings.timeouts.idle).await;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(request_id = %self.request_id, status, body = %String::from_utf8_lossy(&body), "upstream error");
+        }
+        UpstreamFailure {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
     /// The pump job for a committed stream.
     pub fn job(&self, upstream: reqwest::Response, ttfb: Duration, model: String) -> pump::Job {
         pump::Job {
@@ -193,6 +242,16 @@ impl RequestContext {
             metrics: self.proxy.metrics.clone(),
         }
     }
+}
+
+/// An upstream's error answer.
+pub struct UpstreamFailure {
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its `retry-after` header.
+    pub retry_after: Option<String>,
+    /// The start of its body.
+    pub body: Vec<u8>,
 }
 
 /// Reads at most `limit` bytes of an error body, within `timeout`; what it could not read is

@@ -10,7 +10,6 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
-use super::routes::Finished;
 use super::{RequestContext, read_error_body};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::{Event, Usage};
@@ -30,19 +29,9 @@ pub async fn forward(
     headers: &HeaderMap,
 ) -> Response<Body> {
     let client_model = parsed.model.clone();
-    let finished = |ttfb_ms: Option<u64>| Finished {
-        request_id: &ctx.request_id,
-        provider: ctx.route.preset.name,
-        model: &client_model,
-        started: ctx.started,
-        ttfb_ms,
-    };
     let body = match with_model(&raw, &ctx.route.model) {
         Ok(body) => body,
-        Err(err) => {
-            let resp = body::error(&ctx.request_id, &err);
-            return finished(None).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
-        }
+        Err(err) => return ctx.refuse(&client_model, None, &err),
     };
     let url = match query {
         Some(q) => format!("{}/v1/messages?{q}", ctx.route.base_url),
@@ -64,30 +53,14 @@ pub async fn forward(
     }
     let (resp, ttfb) = match ctx.send(req, &url).await {
         Ok(ok) => ok,
-        Err(err) => {
-            let outcome = if err.kind == ErrorKind::Timeout {
-                Outcome::RequestTimeout
-            } else {
-                Outcome::Error
-            };
-            let resp = body::error(&ctx.request_id, &err);
-            return finished(None).record(&ctx.proxy, resp, outcome, (0, 0), Some(&err));
-        }
+        Err(err) => return ctx.refuse(&client_model, None, &err),
     };
-    let ttfb_ms = Some(pump::millis(ttfb));
-    let status = resp.status();
-    let timeouts = ctx.proxy.settings.timeouts;
-    if !status.is_success() {
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = read_error_body(resp, 1024 * 1024, timeouts.idle).await;
-        let err = anthropic_error(status.as_u16(), &bytes, retry_after);
-        let resp = body::error(&ctx.request_id, &err);
-        return finished(ttfb_ms).record(&ctx.proxy, resp, Outcome::Error, (0, 0), Some(&err));
+    if !resp.status().is_success() {
+        let failure = ctx.read_failure(resp).await;
+        let err = anthropic_error(failure.status, &failure.body, failure.retry_after);
+        return ctx.refuse(&client_model, Some(ttfb), &err);
     }
+    let timeouts = ctx.proxy.settings.timeouts;
     if parsed.stream.unwrap_or(false) {
         let translator = Passthrough::new(client_model.clone());
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model), translator);
@@ -125,7 +98,8 @@ pub async fn forward(
             )
         }
     };
-    finished(ttfb_ms).record(&ctx.proxy, resp, outcome, tokens, err.as_ref())
+    ctx.finished(&client_model, Some(ttfb))
+        .record(&ctx.proxy, resp, outcome, tokens, err.as_ref())
 }
 
 /// The raw request with its `model` replaced, every other field as sent.
