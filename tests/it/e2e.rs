@@ -276,6 +276,11 @@ async fn rate_limited_then_success(claude: &Claude) {
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "after the retry", "{}", claude.version);
     assert!(count.load(Ordering::SeqCst) >= 2);
+    eprintln!(
+        "{}: after one 429, {} upstream requests in all",
+        claude.version,
+        count.load(Ordering::SeqCst)
+    );
 }
 
 async fn mid_stream_failure(claude: &Claude) {
