@@ -2,7 +2,8 @@
 //! backend reports no usage.
 //!
 //! Counts come from a real BPE tokenizer, tiktoken's `o200k_base` (embedded in the binary,
-//! nothing downloaded). It is not Claude's tokenizer, nor every backend's, but it is within a
+//! nothing downloaded; counted by our own compact [`super::bpe`], which gives tiktoken's
+//! counts in a few MiB). It is not Claude's tokenizer, nor every backend's, but it is within a
 //! few percent of them on English and code, which is what Claude Code's context meter and
 //! auto-compaction need. The same function counts `count_tokens` and `message_start`, so the
 //! two always agree.
@@ -17,12 +18,12 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
 
 use crate::anthropic::request::{
     BlockRef, Content, ContentBlock, MessagesRequest, Source, ToolResultBlock,
 };
 
+use super::bpe::O200kBase;
 use super::request::loaded_tool_names;
 use super::tool_names::fnv1a;
 
@@ -92,14 +93,14 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
     total
 }
 
-/// Loads the tokenizer now, so the first request does not pay for it (~100 ms). The app
-/// calls it on a background thread at startup.
+/// Loads the tokenizer now, so the first request does not pay for it (a few ms to index the
+/// vocabulary and compile the pattern). The app calls it on a background thread at startup.
 pub fn warm_up() {
     let _ = estimate_text_tokens("warm up");
 }
 
-fn bpe() -> &'static CoreBPE {
-    tiktoken_rs::o200k_base_singleton()
+fn bpe() -> &'static O200kBase {
+    super::bpe::o200k_base()
 }
 
 type Cache = HashMap<(u64, usize), u64>;
@@ -114,7 +115,7 @@ fn count_uncached(text: &str) -> u64 {
     let bpe = bpe();
     pieces(text)
         .map(|piece| match piece {
-            Piece::Words(text) => bpe.encode_ordinary(text).len() as u64,
+            Piece::Words(text) => bpe.count(text) as u64,
             Piece::Run(text) => (text.len() as u64).div_ceil(4),
         })
         .sum()
@@ -263,7 +264,7 @@ mod tests {
         assert_eq!(estimate_text_tokens("hello world"), 2);
         let long = "The quick brown fox jumps over the lazy dog. ".repeat(100);
         let n = estimate_text_tokens(&long);
-        assert_eq!(n, bpe().encode_ordinary(&long).len() as u64);
+        assert_eq!(n, bpe().count(&long) as u64);
         assert!((1_000..=1_001).contains(&n), "{n}");
         // The cached answer is the same.
         assert_eq!(estimate_text_tokens(&long), n);
@@ -290,7 +291,7 @@ mod tests {
         }
         // Cutting at whitespace keeps the count close to the uncut one.
         let prose = "Use the Bash tool to run tests before you commit. ".repeat(2_000);
-        let direct = bpe().encode_ordinary(&prose).len() as u64;
+        let direct = bpe().count(&prose) as u64;
         let cut = count_uncached(&prose);
         assert!(cut.abs_diff(direct) <= direct / 100, "{cut} vs {direct}");
     }
