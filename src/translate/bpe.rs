@@ -20,7 +20,9 @@
 //!   leftmost on ties), with its quadratic loop for short pieces and its heap for long
 //!   ones, counting the parts instead of returning them.
 //!
-//! The tests check counts against `tiktoken-rs` itself.
+//! The tests check counts against `tiktoken-rs` itself. Measured in release, each in a
+//! fresh process: loading this index adds about 5.4 MiB resident (46 MiB for `CoreBPE`),
+//! and counting Claude Code's 80 KB first request takes about 1.4 ms uncached (4.5 ms).
 
 use std::collections::BinaryHeap;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -795,58 +797,5 @@ mod tests {
         fn ascii_soup_counts_the_same(text in "[a-zA-Z0-9 \t\r\n'.,;:!?/_(){}\\[\\]<>=+*&^%$#@~`|\\\\\"-]{0,300}") {
             assert_same(&text);
         }
-    }
-
-    fn vm_rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// The resident memory a tokenizer adds once loaded, and once it has counted the two
-    /// requests. Run each in its own process, in release:
-    /// `cargo test --release --lib translate::bpe::tests::rss_of_ours -- --exact --ignored
-    /// --nocapture` (and `rss_of_tiktoken`).
-    fn print_rss(name: &str, load: &dyn Fn(), count: &dyn Fn(&str) -> usize) {
-        let before = vm_rss_kib();
-        load();
-        let loaded = vm_rss_kib();
-        let tokens: usize = REQUESTS.iter().map(|r| count(r)).sum();
-        let counted = vm_rss_kib();
-        if let Ok(caches) = o200k_base().caches.lock() {
-            let dfa = o200k_base().dfa.memory_usage();
-            let cache: usize = caches.iter().map(Cache::memory_usage).sum();
-            println!("(our DFA {dfa} bytes, its cache {cache} bytes)");
-        }
-        println!(
-            "{name}: VmRSS {before} KiB before, {loaded} KiB loaded (+{} KiB), {counted} KiB \
-             after counting {tokens} tokens (+{} KiB)",
-            loaded - before,
-            counted - before
-        );
-    }
-
-    #[test]
-    #[ignore = "prints the memory of a fresh process; run alone"]
-    fn rss_of_ours() {
-        print_rss(
-            "ours",
-            &|| {
-                o200k_base();
-            },
-            &|text| o200k_base().count(text),
-        );
-    }
-
-    #[test]
-    #[ignore = "prints the memory of a fresh process; run alone"]
-    fn rss_of_tiktoken() {
-        print_rss(
-            "tiktoken CoreBPE",
-            &|| {
-                tiktoken();
-            },
-            &|text| tiktoken().encode_ordinary(text).len(),
-        );
     }
 }
