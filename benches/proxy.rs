@@ -192,8 +192,8 @@ impl ProxyProcess {
         (ProxyProcess { child, addr, token }, startup)
     }
 
-    /// (user + system CPU seconds, RSS bytes) from /proc.
-    fn usage(&self) -> (f64, u64) {
+    /// (user + system CPU seconds, resident memory) from /proc.
+    fn usage(&self) -> (f64, Mem) {
         let pid = self.child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let fields: Vec<&str> = stat
@@ -210,15 +210,51 @@ impl ProxyProcess {
         };
         // After the ")": state is field 0, utime 11, stime 12.
         let cpu = (ticks(11) + ticks(12)) / clock_ticks();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss = status
+        (cpu, memory(pid))
+    }
+}
+
+/// Resident memory of a process: (all of it, the anonymous part), in bytes. The rest is
+/// file-backed (the binary's code and embedded tables, libc): clean pages shared with the
+/// page cache, which the kernel can drop at any time.
+fn memory(pid: u32) -> Mem {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
+            .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
-            * 1024;
-        (cpu, rss)
+            * 1024
+    };
+    Mem {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+    }
+}
+
+/// Resident memory, in bytes.
+#[derive(Clone, Copy, Default)]
+struct Mem {
+    rss: u64,
+    anon: u64,
+}
+
+impl Mem {
+    fn max(self, other: Mem) -> Mem {
+        Mem {
+            rss: self.rss.max(other.rss),
+            anon: self.anon.max(other.anon),
+        }
+    }
+
+    fn show(self) -> String {
+        format!(
+            "{:.1} / {:.1}",
+            self.rss as f64 / 1048576.0,
+            self.anon as f64 / 1048576.0
+        )
     }
 }
 
@@ -319,13 +355,14 @@ struct Row {
     direct: Sample,
     proxied: Sample,
     cpu_per_stream: f64,
-    rss: u64,
+    rss: Mem,
 }
 
 struct Report {
     table: String,
     rows: Vec<Row>,
-    idle_rss: u64,
+    cold_rss: Mem,
+    idle_rss: Mem,
     startup: Duration,
     translator_eps: f64,
     count_tokens: (Duration, Duration),
@@ -354,6 +391,8 @@ async fn run(quick: bool) -> Report {
     let startup = pct(&startups, 0.5);
 
     let (proxy, _) = ProxyProcess::start(upstream, free_port());
+    // Before any request: what a session that has not sent anything yet holds.
+    let cold_rss = proxy.usage().1;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(512)
@@ -393,22 +432,17 @@ async fn run(quick: bool) -> Report {
     for &(concurrency, n) in plan {
         let direct = load(&client, &direct_url, None, &body, n, concurrency).await;
         let (cpu0, _) = proxy.usage();
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let peak = Arc::new(std::sync::Mutex::new(Mem::default()));
         let sampler = {
             let peak = peak.clone();
             let pid = proxy.child.id();
             tokio::spawn(async move {
                 loop {
-                    let status =
-                        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                    let rss = status
-                        .lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(0)
-                        * 1024;
-                    peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                    let now = memory(pid);
+                    {
+                        let mut p = peak.lock().unwrap();
+                        *p = p.max(now);
+                    }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             })
@@ -430,7 +464,7 @@ async fn run(quick: bool) -> Report {
             direct,
             proxied,
             cpu_per_stream: (cpu1 - cpu0) / n as f64,
-            rss: peak.load(std::sync::atomic::Ordering::Relaxed),
+            rss: *peak.lock().unwrap(),
         });
     }
     let events_per_stream = rows[0].proxied.events;
@@ -438,6 +472,7 @@ async fn run(quick: bool) -> Report {
     let mut report = Report {
         table: String::new(),
         rows,
+        cold_rss,
         idle_rss,
         startup,
         translator_eps,
@@ -495,7 +530,7 @@ impl Report {
         let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "| concurrency | requests | first byte direct p50 / p99 (ms) | first event via anyclaude p50 / p99 (ms) | added p50 / p99 (ms) | total direct p50 (ms) | total via anyclaude p50 (ms) | added total p50 (ms) | streams/s direct | streams/s via anyclaude | proxy CPU per stream (ms) | proxy CPU per 1,000 events (ms) | proxy peak RSS (MiB) |"
+            "| concurrency | requests | first byte direct p50 / p99 (ms) | first event via anyclaude p50 / p99 (ms) | added p50 / p99 (ms) | total direct p50 (ms) | total via anyclaude p50 (ms) | added total p50 (ms) | streams/s direct | streams/s via anyclaude | proxy CPU per stream (ms) | proxy CPU per 1,000 events (ms) | proxy peak RSS, all / anonymous (MiB) |"
         );
         let _ = writeln!(
             t,
@@ -507,7 +542,7 @@ impl Report {
             let (dt, pt) = (pct(&r.direct.total, 0.5), pct(&r.proxied.total, 0.5));
             let _ = writeln!(
                 t,
-                "| {} | {} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.3} | {:.3} | {:+.3} | {:.0} | {:.0} | {:.3} | {:.3} | {:.1} |",
+                "| {} | {} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.3} | {:.3} | {:+.3} | {:.0} | {:.0} | {:.3} | {:.3} | {} |",
                 r.concurrency,
                 r.requests,
                 ms(d50),
@@ -523,7 +558,7 @@ impl Report {
                 r.requests as f64 / r.proxied.wall.as_secs_f64(),
                 r.cpu_per_stream * 1000.0,
                 r.cpu_per_stream * 1000.0 * 1000.0 / self.events_per_stream.max(1) as f64,
-                r.rss as f64 / (1024.0 * 1024.0),
+                r.rss.show(),
             );
         }
         let _ = writeln!(t);
@@ -531,8 +566,13 @@ impl Report {
         let _ = writeln!(t, "|---|---:|---:|");
         let _ = writeln!(
             t,
-            "| proxy RSS idle (after warm-up) | {:.1} MiB | < 10 MiB |",
-            self.idle_rss as f64 / 1048576.0
+            "| proxy RSS before any request, all / anonymous | {} MiB | < 10 MiB |",
+            self.cold_rss.show()
+        );
+        let _ = writeln!(
+            t,
+            "| proxy RSS idle after the warm-up requests, all / anonymous | {} MiB | < 10 MiB |",
+            self.idle_rss.show()
         );
         let _ = writeln!(
             t,
