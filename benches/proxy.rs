@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench proxy` (or `scripts/bench.sh`) runs the full measurement and writes
 //! `BENCHMARKS.md`; `-- --quick` runs a short version that fails only on gross regressions
-//! against `benches/baseline.json`. Everything runs on loopback and stops by itself.
+//! against `benches/baseline.json`; `-- --quick --concurrency N` measures one level alone. Everything runs on loopback and stops by itself.
 //!
 //! Setup: a fast scripted OpenAI-compatible upstream (in this process) streams a Claude
 //! Code-sized answer — 500 text deltas, one tool call in 200 argument fragments, usage. The
@@ -29,7 +29,7 @@ const TEXT_DELTAS: usize = 500;
 const ARG_FRAGMENTS: usize = 200;
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = std::env::args().any(|a| a == "--quick" || a == "--concurrency");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -145,7 +145,19 @@ impl ProxyProcess {
     fn start(upstream: SocketAddr, port: u16) -> (ProxyProcess, Duration) {
         let state = tempfile::tempdir().unwrap();
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anyclaude"))
+        // ANYCLAUDE_BENCH_WRAPPER runs the proxy under a profiler, e.g.
+        // "valgrind --tool=massif" or "perf record -g -o /tmp/perf.data".
+        let wrapper = std::env::var("ANYCLAUDE_BENCH_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(env!("CARGO_BIN_EXE_anyclaude"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_anyclaude")),
+        };
+        let mut child = command
             .args([
                 "--proxy-only",
                 "--port",
@@ -168,7 +180,7 @@ impl ProxyProcess {
                 break started.elapsed();
             }
             assert!(
-                started.elapsed() < Duration::from_secs(10),
+                started.elapsed() < Duration::from_secs(60),
                 "anyclaude did not start"
             );
             std::thread::sleep(Duration::from_micros(200));
@@ -260,6 +272,14 @@ impl Mem {
 
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
+        // SIGTERM first, so a profiler wrapping the proxy can write its report.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -423,10 +443,16 @@ async fn run(quick: bool) -> Report {
         count_lat.push(t0.elapsed());
     }
 
-    let plan: &[(usize, usize)] = if quick {
-        &[(1, 150), (16, 400)]
-    } else {
-        &[(1, 1000), (16, 3000), (64, 4000), (256, 4000)]
+    // `--concurrency N` measures that level alone (for profiling); otherwise the plan.
+    let only: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--concurrency")
+        .nth(1)
+        .and_then(|v| v.parse().ok());
+    let single = only.map(|c| [(c, c.max(8) * 16)]);
+    let plan: &[(usize, usize)] = match (&single, quick) {
+        (Some(one), _) => one,
+        (None, true) => &[(1, 150), (16, 400), (64, 640)],
+        (None, false) => &[(1, 1000), (16, 3000), (64, 4000), (256, 4000)],
     };
     let mut rows = Vec::new();
     for &(concurrency, n) in plan {

@@ -49,12 +49,18 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
     if let Some((name, value)) = ctx.route.auth_header() {
         req = req.header(name, value);
     }
+    let tool_names = plan.tool_names;
+    let stream = parsed.stream.unwrap_or(false);
     // Poll the send once so the request is on its way, then estimate the input tokens (for
     // `message_start`) while the upstream reads it, instead of after it has answered.
     let send = ctx.send(req, &url);
     tokio::pin!(send);
     let early = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
     let input_tokens_estimate = tokens::estimate_request_tokens(&parsed);
+    // The parsed request and its translation are large (Claude Code's is ~80 KB of JSON and
+    // several times that parsed); nothing needs them while the upstream thinks.
+    drop(parsed);
+    drop(plan.body);
     let sent = match early {
         std::task::Poll::Ready(result) => result,
         std::task::Poll::Pending => send.await,
@@ -77,9 +83,9 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
         message_id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
         client_model: client_model.clone(),
         input_tokens_estimate,
-        tool_names: plan.tool_names,
+        tool_names,
     };
-    if parsed.stream.unwrap_or(false) {
+    if stream {
         let translator = ChatTranslator::new(stream_ctx);
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));

@@ -32,6 +32,9 @@ use crate::provider::Route;
 /// How long in-flight connections get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// The most a connection's read buffer may grow to (hyper's default is ~400 KiB).
+pub const CONNECTION_BUFFER: usize = 64 * 1024;
+
 /// What the proxy needs to know to serve. Its `Debug` leaves out the token and the
 /// environment's values (they hold API keys).
 #[derive(Clone)]
@@ -303,6 +306,10 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(60))
+            // hyper's read buffer grows to ~400 KiB under a fast client and keeps its size
+            // for the connection's life; Claude Code's requests are read as well in smaller
+            // pieces, and this keeps each idle keep-alive connection small.
+            .max_buf_size(CONNECTION_BUFFER)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -16,7 +16,8 @@
 //! While nothing goes to Claude Code (the upstream is silent, or sends only SSE comments such
 //! as llama.cpp's `: ping`), `event: ping` goes out every `--keepalive` so Claude Code's idle
 //! timer never fires. Memory per stream is bounded: at most [`CHANNEL_FRAMES`] frames
-//! wait in the channel, each the translation of one upstream chunk.
+//! wait in the channel, each about [`COALESCE_BYTES`] at most (the translation of the
+//! upstream chunks that had already arrived, plus one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ use crate::metrics::{Metrics, Outcome, RequestRecord};
 use crate::upstream;
 
 /// Frames that may wait between the translator and the client.
-pub const CHANNEL_FRAMES: usize = 8;
+pub const CHANNEL_FRAMES: usize = 4;
 
 /// A pure stream translator as the pump drives it: upstream bytes in, SSE bytes out.
 pub trait Translate: Send + 'static {
@@ -138,7 +139,7 @@ pub fn millis(d: Duration) -> u64 {
 }
 
 /// Output gathered from already-delivered upstream chunks before it is sent on.
-const COALESCE_BYTES: usize = 64 * 1024;
+pub const COALESCE_BYTES: usize = 16 * 1024;
 
 fn push_chunk<T: Translate>(translator: &mut T, bytes: &[u8], out: &mut BytesMut) {
     if tracing::enabled!(tracing::Level::TRACE) {

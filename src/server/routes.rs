@@ -261,6 +261,9 @@ async fn messages(proxy: Arc<Proxy>, req: Request<Incoming>, request_id: String)
         Dialect::Anthropic => {
             passthrough::forward(ctx, parsed, raw, query.as_deref(), &headers).await
         }
-        Dialect::OpenAiChat => chat::forward(ctx, parsed).await,
+        Dialect::OpenAiChat => {
+            drop(raw);
+            chat::forward(ctx, parsed).await
+        }
     }
 }
