@@ -273,7 +273,9 @@ impl Mem {
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
         // SIGTERM first, so a profiler wrapping the proxy can write its report.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         for _ in 0..200 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

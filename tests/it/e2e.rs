@@ -313,6 +313,15 @@ async fn mid_stream_failure(claude: &Claude) {
         result["result"], "partial answer",
         "a failure is never a truncated success"
     );
+    let streams: Vec<Value> = upstream
+        .received()
+        .iter()
+        .map(|r| r.json()["stream"].clone())
+        .collect();
+    eprintln!(
+        "{}: mid-stream failure shown as {}; upstream requests (their stream flag): {streams:?}",
+        claude.version, result["result"]
+    );
 }
 
 #[tokio::test]
