@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 
 use crate::anthropic::stream::{Event, Usage};
@@ -34,8 +34,9 @@ use crate::config::Timeouts;
 use crate::metrics::{Metrics, Outcome, RequestRecord};
 use crate::upstream;
 
-/// Frames that may wait between the translator and the client.
-pub const CHANNEL_FRAMES: usize = 4;
+/// Frames that may wait between the translator and the client: one, so that while Claude
+/// Code has not taken it, further output gathers into the next frame.
+pub const CHANNEL_FRAMES: usize = 1;
 
 /// A pure stream translator as the pump drives it: upstream bytes in, SSE bytes out.
 pub trait Translate: Send + 'static {
@@ -167,6 +168,8 @@ fn finish<T: Translate>(translator: &mut T, out: &mut BytesMut, reason: &mut Opt
 }
 
 enum Step {
+    Room,
+    DrainTimeout,
     Chunk(Option<Bytes>),
     BodyError(reqwest::Error),
     Idle,
@@ -221,47 +224,62 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
     let cancelled = shutdown.cancelled();
     tokio::pin!(idle, ping, client_gone, cancelled);
 
+    // Output waits in `out` while the channel holds a frame Claude Code has not taken yet, so
+    // a fast upstream's many small chunks leave in few writes; the drain timer runs while
+    // output waits on a client that does not read.
+    let mut waiting = false;
+    let drain = sleep_until(last_sent + timeouts.drain);
+    tokio::pin!(drain);
+
     loop {
         if !out.is_empty() {
-            let frame = out.split().freeze();
-            let len = frame.len() as u64;
-            // Only a full channel (a client not keeping up) needs the drain timer.
-            let sent_now = match tx.try_send(frame) {
-                Ok(()) => Ok(()),
-                Err(mpsc::error::TrySendError::Closed(_)) => Err(Outcome::ClientGone),
-                Err(mpsc::error::TrySendError::Full(frame)) => {
-                    match timeout(timeouts.drain, tx.send(frame)).await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(_)) => Err(Outcome::ClientGone),
-                        Err(_) => Err(Outcome::DrainTimeout),
-                    }
-                }
-            };
-            match sent_now {
-                Ok(()) => {
-                    sent += len;
+            match tx.try_reserve() {
+                Ok(permit) => {
+                    let frame = out.split().freeze();
+                    sent += frame.len() as u64;
+                    permit.send(frame);
+                    waiting = false;
                     last_sent = tokio::time::Instant::now();
                     ping.as_mut().reset(last_sent + timeouts.keepalive);
                 }
-                Err(outcome) => {
-                    cut = Some(outcome);
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    cut = Some(Outcome::ClientGone);
                     break;
+                }
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    if !waiting {
+                        waiting = true;
+                        drain
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + timeouts.drain);
+                    }
                 }
             }
         }
-        if translator.is_finished() || reason.is_some() {
+        let done = translator.is_finished() || reason.is_some();
+        if done && out.is_empty() {
             break;
         }
+        let gather = !done && out.len() < COALESCE_BYTES;
         let step = tokio::select! {
             biased;
             _ = &mut client_gone => Step::ClientGone,
-            _ = &mut cancelled => Step::Shutdown,
-            chunk = upstream.chunk() => match chunk {
+            _ = &mut cancelled, if !done => Step::Shutdown,
+            room = tx.reserve(), if !out.is_empty() => match room {
+                // The next turn of the loop hands `out` over.
+                Ok(permit) => {
+                    drop(permit);
+                    Step::Room
+                }
+                Err(_) => Step::ClientGone,
+            },
+            chunk = upstream.chunk(), if gather => match chunk {
                 Ok(chunk) => Step::Chunk(chunk),
                 Err(err) => Step::BodyError(err),
             },
-            _ = &mut idle => Step::Idle,
-            _ = &mut ping => Step::Ping,
+            _ = &mut drain, if waiting => Step::DrainTimeout,
+            _ = &mut idle, if !done => Step::Idle,
+            _ = &mut ping, if !done && out.is_empty() => Step::Ping,
         };
         match step {
             Step::Chunk(Some(bytes)) => {
@@ -307,6 +325,11 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 cut = Some(Outcome::ClientGone);
                 break;
             }
+            Step::DrainTimeout => {
+                cut = Some(Outcome::DrainTimeout);
+                break;
+            }
+            Step::Room => {}
             Step::Shutdown => {
                 translator.fail(
                     ApiError::new(
