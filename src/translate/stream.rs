@@ -996,6 +996,20 @@ mod tests {
     /// Every fixture: the transcript matches its `.expected` file (set
     /// `ANYCLAUDE_BLESS=1` to write them, then review them by reading), the invariants hold,
     /// and every two-piece split and 200 random chunkings give identical events.
+    /// The (id, name) of every tool_use block started.
+    fn tool_starts(events: &[Event]) -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::BlockStart {
+                    block: BlockStart::ToolUse { id, name },
+                    ..
+                } => Some((id.clone(), name.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn fixtures() {
         let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
@@ -1224,16 +1238,7 @@ mod tests {
         ]
         .concat();
         let events = run_str(&body);
-        let starts: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::BlockStart {
-                    block: BlockStart::ToolUse { id, name },
-                    ..
-                } => Some((id.clone(), name.clone())),
-                _ => None,
-            })
-            .collect();
+        let starts = tool_starts(&events);
         // Same id in one delta: the second fragment continues the first call (by id).
         assert_eq!(starts, [("x_1".to_owned(), "A".to_owned())]);
         let Some(Event::Error(err)) = events.last() else {
@@ -1250,16 +1255,7 @@ mod tests {
         ]
         .concat();
         let events = run_str(&body);
-        let starts: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::BlockStart {
-                    block: BlockStart::ToolUse { id, name },
-                    ..
-                } => Some((id.clone(), name.clone())),
-                _ => None,
-            })
-            .collect();
+        let starts = tool_starts(&events);
         let generated = crate::translate::tool_names::sanitize_id("", tool_id_seed("msg_test", 0));
         assert_eq!(
             starts,

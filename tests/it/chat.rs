@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::chat_script::{self, chunk, done, usage};
-use crate::harness::{Ev, TOKEN, TestProxy, names, parse_sse, test_timeouts};
+use crate::harness::{
+    Ev, TOKEN, TestProxy, names, parse_sse, read_rest, read_until, test_timeouts,
+};
 use crate::scripted::{Reply, Step, Upstream};
 
 fn env(upstream: &Upstream) -> Vec<(&'static str, String)> {
@@ -298,16 +300,9 @@ async fn first_events_arrive_before_the_upstream_has_finished() {
     let upstream = Upstream::start(vec![Reply::steps(steps)]).await;
     let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
     let mut resp = proxy.messages(&request(true)).await;
-    let mut seen = String::new();
-    while !seen.contains("\"early\"") {
-        seen.push_str(&String::from_utf8_lossy(
-            &resp.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let seen = read_until(&mut resp, "\"early\"").await;
     upstream.release();
-    while let Some(c) = resp.chunk().await.unwrap() {
-        seen.push_str(&String::from_utf8_lossy(&c));
-    }
+    let seen = read_rest(&mut resp, seen).await;
     assert_eq!(names(&parse_sse(&seen)).last(), Some(&"message_stop"));
     proxy.stop().await;
 }

@@ -120,6 +120,24 @@ impl TestProxy {
     }
 }
 
+/// Reads a streamed body until what has arrived contains `needle`; returns all of it.
+pub async fn read_until(resp: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = resp.chunk().await.unwrap().expect("the stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// Reads the rest of a streamed body.
+pub async fn read_rest(resp: &mut reqwest::Response, mut seen: String) -> String {
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
 /// One SSE event as read back: its name and parsed data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ev {

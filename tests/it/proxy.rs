@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{TOKEN, TestProxy, names, parse_sse, test_timeouts};
+use crate::harness::{TOKEN, TestProxy, names, parse_sse, read_rest, read_until, test_timeouts};
 use crate::scripted::{Reply, Upstream};
 
 fn anthropic_env(upstream: &Upstream) -> Vec<(&'static str, String)> {
@@ -325,18 +325,11 @@ async fn shutdown_ends_in_flight_streams_with_an_error_and_closes_the_port() {
     let proxy = TestProxy::start(&anthropic_env(&upstream), None, test_timeouts()).await;
     let mut resp = proxy.messages(&request("anthropic/m", true)).await;
     assert_eq!(resp.status(), 200);
-    let mut text = String::new();
-    while !text.contains("content_block_start") {
-        text.push_str(&String::from_utf8_lossy(
-            &resp.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let text = read_until(&mut resp, "content_block_start").await;
     let addr = proxy.addr;
     let shutdown = proxy.shutdown.clone();
     shutdown.cancel();
-    while let Some(chunk) = resp.chunk().await.unwrap() {
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let text = read_rest(&mut resp, text).await;
     let events = parse_sse(&text);
     assert_eq!(
         names(&events),

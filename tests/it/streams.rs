@@ -12,7 +12,7 @@ use serde_json::json;
 use anyclaude::config::Timeouts;
 use anyclaude::metrics::Outcome;
 
-use crate::harness::{TestProxy, names, parse_sse, test_timeouts};
+use crate::harness::{TestProxy, names, parse_sse, read_until, test_timeouts};
 use crate::proxy::anthropic_stream;
 use crate::scripted::{Reply, Step, Upstream};
 
@@ -237,12 +237,7 @@ async fn a_client_that_leaves_cancels_the_upstream_promptly() {
     let proxy = TestProxy::start(&env(&upstream), None, t).await;
     for n in 1..=2 {
         let mut resp = proxy.messages(&request()).await;
-        let mut seen = String::new();
-        while !seen.contains("content_block_start") {
-            seen.push_str(&String::from_utf8_lossy(
-                &resp.chunk().await.unwrap().unwrap(),
-            ));
-        }
+        read_until(&mut resp, "content_block_start").await;
         let left = tokio::time::Instant::now();
         drop(resp);
         tokio::time::timeout(Duration::from_secs(3), upstream.wait_closed(n))
