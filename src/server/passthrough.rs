@@ -102,12 +102,36 @@ pub async fn forward(
         .record(&ctx.proxy, resp, outcome, tokens, err.as_ref())
 }
 
-/// The raw request with its `model` replaced, every other field as sent.
+/// The raw request with its `model` replaced, every other field as sent — except thinking
+/// blocks that anyclaude itself signed (from a translated model earlier in the session,
+/// before `/model` switched to Anthropic): Anthropic would reject their signatures.
 fn with_model(raw: &[u8], model: &str) -> Result<Vec<u8>, ApiError> {
     let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw)
         .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}")))?;
     value.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    if let Some(messages) = value.get_mut("messages").and_then(|m| m.as_array_mut()) {
+        for message in messages {
+            strip_our_thinking(message);
+        }
+    }
     serde_json::to_vec(&value).map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
+}
+
+/// Removes thinking blocks signed by anyclaude from one message, unless nothing would be left.
+fn strip_our_thinking(message: &mut serde_json::Value) {
+    let Some(blocks) = message.get_mut("content").and_then(|c| c.as_array_mut()) else {
+        return;
+    };
+    let ours = |b: &serde_json::Value| {
+        b["type"] == "thinking"
+            && crate::translate::signature::is_ours(
+                b["signature"].as_str().unwrap_or(""),
+                b["thinking"].as_str().unwrap_or(""),
+            )
+    };
+    if blocks.iter().any(ours) && !blocks.iter().all(ours) {
+        blocks.retain(|b| !ours(b));
+    }
 }
 
 /// An Anthropic error answer, passed on as it is when it has Anthropic's shape.
@@ -297,5 +321,41 @@ impl Translate for Passthrough {
 
     fn usage(&self) -> Usage {
         self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::signature::sign;
+
+    #[test]
+    fn only_our_thinking_is_stripped_before_anthropic() {
+        let raw = serde_json::json!({
+            "model": "anthropic/claude-x",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "mine", "signature": sign("mine")},
+                    {"type": "thinking", "thinking": "real", "signature": "EqQBCkYIBx"},
+                    {"type": "text", "text": "answer"}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "alone", "signature": sign("alone")}]}
+            ]
+        });
+        let out: serde_json::Value =
+            serde_json::from_slice(&with_model(raw.to_string().as_bytes(), "claude-x").unwrap())
+                .unwrap();
+        assert_eq!(out["model"], "claude-x");
+        let kept: Vec<&str> = out["messages"][1]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kept, ["thinking", "text"]);
+        assert_eq!(out["messages"][1]["content"][0]["signature"], "EqQBCkYIBx");
+        assert_eq!(out["messages"][2], raw["messages"][2]);
+        assert_eq!(out["messages"][0], raw["messages"][0]);
     }
 }
