@@ -228,6 +228,9 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
     // a fast upstream's many small chunks leave in few writes; the drain timer runs while
     // output waits on a client that does not read.
     let mut waiting = false;
+    // Set while reading from the upstream is paused because output waits on the client: the
+    // upstream's silence is then ours, and the idle timer does not run.
+    let mut paused = false;
     let drain = sleep_until(last_sent + timeouts.drain);
     tokio::pin!(drain);
 
@@ -241,6 +244,10 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                     waiting = false;
                     last_sent = tokio::time::Instant::now();
                     ping.as_mut().reset(last_sent + timeouts.keepalive);
+                    if paused {
+                        paused = false;
+                        idle.as_mut().reset(last_sent + timeouts.idle);
+                    }
                 }
                 Err(mpsc::error::TrySendError::Closed(())) => {
                     cut = Some(Outcome::ClientGone);
@@ -261,6 +268,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             break;
         }
         let gather = !done && out.len() < COALESCE_BYTES;
+        paused |= !done && !gather;
         let step = tokio::select! {
             biased;
             _ = &mut client_gone => Step::ClientGone,
@@ -278,7 +286,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 Err(err) => Step::BodyError(err),
             },
             _ = &mut drain, if waiting => Step::DrainTimeout,
-            _ = &mut idle, if !done => Step::Idle,
+            _ = &mut idle, if gather => Step::Idle,
             _ = &mut ping, if !done && out.is_empty() => Step::Ping,
         };
         match step {

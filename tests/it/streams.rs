@@ -346,3 +346,44 @@ async fn cleanup_runs_exactly_once_when_endings_race() {
     tokio::task::yield_now().await;
     assert_eq!(proxy.proxy.metrics().snapshot().requests, N as u64);
 }
+
+#[tokio::test]
+async fn a_slow_client_is_not_mistaken_for_a_silent_upstream() {
+    // The idle timeout is shorter than the client's pause: while output waits on the client,
+    // the proxy stops reading the upstream, and that silence must not count as the
+    // upstream's.
+    let stream = anthropic_stream("m");
+    let mut steps = send(&stream[..2]);
+    let delta = format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{}\"}}}}\n\n",
+        "y".repeat(16 * 1024)
+    );
+    for _ in 0..2048 {
+        steps.push(Step::Send(Bytes::from(delta.clone())));
+    }
+    steps.extend(send(&stream[4..]));
+    let upstream = Upstream::start(vec![Reply::steps(steps)]).await;
+    let t = timeouts(|t| {
+        t.idle = Duration::from_millis(300);
+        t.keepalive = Duration::from_millis(100);
+        t.drain = Duration::from_secs(10);
+    });
+    let proxy = TestProxy::start(&env(&upstream), None, t).await;
+    let mut resp = proxy.messages(&request()).await;
+    read_until(&mut resp, "content_block_start").await;
+    // A pause longer than the idle timeout, as a busy terminal might make.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mut tail = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        tail.extend_from_slice(&chunk);
+        if tail.len() > 100_000 {
+            tail.drain(..tail.len() - 2000);
+        }
+    }
+    let tail = tail[tail.len().saturating_sub(600)..].to_vec();
+    let tail = String::from_utf8_lossy(&tail);
+    assert!(tail.contains("message_stop"), "ended with {tail}");
+    proxy.settled(1).await;
+    assert_eq!(last_outcome(&proxy), Outcome::Ok);
+    proxy.stop().await;
+}
