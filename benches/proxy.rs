@@ -400,7 +400,19 @@ async fn run(quick: bool) -> Report {
     let mut request = request;
     request["model"] = json!("openai/bench");
     let body = Bytes::from(request.to_string());
-    let chunks = Arc::new(upstream_chunks());
+    // ANYCLAUDE_BENCH_EVENTS_PER_CHUNK groups the upstream's events into bigger writes, to
+    // see how much of the proxy's cost is per chunk rather than per byte.
+    let per_chunk: usize = std::env::var("ANYCLAUDE_BENCH_EVENTS_PER_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let chunks = Arc::new(
+        upstream_chunks()
+            .chunks(per_chunk)
+            .map(|group| Bytes::from(group.concat()))
+            .collect::<Vec<_>>(),
+    );
     let upstream = start_upstream(chunks.clone()).await;
 
     let mut startups = Vec::new();
