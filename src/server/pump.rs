@@ -298,9 +298,13 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 // Claude Code carries many events: a fast upstream sends hundreds of small
                 // chunks per answer, and a wake-up and a syscall per event would cost more
                 // than translating them.
+                let mut yielded = false;
                 while out.len() < COALESCE_BYTES && !translator.is_finished() {
                     match upstream.chunk().now_or_never() {
-                        Some(Ok(Some(bytes))) => push_chunk(&mut translator, &bytes, &mut out),
+                        Some(Ok(Some(bytes))) => {
+                            push_chunk(&mut translator, &bytes, &mut out);
+                            yielded = false;
+                        }
                         Some(Ok(None)) => {
                             finish(&mut translator, &mut out, &mut reason);
                             break;
@@ -309,6 +313,12 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                             translator.fail(upstream::body_error(provider, &err), &mut out);
                             reason = Some(Outcome::UpstreamError);
                             break;
+                        }
+                        // Nothing more yet: let the connection task decode what the
+                        // socket already holds, once, then look again.
+                        None if !yielded => {
+                            yielded = true;
+                            tokio::task::yield_now().await;
                         }
                         None => break,
                     }
