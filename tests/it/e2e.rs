@@ -162,7 +162,13 @@ async fn parallel_tool_round_trip(claude: &Claude) {
                 .collect();
             *seen.lock().unwrap() = tool_msgs.clone();
             let joined = tool_msgs.join(" ");
-            let verdict = if joined.contains("one-from-bash") { "Both tools ran: one-from-bash" } else { "Tool results missing" };
+            // Both results came back, each right after the assistant's calls, Bash's with
+            // the command's output.
+            let verdict = if tool_msgs.len() == 2 && joined.contains("one-from-bash") {
+                "Both tools ran: one-from-bash"
+            } else {
+                "Tool results missing"
+            };
             return Reply::sse(chat_script::text(&[verdict]));
         }
         Reply::sse(chat_script::tool_calls(
