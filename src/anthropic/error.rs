@@ -30,6 +30,25 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Billing,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::RequestTooLarge,
+        ErrorKind::RateLimit,
+        ErrorKind::Api,
+        ErrorKind::Timeout,
+        ErrorKind::Overloaded,
+    ];
+
+    /// The kind with this wire name, e.g. `rate_limit_error`.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The wire name, e.g. `invalid_request_error`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -126,6 +145,10 @@ mod tests {
     fn body_has_anthropic_shape() {
         let err = ApiError::new(ErrorKind::RateLimit, "slow down");
         assert_eq!(err.status(), 429);
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_name("stream_error"), None);
         assert_eq!(
             err.body_string(),
             r#"{"error":{"message":"slow down","type":"rate_limit_error"},"type":"error"}"#

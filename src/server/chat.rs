@@ -11,16 +11,13 @@ use http::{Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
-use super::{RequestContext, read_error_body};
+use super::{MAX_UPSTREAM_BODY, RequestContext, read_body};
 use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::{Event, Usage};
 use crate::metrics::Outcome;
 use crate::translate::stream::{ChatStream, StreamContext};
 use crate::translate::{request, response, tokens};
-
-/// Largest non-streamed upstream body read.
-const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
 
 /// Forwards one Messages request to a Chat Completions upstream.
 pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<Body> {
@@ -90,7 +87,7 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
     }
-    let bytes = read_error_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
+    let bytes = read_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(request_id = %ctx.request_id, body = %String::from_utf8_lossy(&bytes), "upstream answer");
     }

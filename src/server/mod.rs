@@ -220,7 +220,7 @@ impl RequestContext {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_error_body(resp, 1024 * 1024, self.proxy.settings.timeouts.idle).await;
+        let body = read_body(resp, MAX_ERROR_BODY, self.proxy.settings.timeouts.idle).await;
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(request_id = %self.request_id, status, body = %String::from_utf8_lossy(&body), "upstream error");
         }
@@ -257,13 +257,15 @@ pub struct UpstreamFailure {
     pub body: Vec<u8>,
 }
 
-/// Reads at most `limit` bytes of an error body, within `timeout`; what it could not read is
-/// left out.
-pub async fn read_error_body(
-    mut resp: reqwest::Response,
-    limit: usize,
-    timeout: Duration,
-) -> Vec<u8> {
+/// Largest non-streamed upstream answer read.
+pub const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
+
+/// Largest part of an upstream error answer read.
+pub const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Reads at most `limit` bytes of an upstream body, within `timeout`; what it could not read
+/// is left out (and a cut JSON body then fails to parse into a clear error).
+pub async fn read_body(mut resp: reqwest::Response, limit: usize, timeout: Duration) -> Vec<u8> {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(timeout, async {
         while let Ok(Some(chunk)) = resp.chunk().await {

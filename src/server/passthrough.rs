@@ -10,15 +10,12 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
-use super::{RequestContext, read_error_body};
+use super::{MAX_UPSTREAM_BODY, RequestContext, read_body};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::{Event, Usage};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::Outcome;
 use crate::sse::{SseDecoder, SseEvent};
-
-/// Largest upstream error or non-streamed body read.
-const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
 
 /// Forwards one Messages request to the Anthropic upstream.
 pub async fn forward(
@@ -66,7 +63,7 @@ pub async fn forward(
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
     }
-    let bytes = read_error_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
+    let bytes = read_body(resp, MAX_UPSTREAM_BODY, timeouts.idle).await;
     let (resp, outcome, err, tokens) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(mut message) if message.get("type").and_then(|t| t.as_str()) == Some("message") => {
             message["model"] = serde_json::Value::String(client_model.clone());
@@ -87,7 +84,7 @@ pub async fn forward(
                 ErrorKind::Api,
                 format!(
                     "Anthropic answered 200 with a body that is not a message: {}",
-                    excerpt(&bytes)
+                    crate::translate::response::snippet(&String::from_utf8_lossy(&bytes), 200)
                 ),
             );
             (
@@ -142,34 +139,12 @@ fn anthropic_error(status: u16, body: &[u8], retry_after: Option<String>) -> Api
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(|m| m.as_str());
-    let mut err = match (kind_name.and_then(kind_from_name), message) {
+    let mut err = match (kind_name.and_then(ErrorKind::from_name), message) {
         (Some(kind), Some(message)) => ApiError::new(kind, message),
         _ => crate::translate::response::upstream_error(status, body, None),
     };
     err.retry_after = retry_after;
     err
-}
-
-fn kind_from_name(name: &str) -> Option<ErrorKind> {
-    [
-        ErrorKind::InvalidRequest,
-        ErrorKind::Authentication,
-        ErrorKind::Billing,
-        ErrorKind::Permission,
-        ErrorKind::NotFound,
-        ErrorKind::RequestTooLarge,
-        ErrorKind::RateLimit,
-        ErrorKind::Api,
-        ErrorKind::Timeout,
-        ErrorKind::Overloaded,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
-}
-
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The pass-through "translator": re-frames each upstream event unchanged (its `data` as
@@ -204,10 +179,13 @@ impl Passthrough {
             if self.finished {
                 break;
             }
-            let Some(name) = event.event.as_deref() else {
+            let SseEvent {
+                event: name,
+                mut data,
+            } = event;
+            let Some(name) = name.as_deref() else {
                 continue;
             };
-            let mut data = event.data.clone();
             match name {
                 "message_start" => {
                     if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&data) {

@@ -209,9 +209,59 @@ impl Finished<'_> {
     }
 }
 
+/// Records a Messages request that Claude Code abandoned before it was answered (hyper drops
+/// the handler when the connection closes), so that every `begin` is finished exactly once.
+/// Once an answer exists, its own recording (or the stream's pump) takes over.
+struct Abandoned<'a> {
+    proxy: &'a Proxy,
+    request_id: &'a str,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let record = RequestRecord {
+            id: self.request_id.to_owned(),
+            provider: "-",
+            model: "-".to_owned(),
+            // nginx's "client closed request": there was no answer.
+            status: 499,
+            ttfb_ms: None,
+            duration_ms: super::pump::millis(self.started.elapsed()),
+            input_tokens: 0,
+            output_tokens: 0,
+            bytes: 0,
+            outcome: Outcome::ClientGone,
+        };
+        super::pump::log_record(&record, None);
+        self.proxy.metrics().finish(record);
+    }
+}
+
 async fn messages(proxy: Arc<Proxy>, req: Request<Incoming>, request_id: String) -> Response<Body> {
     let started = Instant::now();
     proxy.metrics().begin();
+    let mut abandoned = Abandoned {
+        proxy: &proxy,
+        request_id: &request_id,
+        started,
+        armed: true,
+    };
+    let resp = answer_messages(proxy.clone(), req, request_id.clone(), started).await;
+    abandoned.armed = false;
+    resp
+}
+
+async fn answer_messages(
+    proxy: Arc<Proxy>,
+    req: Request<Incoming>,
+    request_id: String,
+    started: Instant,
+) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
     let headers = req.headers().clone();
     let fail = |model: &str, err: ApiError| {

@@ -83,6 +83,12 @@ impl TestProxy {
         format!("http://{}{path}", self.addr)
     }
 
+    /// GETs `path` with the token and parses the JSON answer.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let resp = self.client.get(self.url(path)).send().await.unwrap();
+        resp.json().await.unwrap()
+    }
+
     /// POSTs a Messages request and returns the response.
     pub async fn messages(&self, body: &serde_json::Value) -> reqwest::Response {
         self.client

@@ -35,6 +35,16 @@ fn send(chunks: &[String]) -> Vec<Step> {
         .collect()
 }
 
+/// A `text_delta` event carrying 16 KiB of `fill`.
+fn text_delta_of_16k(fill: char) -> String {
+    let text = fill.to_string().repeat(16 * 1024);
+    format!(
+        "event: content_block_delta\ndata: {}\n\n",
+        json!({"type": "content_block_delta", "index": 0,
+               "delta": {"type": "text_delta", "text": text}})
+    )
+}
+
 fn timeouts(f: impl FnOnce(&mut Timeouts)) -> Timeouts {
     let mut t = test_timeouts();
     f(&mut t);
@@ -255,10 +265,7 @@ async fn a_client_that_leaves_cancels_the_upstream_promptly() {
 async fn a_client_that_stops_reading_is_dropped_after_the_drain_timeout() {
     let stream = anthropic_stream("m");
     let mut steps = send(&stream[..2]);
-    let delta = format!(
-        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{}\"}}}}\n\n",
-        "x".repeat(16 * 1024)
-    );
+    let delta = text_delta_of_16k('x');
     // 64 MiB in all: far more than socket buffers hold, so the proxy must wait on the client.
     for _ in 0..4096 {
         steps.push(Step::Send(Bytes::from(delta.clone())));
@@ -354,10 +361,7 @@ async fn a_slow_client_is_not_mistaken_for_a_silent_upstream() {
     // upstream's.
     let stream = anthropic_stream("m");
     let mut steps = send(&stream[..2]);
-    let delta = format!(
-        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{}\"}}}}\n\n",
-        "y".repeat(16 * 1024)
-    );
+    let delta = text_delta_of_16k('y');
     for _ in 0..2048 {
         steps.push(Step::Send(Bytes::from(delta.clone())));
     }
@@ -385,5 +389,27 @@ async fn a_slow_client_is_not_mistaken_for_a_silent_upstream() {
     assert!(tail.contains("message_stop"), "ended with {tail}");
     proxy.settled(1).await;
     assert_eq!(last_outcome(&proxy), Outcome::Ok);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_recorded_once() {
+    // Claude Code gives up (Esc) while the upstream has not answered yet: hyper drops the
+    // request's handler, and the request must still be counted, once, as client_gone.
+    let upstream = Upstream::start(vec![Reply::Stream {
+        status: 200,
+        content_type: "text/event-stream",
+        delay: Duration::from_secs(5),
+        steps: vec![],
+    }])
+    .await;
+    let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(300), proxy.messages(&request())).await;
+    assert!(gave_up.is_err(), "the upstream had not answered yet");
+    proxy.settled(1).await;
+    let snap = proxy.proxy.metrics().snapshot();
+    assert_eq!((snap.requests, snap.active), (1, 0));
+    assert_eq!(last_outcome(&proxy), Outcome::ClientGone);
     proxy.stop().await;
 }
