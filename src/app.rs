@@ -89,6 +89,20 @@ pub fn run(
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
     let log_path = open_log(&config, &env)?;
 
+    let settings = ProxySettings {
+        token: token.clone(),
+        timeouts: config.timeouts,
+        default_model: config
+            .model
+            .as_ref()
+            .filter(|m| m.preset.is_some())
+            .map(|m| m.full.clone()),
+        env: env.clone(),
+        debug_level: config.log_level,
+    };
+    // Built before the port is bound: a client that cannot be set up ends the run cleanly.
+    let proxy = Proxy::new(settings)?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("anyclaude")
@@ -144,18 +158,6 @@ pub fn run(
         request_timeout: config.timeouts.request,
         model: config.model.as_ref(),
     };
-    let settings = ProxySettings {
-        token: token.clone(),
-        timeouts: config.timeouts,
-        default_model: config
-            .model
-            .as_ref()
-            .filter(|m| m.preset.is_some())
-            .map(|m| m.full.clone()),
-        env: env.clone(),
-        debug_level: config.log_level,
-    };
-    let proxy = Proxy::new(settings);
     let mode = match program {
         Some(program) => Mode::Supervise(ChildSpec {
             program,

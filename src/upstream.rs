@@ -10,8 +10,13 @@ use std::time::Duration;
 
 use crate::anthropic::{ApiError, ErrorKind};
 
+/// The upstream HTTP client could not be built (its TLS backend failed to start).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client for upstream requests: {0}")]
+pub struct ClientError(#[source] reqwest::Error);
+
 /// Builds the upstream client.
-pub fn client(connect_timeout: Duration) -> reqwest::Client {
+pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -19,7 +24,7 @@ pub fn client(connect_timeout: Duration) -> reqwest::Client {
         .tcp_nodelay(true)
         .user_agent(concat!("anyclaude/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a client with these settings always builds")
+        .map_err(ClientError)
 }
 
 /// Where a request was going, to name it in error messages.

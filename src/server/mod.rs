@@ -80,22 +80,23 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy with these settings.
-    pub fn new(settings: ProxySettings) -> Arc<Self> {
-        let client = crate::upstream::client(settings.timeouts.connect);
+    /// A proxy with these settings; fails only when the upstream HTTP client cannot be set
+    /// up.
+    pub fn new(settings: ProxySettings) -> Result<Arc<Self>, crate::upstream::ClientError> {
+        let client = crate::upstream::client(settings.timeouts.connect)?;
         let mut seed = [0u8; 8];
         // Request ids only need to be unique within a log; fall back to the clock.
         if getrandom::fill(&mut seed).is_err() {
             seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
         }
-        Arc::new(Proxy {
+        Ok(Arc::new(Proxy {
             settings,
             metrics: Arc::new(Metrics::default()),
             client,
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
-        })
+        }))
     }
 
     /// The settings it runs with.
@@ -339,7 +340,7 @@ mod tests {
             env: [("OPENAI_API_KEY".to_owned(), "sk-secret".to_owned())].into(),
             debug_level: 0,
         };
-        let shown = format!("{settings:?} {:?}", Proxy::new(settings.clone()));
+        let shown = format!("{settings:?} {:?}", Proxy::new(settings.clone()).unwrap());
         assert!(!shown.contains("secret"), "{shown}");
     }
 

@@ -59,7 +59,8 @@ impl TestProxy {
             default_model: default_model.map(str::to_owned),
             env,
             debug_level: 0,
-        });
+        })
+        .expect("the upstream client builds");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server::serve(listener, proxy.clone(), shutdown.clone()));
         let mut headers = reqwest::header::HeaderMap::new();
