@@ -160,15 +160,15 @@ pub struct ChildSpec {
 
 /// Spawns the child and supervises it until it exits; returns how it ended.
 pub async fn run(spec: ChildSpec, signals: &mut Signals) -> Result<ExitStatus, SpawnError> {
-    let mut child = tokio::process::Command::new(&spec.program)
-        .args(&spec.args)
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| SpawnError::Io {
-            path: spec.program.display().to_string(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().map_err(|source| SpawnError::Io {
+        path: spec.program.display().to_string(),
+        source,
+    })?;
     let pid = child.id().map(|id| Pid::from_raw(id as i32));
     tracing::info!(pid = ?pid.map(|p| p.as_raw()), program = %spec.program.display(), "claude started");
 
@@ -197,6 +197,46 @@ pub async fn run(spec: ChildSpec, signals: &mut Signals) -> Result<ExitStatus, S
         }
     }
 }
+
+/// Makes the kernel SIGKILL the child when anyclaude dies, however it dies (SIGKILL, the
+/// OOM killer, a crash): `kill_on_drop` and the forwarded signals only run while anyclaude
+/// does. A claude that outlived it would keep retrying the dead port, and whatever bound
+/// that port next would receive the per-run token, the conversation and Claude Code's own
+/// credentials. SIGKILL rather than SIGTERM, because only it bounds how long claude lingers.
+///
+/// The kernel sends the signal when the *thread* that spawned the child exits; the child is
+/// spawned from the runtime's `block_on` on the main thread, which lives until anyclaude
+/// exits.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    let parent = nix::unistd::getpid();
+    let hook = move || -> io::Result<()> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        // The parent may have died between fork and prctl: then the signal never comes and
+        // the child has been re-parented, so its parent pid is no longer anyclaude's.
+        if nix::unistd::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: `pre_exec` runs the hook in the forked child before exec, where only
+    // async-signal-safe operations are sound (another thread may have held a lock at fork
+    // time). The hook makes two system calls, prctl(2) and getppid(2), both
+    // async-signal-safe; it allocates nothing, takes no lock and touches no shared state
+    // (the captured pid is a plain integer copied into the closure), and its error is built
+    // from a raw errno without allocating. There is no safe API for a parent-death signal:
+    // setting it in the child between fork and exec is the only place it can go, and this is
+    // the smallest hook that does it.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Elsewhere there is no parent-death signal; claude is ended by `kill_on_drop` and the
+/// forwarded signals only.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut tokio::process::Command) {}
 
 /// Sends `sig` to the child (not yet reaped, so its pid cannot have been reused) and starts
 /// the grace period if it is not running yet.

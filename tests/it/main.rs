@@ -9,6 +9,7 @@ mod cli;
 mod e2e;
 mod e2e_passthrough;
 mod e2e_tty;
+mod hardening;
 mod harness;
 mod proxy;
 mod scripted;

@@ -127,6 +127,22 @@ impl Watched {
         }
     }
 
+    /// Waits (at most `within`) for stdout to reach its end, which comes only once every
+    /// process holding it (the child and whatever it started) is gone; returns how long it
+    /// took, or `None` when it stayed open.
+    pub fn stdout_closed_within(&mut self, within: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let deadline = start + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => return Some(start.elapsed()),
+                Err(RecvTimeoutError::Timeout) => return None,
+            }
+        }
+    }
+
     /// Whether the process is still running after waiting up to `within` for it to end.
     pub fn still_running_after(&mut self, within: Duration) -> bool {
         match self.exit.recv_timeout(within) {
