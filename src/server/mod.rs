@@ -1,7 +1,8 @@
 //! The proxy server: accepts Claude Code's connections on the listener it is handed, serves
 //! each with hyper, and shuts down gracefully.
 //!
-//! Layout: [`routes`] (dispatch, auth, request bodies), [`passthrough`] (Anthropic
+//! Layout: [`routes`] (dispatch, auth), [`request_body`] (reading request bodies: size,
+//! encoding, deadline, memory budget, surrogate repair), [`passthrough`] (Anthropic
 //! upstreams), [`chat`] (OpenAI Chat Completions upstreams), [`pump`] (the streaming task
 //! with keepalive, backpressure and timeouts), [`body`] (response helpers).
 
@@ -9,6 +10,7 @@ pub mod body;
 pub mod chat;
 pub mod passthrough;
 pub mod pump;
+pub mod request_body;
 pub mod routes;
 
 use std::collections::HashMap;
@@ -77,6 +79,7 @@ pub struct Proxy {
     shutdown: CancellationToken,
     next_id: AtomicU64,
     id_prefix: u64,
+    body_budget: request_body::BodyBudget,
 }
 
 impl Proxy {
@@ -96,7 +99,19 @@ impl Proxy {
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
+            body_budget: request_body::BodyBudget::default(),
         }))
+    }
+
+    /// This proxy with another budget of request-body bytes in flight (tests use a small
+    /// one); call before it serves.
+    pub fn with_body_budget(
+        settings: ProxySettings,
+        budget: request_body::BodyBudget,
+    ) -> Result<Arc<Self>, crate::upstream::ClientError> {
+        let mut proxy = Arc::into_inner(Proxy::new(settings)?).expect("not shared yet");
+        proxy.body_budget = budget;
+        Ok(Arc::new(proxy))
     }
 
     /// The settings it runs with.

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::{self, Body};
+use super::request_body::{self, BodyError, Encoding, Held, Limits};
 use super::{Proxy, chat, passthrough};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
@@ -18,8 +18,7 @@ use crate::metrics::{Outcome, RequestRecord};
 use crate::provider::{self, Dialect, RouteError};
 use crate::translate::tokens;
 
-/// Largest request body accepted (Anthropic's own limit).
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+pub use super::request_body::MAX_BODY;
 
 /// The header carrying the per-run token.
 pub const TOKEN_HEADER: &str = "x-anyclaude-token";
@@ -45,7 +44,9 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body>
         ),
         (&Method::GET | &Method::HEAD, "/health") => health(&proxy, &request_id),
         (&Method::POST, "/v1/messages") => messages(proxy, req, request_id.clone()).await,
-        (&Method::POST, "/v1/messages/count_tokens") => count_tokens(req, &request_id).await,
+        (&Method::POST, "/v1/messages/count_tokens") => {
+            count_tokens(&proxy, req, &request_id).await
+        }
         (&Method::GET, "/v1/models") => models(&proxy, &request_id),
         _ => body::error(
             &request_id,
@@ -96,16 +97,24 @@ fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
     )
 }
 
-/// Reads and parses a JSON request body: size limit (413), content type, UTF-8 and JSON
-/// errors (400, saying where it broke).
-pub async fn read_json(req: Request<Incoming>) -> Result<(MessagesRequest, Bytes), ApiError> {
+/// Reads and parses a JSON request body (see [`request_body`]): size cap after decoding
+/// (413), content type and encoding (415 for one anyclaude cannot decode), a body that
+/// trickles (408), no room in the memory budget (529), UTF-8 and JSON errors (400, saying
+/// where it broke). Lone surrogate escapes are replaced with U+FFFD first (logged once, with
+/// their count): the repaired bytes are what goes upstream. The returned [`Held`] share of
+/// the budget is to be kept while the body is still needed.
+pub async fn read_json(
+    proxy: &Proxy,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<(MessagesRequest, Bytes, Held), BodyError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        return Err(too_large());
+        return Err(request_body::too_large());
     }
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
@@ -114,19 +123,20 @@ pub async fn read_json(req: Request<Incoming>) -> Result<(MessagesRequest, Bytes
             return Err(ApiError::new(
                 ErrorKind::InvalidRequest,
                 format!("content-type must be application/json, not {ct:?}"),
-            ));
+            )
+            .into());
         }
     }
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(err) => {
-            return Err(ApiError::new(
-                ErrorKind::InvalidRequest,
-                format!("could not read the request body: {err}"),
-            ));
-        }
-    };
+    let encoding = Encoding::from_header(req.headers().get(header::CONTENT_ENCODING))
+        .map_err(request_body::unsupported_encoding)?;
+    let (bytes, held) = request_body::read(
+        req.into_body(),
+        encoding,
+        declared,
+        Limits::default(),
+        &proxy.body_budget,
+    )
+    .await?;
     if let Err(err) = std::str::from_utf8(&bytes) {
         return Err(ApiError::new(
             ErrorKind::InvalidRequest,
@@ -134,8 +144,23 @@ pub async fn read_json(req: Request<Incoming>) -> Result<(MessagesRequest, Bytes
                 "the request body is not valid UTF-8 (at byte {})",
                 err.valid_up_to()
             ),
-        ));
+        )
+        .into());
     }
+    let bytes = if request_body::may_hold_surrogate(&bytes) {
+        let mut owned = Vec::from(bytes);
+        let replaced = request_body::repair_lone_surrogates(&mut owned);
+        if replaced > 0 {
+            tracing::info!(
+                request_id,
+                replaced,
+                "lone UTF-16 surrogates in the request replaced with U+FFFD"
+            );
+        }
+        Bytes::from(owned)
+    } else {
+        bytes
+    };
     let parsed = MessagesRequest::from_slice(&bytes).map_err(|err| {
         let what = if err.to_string().contains("recursion limit") {
             "the request JSON is nested too deeply".to_owned()
@@ -144,24 +169,26 @@ pub async fn read_json(req: Request<Incoming>) -> Result<(MessagesRequest, Bytes
         };
         ApiError::new(ErrorKind::InvalidRequest, what)
     })?;
-    Ok((parsed, bytes))
+    Ok((parsed, bytes, held))
 }
 
-fn too_large() -> ApiError {
-    ApiError::new(
-        ErrorKind::RequestTooLarge,
-        format!("request body over {} MiB", MAX_BODY / (1024 * 1024)),
-    )
+/// The response for a refused body.
+fn refusal(request_id: &str, err: &BodyError) -> Response<Body> {
+    let mut resp = body::error(request_id, &err.error);
+    if let Some(status) = err.status {
+        *resp.status_mut() = status;
+    }
+    resp
 }
 
-async fn count_tokens(req: Request<Incoming>, request_id: &str) -> Response<Body> {
-    match read_json(req).await {
-        Ok((parsed, _)) => body::json(
+async fn count_tokens(proxy: &Proxy, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    match read_json(proxy, req, request_id).await {
+        Ok((parsed, _, _held)) => body::json(
             StatusCode::OK,
             request_id,
             &serde_json::json!({"input_tokens": tokens::estimate_request_tokens(&parsed)}),
         ),
-        Err(err) => body::error(request_id, &err),
+        Err(err) => refusal(request_id, &err),
     }
 }
 
@@ -264,7 +291,7 @@ async fn answer_messages(
 ) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
     let headers = req.headers().clone();
-    let fail = |model: &str, err: ApiError| {
+    let fail = |model: &str, err: BodyError| {
         let finished = Finished {
             request_id: &request_id,
             provider: "-",
@@ -272,10 +299,12 @@ async fn answer_messages(
             started,
             ttfb_ms: None,
         };
-        let resp = body::error(&request_id, &err);
-        finished.record(&proxy, resp, Outcome::Error, (0, 0), Some(&err))
+        let resp = refusal(&request_id, &err);
+        finished.record(&proxy, resp, Outcome::Error, (0, 0), Some(&err.error))
     };
-    let (parsed, raw) = match read_json(req).await {
+    // Held until the request has been sent upstream and answered (its body is no longer
+    // needed then).
+    let (parsed, raw, _held) = match read_json(&proxy, req, &request_id).await {
         Ok(ok) => ok,
         Err(err) => return fail("-", err),
     };
@@ -295,7 +324,7 @@ async fn answer_messages(
                 _ => ErrorKind::InvalidRequest,
             };
             let model = parsed.model.clone();
-            return fail(&model, ApiError::new(kind, err.to_string()));
+            return fail(&model, ApiError::new(kind, err.to_string()).into());
         }
     };
     if let Some(bare) = &route.defaulted_from {

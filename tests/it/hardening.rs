@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::chat_script;
+use crate::harness::{TestProxy, parse_sse, test_timeouts};
+use crate::proxy::anthropic_stream;
+use crate::scripted::{Reply, Upstream};
 use crate::support::cli::Anyclaude;
 
 /// Whether `pid` is alive (a zombie counts as gone: it runs no more code).
@@ -59,4 +63,252 @@ fn claude_dies_within_a_second_of_a_sigkilled_anyclaude() {
     );
     eprintln!("claude ended {took:?} after anyclaude's SIGKILL");
     assert_eq!(running.finish().status.signal(), Some(libc_sigkill()));
+}
+
+// --- request bodies ---------------------------------------------------------------------
+
+fn chat_env(upstream: &Upstream) -> Vec<(&'static str, String)> {
+    vec![
+        ("OPENAI_BASE_URL", format!("{}/v1", upstream.url())),
+        ("OPENAI_API_KEY", "sk-test-key".into()),
+    ]
+}
+
+fn anthropic_env(upstream: &Upstream) -> Vec<(&'static str, String)> {
+    vec![
+        ("ANTHROPIC_API_URL", upstream.url()),
+        ("ANTHROPIC_API_KEY", "sk-ant-user-key".into()),
+    ]
+}
+
+/// The real Claude Code 2.1.332 first request, with a lone high surrogate escape (half an
+/// emoji) in its first message's text.
+fn capture_with_lone_surrogate(model: &str) -> String {
+    let text = include_str!("../fixtures/claude-code/2.1.332-first-request.json");
+    let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
+    value["model"] = model.into();
+    value["stream"] = true.into();
+    let text = value.to_string();
+    let at = text.find("<system-reminder>").expect("a system reminder") + 17;
+    let broken = format!("{}\\ud83d{}", &text[..at], &text[at..]);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&broken).is_err(),
+        "a lone surrogate is what JSON parsers refuse"
+    );
+    broken
+}
+
+async fn post_raw(
+    proxy: &TestProxy,
+    body: impl Into<reqwest::Body>,
+    encoding: Option<&str>,
+) -> reqwest::Response {
+    let mut req = proxy
+        .client
+        .post(proxy.url("/v1/messages?beta=true"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(encoding) = encoding {
+        req = req.header("content-encoding", encoding);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_in_the_real_capture_is_replaced_and_served() {
+    // Translated (OpenAI Chat) and passed through (Anthropic): both upstreams get U+FFFD.
+    let chat = Upstream::with_handler(|_| Reply::sse(chat_script::text(&["fine"]))).await;
+    let proxy = TestProxy::start(&chat_env(&chat), None, test_timeouts()).await;
+    let resp = post_raw(
+        &proxy,
+        capture_with_lone_surrogate("openai/gpt-5-mini"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("fine"), "{text}");
+    let sent = chat.received()[0].json().to_string();
+    assert!(
+        sent.contains("<system-reminder>\u{fffd}"),
+        "the upstream got the repair"
+    );
+    proxy.stop().await;
+
+    let anthropic = Upstream::with_handler(|_| Reply::sse(anthropic_stream("claude-x"))).await;
+    let proxy = TestProxy::start(&anthropic_env(&anthropic), None, test_timeouts()).await;
+    let resp = post_raw(
+        &proxy,
+        capture_with_lone_surrogate("anthropic/claude-x"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("message_stop"));
+    let sent = anthropic.received()[0].json().to_string();
+    assert!(
+        sent.contains("<system-reminder>\u{fffd}"),
+        "the upstream got the repair"
+    );
+    proxy.stop().await;
+}
+
+fn compress(encoding: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            brotli::CompressorWriter::new(&mut out, 4096, 5, 22)
+                .write_all(data)
+                .unwrap();
+            out
+        }
+        "zstd" => zstd::encode_all(data, 3).unwrap(),
+        other => panic!("no encoder for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn compressed_request_bodies_are_decoded_and_bombs_refused() {
+    let upstream = Upstream::with_handler(|_| Reply::sse(chat_script::text(&["ok"]))).await;
+    let proxy = TestProxy::start(&chat_env(&upstream), None, test_timeouts()).await;
+    let request = serde_json::json!({
+        "model": "openai/gpt-test", "max_tokens": 100, "stream": true,
+        "messages": [{"role": "user", "content": "compressed hello"}],
+    })
+    .to_string();
+    for encoding in ["gzip", "deflate", "br", "zstd"] {
+        let resp = post_raw(
+            &proxy,
+            compress(encoding, request.as_bytes()),
+            Some(encoding),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{encoding}");
+        assert!(resp.text().await.unwrap().contains("ok"), "{encoding}");
+    }
+    let received = upstream.received();
+    assert_eq!(received.len(), 4);
+    for r in &received {
+        assert_eq!(r.json()["messages"][0]["content"], "compressed hello");
+    }
+
+    // 64 MiB of spaces inside a JSON string: ~64 KiB compressed, over the 32 MiB cap.
+    let mut bomb =
+        br#"{"model":"openai/gpt-test","max_tokens":1,"messages":[{"role":"user","content":""#
+            .to_vec();
+    bomb.resize(bomb.len() + 64 * 1024 * 1024, b' ');
+    bomb.extend_from_slice(br#""}]}"#);
+    for encoding in ["gzip", "zstd"] {
+        let packed = compress(encoding, &bomb);
+        assert!(packed.len() < 1024 * 1024, "{encoding}: {}", packed.len());
+        let started = Instant::now();
+        let resp = post_raw(&proxy, packed, Some(encoding)).await;
+        assert_eq!(resp.status(), 413, "{encoding}");
+        let err: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["type"], "request_too_large");
+        eprintln!("{encoding} bomb refused in {:?}", started.elapsed());
+    }
+    drop(bomb);
+
+    let resp = post_raw(&proxy, request.clone(), Some("compress")).await;
+    assert_eq!(resp.status(), 415);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("compress"),
+        "{err}"
+    );
+    let resp = post_raw(&proxy, request, Some("gzip")).await;
+    assert_eq!(resp.status(), 400, "plain bytes labelled gzip");
+    assert_eq!(
+        upstream.received().len(),
+        4,
+        "nothing refused went upstream"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn compressed_upstream_answers_are_decoded() {
+    let sse: String = chat_script::text(&["unz", "ipped"]).concat();
+    let whole = serde_json::json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "decoded whole"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    })
+    .to_string();
+    for encoding in ["gzip", "br", "zstd", "deflate"] {
+        let chat = Upstream::start(vec![Reply::Full {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/event-stream".into()),
+                ("content-encoding", encoding.into()),
+            ],
+            body: compress(encoding, sse.as_bytes()).into(),
+        }])
+        .await;
+        let proxy = TestProxy::start(&chat_env(&chat), None, test_timeouts()).await;
+        let events = parse_sse(
+            &proxy
+                .messages(&serde_json::json!({
+                    "model": "openai/gpt-test", "max_tokens": 100, "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+        let text: String = events
+            .iter()
+            .filter_map(|e| e.data["delta"]["text"].as_str())
+            .collect();
+        assert_eq!(text, "unzipped", "{encoding}");
+        let asked = chat.received()[0]
+            .header("accept-encoding")
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            asked.contains(encoding),
+            "{encoding}: accept-encoding {asked:?}"
+        );
+        proxy.stop().await;
+
+        let anthropic = Upstream::start(vec![Reply::Full {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("content-encoding", encoding.into()),
+            ],
+            body: compress(encoding, whole.as_bytes()).into(),
+        }])
+        .await;
+        let proxy = TestProxy::start(&anthropic_env(&anthropic), None, test_timeouts()).await;
+        let resp = proxy
+            .messages(&serde_json::json!({
+                "model": "anthropic/claude-x", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "hi"}],
+            }))
+            .await;
+        assert_eq!(resp.status(), 200, "{encoding}");
+        let got: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(got["content"][0]["text"], "decoded whole", "{encoding}");
+        proxy.stop().await;
+    }
 }
