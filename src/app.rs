@@ -88,6 +88,8 @@ pub fn run(
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
     let log_path = open_log(&config, &env)?;
+    // Claude Code (which inherits it) and the proxy both need more than the common 1024.
+    let open_files = server::raise_open_file_limit();
 
     let settings = ProxySettings {
         token: token.clone(),
@@ -141,6 +143,7 @@ pub fn run(
         drain = %HumanDuration(t.drain),
         connect = %HumanDuration(t.connect),
         proxy_only = config.proxy_only,
+        open_files,
         "anyclaude starting"
     );
     if let Some(path) = &log_path

@@ -296,11 +296,167 @@ pub async fn read_body(mut resp: reqwest::Response, limit: usize, timeout: Durat
     buf
 }
 
+/// How long a connection may take to send a complete request head, counted from when it
+/// opens or its previous answer ended: an idle keep-alive connection is closed after it too.
+/// Node's HTTP servers close idle connections after 5 s as well, and Claude Code's client
+/// reuses a connection only within 4 s of its last answer.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections served at once. Claude Code holds a handful; the rest of the file
+/// descriptors stay free for upstream connections. Lowered further under a low open-file
+/// limit (see [`connection_cap`]).
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// File descriptors kept for everything but Claude Code's connections (upstream
+/// connections, the log, the runtime, claude's pipes).
+const RESERVED_FDS: u64 = 64;
+
+/// How many connections to serve at once under an open-file limit of `nofile`.
+pub fn connection_cap(nofile: Option<u64>) -> usize {
+    let room = nofile.map_or(u64::MAX, |n| n.saturating_sub(RESERVED_FDS) / 2);
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(4, MAX_CONNECTIONS)
+}
+
+/// Raises this process's soft limit on open files to its hard limit (the common soft limit of
+/// 1024 is far below what the kernel allows); returns the limit in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => Some(hard),
+        Err(err) => {
+            tracing::warn!(soft, hard, error = %err, "cannot raise the open-file limit");
+            Some(soft)
+        }
+    }
+}
+
+fn open_file_limit() -> Option<u64> {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
+}
+
+/// The connections being served, oldest first. When a new one would pass the cap, the oldest
+/// that has not yet sent a request with the token is closed to make room (a neighbour's idle
+/// connections go first; Claude Code's own, once they carried the token, are never closed
+/// for room); when every one has, the new connection is closed instead.
+#[derive(Debug)]
+struct Connections {
+    cap: usize,
+    open: std::sync::Mutex<std::collections::VecDeque<Slot>>,
+    next: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    trusted: Arc<std::sync::atomic::AtomicBool>,
+    close: CancellationToken,
+}
+
+/// Why a connection was not admitted as is.
+enum Admission {
+    /// Admitted.
+    Admitted(Slot),
+    /// Admitted, after closing an older connection.
+    Evicted(Slot),
+    /// Every slot is held by a trusted connection.
+    Full,
+}
+
+impl Connections {
+    fn new(cap: usize) -> Connections {
+        Connections {
+            cap,
+            open: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(cap)),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn admit(&self) -> Admission {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut evicted = false;
+        if open.len() >= self.cap {
+            let Some(oldest) = open.iter().position(|s| !s.trusted.load(Ordering::Relaxed)) else {
+                return Admission::Full;
+            };
+            if let Some(slot) = open.remove(oldest) {
+                slot.close.cancel();
+            }
+            evicted = true;
+        }
+        let slot = Slot {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            trusted: Arc::default(),
+            close: CancellationToken::new(),
+        };
+        open.push_back(Slot {
+            id: slot.id,
+            trusted: slot.trusted.clone(),
+            close: slot.close.clone(),
+        });
+        if evicted {
+            Admission::Evicted(slot)
+        } else {
+            Admission::Admitted(slot)
+        }
+    }
+
+    fn release(&self, id: u64) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = open.iter().position(|s| s.id == id) {
+            open.remove(at);
+        }
+    }
+}
+
+/// Logs a recurring event at most once per [`Throttle::EVERY`], with how often it happened
+/// in between: a neighbour flooding the port, or a lasting shortage of file descriptors,
+/// must not flood the log.
+#[derive(Debug, Default)]
+struct Throttle {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// Whether to log now; if so, also how many were left unlogged since the last time.
+    fn tick(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Self::EVERY)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// Serves `proxy` on `listener` until `shutdown` is cancelled, then closes the listener,
 /// ends in-flight streams with an error event and returns once connections are drained (or
 /// [`SHUTDOWN_GRACE`] has passed).
+///
+/// Bounded against a hostile neighbour on the same machine: at most [`connection_cap`]
+/// connections (the oldest without the token is closed to make room), each closed when it
+/// sends no complete request head within [`HEADER_TIMEOUT`]; the request body has its own
+/// deadline ([`request_body::BODY_TIMEOUT`]).
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::new(connection_cap(open_file_limit())));
+    let mut accept_failures = Throttle::default();
+    let mut evictions = Throttle::default();
+    let mut refusals = Throttle::default();
     loop {
         let stream = tokio::select! {
             biased;
@@ -309,31 +465,67 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
                 Ok((stream, _)) => stream,
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
+                    if let Some(suppressed) = accept_failures.tick() {
+                        tracing::warn!(error = %err, suppressed, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
+        let slot = match connections.admit() {
+            Admission::Admitted(slot) => slot,
+            Admission::Evicted(slot) => {
+                if let Some(suppressed) = evictions.tick() {
+                    tracing::warn!(
+                        cap = connections.cap,
+                        suppressed,
+                        "connection limit reached: closed the oldest connection that has not sent the token"
+                    );
+                }
+                slot
+            }
+            Admission::Full => {
+                if let Some(suppressed) = refusals.tick() {
+                    tracing::warn!(
+                        cap = connections.cap,
+                        suppressed,
+                        "connection limit reached with every connection in use: new connection closed"
+                    );
+                }
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
-        let service = service_fn(move |req| {
+        let trusted = slot.trusted.clone();
+        let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let proxy = proxy.clone();
+            if !trusted.load(Ordering::Relaxed) && proxy.authorized(req.headers()) {
+                trusted.store(true, Ordering::Relaxed);
+            }
             async move { Ok::<_, Infallible>(routes::handle(proxy, req).await) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(60))
+            .header_read_timeout(HEADER_TIMEOUT)
             // hyper's read buffer grows to ~400 KiB under a fast client and keeps its size
             // for the connection's life; Claude Code's requests are read as well in smaller
             // pieces, and this keeps each idle keep-alive connection small.
             .max_buf_size(CONNECTION_BUFFER)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
+        let connections = connections.clone();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            tokio::select! {
+                result = conn => if let Err(err) = result {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                },
+                // Closed for room: dropping the connection closes its socket.
+                _ = slot.close.cancelled() => {}
             }
+            connections.release(slot.id);
         });
     }
     drop(listener);
@@ -357,6 +549,49 @@ mod tests {
         };
         let shown = format!("{settings:?} {:?}", Proxy::new(settings.clone()).unwrap());
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn the_connection_cap_follows_the_open_file_limit() {
+        assert_eq!(connection_cap(None), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(1 << 20)), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(1024)), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(200)), 68);
+        assert_eq!(connection_cap(Some(10)), 4);
+    }
+
+    #[test]
+    fn connections_past_the_cap_close_the_oldest_untrusted() {
+        let table = Connections::new(3);
+        let slots: Vec<Slot> = (0..3)
+            .map(|_| match table.admit() {
+                Admission::Admitted(slot) => slot,
+                _ => panic!("room left"),
+            })
+            .collect();
+        slots[0].trusted.store(true, Ordering::Relaxed);
+        let Admission::Evicted(fourth) = table.admit() else {
+            panic!("the cap is reached")
+        };
+        assert!(!slots[0].close.is_cancelled(), "trusted stays");
+        assert!(slots[1].close.is_cancelled(), "oldest untrusted goes");
+        assert!(!slots[2].close.is_cancelled());
+        table.release(slots[1].id);
+        slots[2].trusted.store(true, Ordering::Relaxed);
+        fourth.trusted.store(true, Ordering::Relaxed);
+        assert!(matches!(table.admit(), Admission::Full));
+        table.release(fourth.id);
+        assert!(matches!(table.admit(), Admission::Admitted(_)));
+    }
+
+    #[test]
+    fn throttled_events_log_once_per_period_with_a_count() {
+        let mut t = Throttle::default();
+        assert_eq!(t.tick(), Some(0));
+        assert_eq!(t.tick(), None);
+        assert_eq!(t.tick(), None);
+        t.last = Some(Instant::now() - Throttle::EVERY);
+        assert_eq!(t.tick(), Some(2));
     }
 
     #[test]

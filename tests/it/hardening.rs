@@ -2,6 +2,8 @@
 //! anyclaude, idle connections cannot exhaust file descriptors, odd but recoverable request
 //! bodies (lone surrogates, compression) are served, and the log file is safe to open.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,8 @@ use crate::chat_script;
 use crate::harness::{TestProxy, parse_sse, test_timeouts};
 use crate::proxy::anthropic_stream;
 use crate::scripted::{Reply, Upstream};
-use crate::support::cli::Anyclaude;
+use crate::support::cli::{Anyclaude, addr_of};
+use crate::support::process::Watched;
 
 /// Whether `pid` is alive (a zombie counts as gone: it runs no more code).
 fn alive(pid: i32) -> bool {
@@ -311,4 +314,124 @@ async fn compressed_upstream_answers_are_decoded() {
         assert_eq!(got["content"][0]["text"], "decoded whole", "{encoding}");
         proxy.stop().await;
     }
+}
+
+// --- file descriptors -------------------------------------------------------------------
+
+/// Starts `anyclaude --proxy-only`; returns it, its address and its token.
+fn proxy_only(mut a: Anyclaude) -> (Anyclaude, Watched, SocketAddr, String) {
+    a.args(["--proxy-only", "--model", "ollama/qwen3"]);
+    let mut running = a.spawn();
+    let base = running.wait_line("ANTHROPIC_BASE_URL", |l| {
+        l.starts_with("export ANTHROPIC_BASE_URL=")
+    });
+    let url = base
+        .trim_start_matches("export ANTHROPIC_BASE_URL='")
+        .trim_end_matches('\'')
+        .to_owned();
+    let headers = running.wait_line("ANTHROPIC_CUSTOM_HEADERS", |l| {
+        l.starts_with("export ANTHROPIC_CUSTOM_HEADERS=")
+    });
+    let token = headers
+        .split("x-anyclaude-token: ")
+        .nth(1)
+        .expect("the token")
+        .trim_end_matches('\'')
+        .to_owned();
+    (a, running, addr_of(&url), token)
+}
+
+/// `GET /health` with the token over a new connection, within `within`: the status.
+fn health(addr: SocketAddr, token: &str, within: Duration) -> std::io::Result<String> {
+    let mut conn = TcpStream::connect_timeout(&addr, within)?;
+    conn.set_read_timeout(Some(within))?;
+    write!(
+        conn,
+        "GET /health HTTP/1.1\r\nhost: {addr}\r\nx-anyclaude-token: {token}\r\nconnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)?;
+    Ok(answer.lines().next().unwrap_or("").to_owned())
+}
+
+/// Whether the peer has closed `conn` (without blocking).
+fn closed_by_peer(conn: &TcpStream) -> bool {
+    conn.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match (&mut &*conn).read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    conn.set_nonblocking(false).unwrap();
+    closed
+}
+
+#[test]
+fn idle_connections_cannot_exhaust_file_descriptors() {
+    // A soft and hard limit of 200 that anyclaude cannot raise: 400 idle connections from a
+    // neighbour would take every descriptor but for the connection cap.
+    let (a, running, addr, token) = proxy_only(Anyclaude::with_open_file_limit(200, Some(200)));
+    assert_eq!(
+        health(addr, &token, Duration::from_secs(5)).unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    let idle: Vec<TcpStream> = (0..400)
+        .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect"))
+        .collect();
+
+    let started = Instant::now();
+    let status = health(addr, &token, Duration::from_secs(5));
+    let took = started.elapsed();
+    eprintln!("with 400 idle connections open, /health answered {status:?} in {took:?}");
+    assert_eq!(status.unwrap(), "HTTP/1.1 200 OK");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The ones made room for were closed at once (the cap is 68 under this limit).
+    let closed = idle.iter().filter(|c| closed_by_peer(c)).count();
+    eprintln!("{closed} of 400 idle connections already closed");
+    assert!(
+        closed >= 300,
+        "only {closed} of 400 idle connections closed"
+    );
+
+    // A connection that sends no request head is closed after the header timeout (5 s).
+    let mut silent = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let opened = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = silent.read(&mut buf);
+    let after = opened.elapsed();
+    eprintln!("a silent connection was closed after {after:?} ({read:?})");
+    assert!(matches!(read, Ok(0) | Err(_)) && after >= Duration::from_secs(4));
+    assert!(
+        after < Duration::from_secs(8),
+        "silent connection held {after:?}"
+    );
+    drop(idle);
+
+    running.signal(Signal::SIGTERM);
+    running.finish().assert_code(0);
+    // One warning per period, not one per connection.
+    let log = std::fs::read_dir(a.log_dir())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    let warnings = log.matches("connection limit reached").count();
+    assert!((1..=3).contains(&warnings), "{warnings} warnings:\n{log}");
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let (_a, running, _, _) = proxy_only(Anyclaude::with_open_file_limit(200, Some(4096)));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", running.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{line}");
+    running.signal(Signal::SIGTERM);
+    running.finish().assert_code(0);
 }

@@ -43,11 +43,28 @@ impl Anyclaude {
 
     /// `anyclaude` with a clean environment and no claude configured.
     pub fn bare() -> Anyclaude {
+        Anyclaude::bare_from(Command::new(env!("CARGO_BIN_EXE_anyclaude")))
+    }
+
+    /// [`Anyclaude::bare`] started by `sh` after `ulimit` set its open-file limits: `soft`,
+    /// and `hard` when given.
+    pub fn with_open_file_limit(soft: u64, hard: Option<u64>) -> Anyclaude {
+        // The soft limit first: the hard one cannot go below it.
+        let mut script = format!("ulimit -S -n {soft} && ");
+        if let Some(hard) = hard {
+            script.push_str(&format!("ulimit -H -n {hard} && "));
+        }
+        script.push_str("exec \"$0\" \"$@\"");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script, env!("CARGO_BIN_EXE_anyclaude")]);
+        Anyclaude::bare_from(cmd)
+    }
+
+    fn bare_from(mut cmd: Command) -> Anyclaude {
         let dir = tempfile::Builder::new()
             .prefix("anyclaude-it-")
             .tempdir()
             .expect("tempdir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anyclaude"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path().join("home"))

@@ -88,6 +88,11 @@ impl Watched {
         }
     }
 
+    /// Its pid.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
     /// Sends a signal to the process (only to it, not its group).
     pub fn signal(&self, sig: Signal) {
         kill(self.pid, sig).expect("signal");
