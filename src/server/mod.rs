@@ -79,6 +79,7 @@ pub struct Proxy {
     shutdown: CancellationToken,
     next_id: AtomicU64,
     id_prefix: u64,
+    body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
 }
 
@@ -99,17 +100,20 @@ impl Proxy {
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
+            body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
         }))
     }
 
-    /// This proxy with another budget of request-body bytes in flight (tests use a small
-    /// one); call before it serves.
-    pub fn with_body_budget(
+    /// A proxy with other request-body limits and budget than the defaults (tests use small
+    /// ones).
+    pub fn with_body_limits(
         settings: ProxySettings,
+        limits: request_body::Limits,
         budget: request_body::BodyBudget,
     ) -> Result<Arc<Self>, crate::upstream::ClientError> {
         let mut proxy = Arc::into_inner(Proxy::new(settings)?).expect("not shared yet");
+        proxy.body_limits = limits;
         proxy.body_budget = budget;
         Ok(Arc::new(proxy))
     }

@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::body::{self, Body};
-use super::request_body::{self, BodyError, Encoding, Held, Limits};
+use super::request_body::{self, BodyError, Encoding, Held};
 use super::{Proxy, chat, passthrough};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
@@ -133,7 +133,7 @@ pub async fn read_json(
         req.into_body(),
         encoding,
         declared,
-        Limits::default(),
+        proxy.body_limits,
         &proxy.body_budget,
     )
     .await?;

@@ -5,15 +5,21 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use anyclaude::server::request_body::{BodyBudget, Limits, MAX_BODY};
+use anyclaude::server::{self, Proxy, ProxySettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::chat_script;
-use crate::harness::{TestProxy, parse_sse, test_timeouts};
+use crate::harness::{TOKEN, TestProxy, parse_sse, test_timeouts};
 use crate::proxy::anthropic_stream;
-use crate::scripted::{Reply, Upstream};
+use crate::scripted::{Reply, Step, Upstream};
 use crate::support::cli::{Anyclaude, addr_of};
 use crate::support::process::Watched;
 
@@ -434,4 +440,121 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
     assert_eq!(numbers, ["4096", "4096"], "{line}");
     running.signal(Signal::SIGTERM);
     running.finish().assert_code(0);
+}
+
+// --- slow and large bodies --------------------------------------------------------------
+
+/// A proxy with a 500 ms body deadline and the smallest body budget (one maximal body),
+/// where a request waits 300 ms for room.
+async fn tight_proxy(env: &[(&str, String)]) -> (SocketAddr, Arc<Proxy>, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let proxy = Proxy::with_body_limits(
+        ProxySettings {
+            token: TOKEN.into(),
+            timeouts: test_timeouts(),
+            default_model: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            debug_level: 0,
+        },
+        Limits {
+            max: MAX_BODY,
+            timeout: Duration::from_millis(500),
+        },
+        BodyBudget::new(0, Duration::from_millis(300)),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::serve(listener, proxy.clone(), shutdown.clone()));
+    (addr, proxy, shutdown)
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_cut_off_with_408() {
+    let (addr, _proxy, shutdown) = tight_proxy(&[]).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: {addr}\r\nx-anyclaude-token: {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"model\":"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    // The rest of the body never comes; the proxy answers and closes.
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut answer))
+        .await
+        .expect("the proxy closed the connection")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn large_requests_beyond_the_memory_budget_get_529() {
+    // The first request's upstream answers only after 3 s: its 20 MB stay held meanwhile.
+    let upstream = Upstream::start(vec![
+        Reply::Stream {
+            status: 200,
+            content_type: "text/event-stream",
+            delay: Duration::from_secs(3),
+            steps: chat_script::text(&["first"])
+                .into_iter()
+                .map(|c| Step::Send(c.into()))
+                .collect(),
+        },
+        Reply::sse(chat_script::text(&["third"])),
+    ])
+    .await;
+    let (addr, proxy, shutdown) = tight_proxy(&chat_env(&upstream)).await;
+    let big = Arc::new(
+        serde_json::json!({
+            "model": "openai/gpt-test", "max_tokens": 10, "stream": true,
+            "messages": [{"role": "user", "content": "x".repeat(20 * 1024 * 1024)}],
+        })
+        .to_string(),
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let send = {
+        let big = big.clone();
+        let url = format!("http://{addr}/v1/messages");
+        move || {
+            client
+                .post(&url)
+                .header("x-anyclaude-token", TOKEN)
+                .header("content-type", "application/json")
+                .body(big.as_ref().clone())
+                .send()
+        }
+    };
+    let first = tokio::spawn(send());
+    // Wait until the first one is upstream (its body is read and held).
+    while upstream.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let second = send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(second.status(), 529);
+    let err: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(err["error"]["type"], "overloaded_error");
+    assert!(waited >= Duration::from_millis(250), "it waited {waited:?}");
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains("first"));
+    // Room again once the first was answered.
+    let third = send().await.unwrap();
+    assert_eq!(third.status(), 200);
+    assert!(third.text().await.unwrap().contains("third"));
+    assert_eq!(
+        upstream.received().len(),
+        2,
+        "the refused one never went upstream"
+    );
+    drop(proxy);
+    shutdown.cancel();
 }
