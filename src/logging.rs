@@ -4,7 +4,8 @@
 //! Each run logs to its own file, `anyclaude-<UTC timestamp>-<pid>.log`, in
 //! `$XDG_STATE_HOME/anyclaude/` (fallback `~/.local/state/anyclaude/`), created with mode
 //! 0600 in a 0700 directory; only the newest [`KEEP_RUNS`] run logs are kept. `--log-file`
-//! names the file instead (and nothing is pruned). Levels: 0 → WARN, 1 → INFO (one line per
+//! names the file instead (and nothing is pruned): it is created 0600 (an existing one of
+//! ours is made 0600), and a symlink, a non-regular file or another user's file is refused. Levels: 0 → WARN, 1 → INFO (one line per
 //! request), 2 → DEBUG (bodies), 3 → TRACE (every stream event). Other crates log at WARN
 //! whatever the level, so their internals never bury ours.
 //!
@@ -143,12 +144,7 @@ pub fn init(level: u8, explicit: Option<&Path>, dir: Option<&Path>) -> io::Resul
                     .mode(0o700)
                     .create(parent)?;
             }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)?;
-            (path.to_owned(), file)
+            (path.to_owned(), open_named(path)?)
         }
         None => {
             let dir = dir.ok_or_else(|| {
@@ -172,6 +168,48 @@ pub fn init(level: u8, explicit: Option<&Path>, dir: Option<&Path>) -> io::Resul
     };
     install(level, file);
     Ok(path)
+}
+
+/// Opens (or creates, mode 0600) the log file the user named, safely: a symlink is not
+/// followed (another user could point it at a file of ours), anything but a regular file is
+/// refused (a FIFO would block the proxy), and so is a file owned by someone else; a file of
+/// ours that others can read is made private first, since the log holds the conversation.
+pub fn open_named(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        // O_NONBLOCK: opening a FIFO must fail (or return at once), never wait for a reader.
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| {
+            if err.raw_os_error() == Some(nix::libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link, which anyclaude does not follow for its log",
+                )
+            } else {
+                err
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "it belongs to another user",
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 fn install(level: u8, file: File) {
@@ -236,6 +274,49 @@ mod tests {
         assert_eq!(redact_var("ANTHROPIC_CUSTOM_HEADERS", "x: y"), "***");
         assert_eq!(redact_var("ANTHROPIC_AUTH_TOKEN", "t"), "***");
         assert_eq!(redact_var("API_TIMEOUT_MS", "630000"), "630000");
+    }
+
+    #[test]
+    fn a_named_log_is_private_and_never_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+        let fresh = dir.path().join("fresh.log");
+        open_named(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+
+        let shared = dir.path().join("shared.log");
+        fs::write(&shared, "earlier\n").unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o644)).unwrap();
+        open_named(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o600, "made private");
+        assert_eq!(
+            fs::read_to_string(&shared).unwrap(),
+            "earlier\n",
+            "appended to"
+        );
+
+        let target = dir.path().join("target");
+        fs::write(&target, "").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_named(&link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(mode(&target), 0o644, "the target is untouched");
+
+        let dangling = dir.path().join("dangling.log");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(open_named(&dangling).is_err());
+        assert!(
+            !dir.path().join("nowhere").exists(),
+            "nothing created through it"
+        );
+
+        let fifo = dir.path().join("fifo.log");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        assert!(open_named(&fifo).is_err());
     }
 
     #[test]

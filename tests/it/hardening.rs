@@ -558,3 +558,24 @@ async fn large_requests_beyond_the_memory_budget_get_529() {
     drop(proxy);
     shutdown.cancel();
 }
+
+// --- the log file -----------------------------------------------------------------------
+
+#[test]
+fn a_log_file_that_is_a_symlink_is_refused_before_anything_starts() {
+    let mut a = Anyclaude::with_fake("exit:0");
+    let target = a.dir.path().join("elsewhere.txt");
+    std::fs::write(&target, "not a log\n").unwrap();
+    let link = a.dir.path().join("run.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    a.args([std::ffi::OsStr::new("--log-file"), link.as_os_str()]);
+    let out = a.run();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("cannot open log file") && out.stderr.contains("symbolic link"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "not a log\n");
+    assert!(!a.claude_ran());
+}
