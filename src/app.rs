@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{self, Args, Parsed};
 use crate::config::{self, Config, ConfigError, HumanDuration};
 use crate::logging;
+use crate::secrets::Scrubber;
 use crate::server::{self, Proxy, ProxySettings};
 use crate::supervise::{self, ChildSpec, Signals, SpawnError, env::Injection};
 
@@ -87,7 +88,7 @@ pub fn run(
     };
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
-    let log_path = open_log(&config, &env)?;
+    let log_path = open_log(&config, &env, Scrubber::from_env(&env, &token))?;
     // Claude Code (which inherits it) and the proxy both need more than the common 1024.
     let open_files = server::raise_open_file_limit();
 
@@ -253,9 +254,18 @@ async fn serve_and_run(
 
 /// Opens the log. A log file the user named must open; the default one is best effort (a
 /// warning, and the run goes on without a log).
-fn open_log(config: &Config, env: &HashMap<String, String>) -> anyhow::Result<Option<PathBuf>> {
+fn open_log(
+    config: &Config,
+    env: &HashMap<String, String>,
+    scrubber: Scrubber,
+) -> anyhow::Result<Option<PathBuf>> {
     let dir = logging::default_dir(env);
-    match logging::init(config.log_level, config.log_file.as_deref(), dir.as_deref()) {
+    match logging::init(
+        config.log_level,
+        config.log_file.as_deref(),
+        dir.as_deref(),
+        scrubber,
+    ) {
         Ok(path) => Ok(Some(path)),
         Err(err) => match &config.log_file {
             Some(path) => {

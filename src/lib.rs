@@ -6,7 +6,8 @@
 //!
 //! - pure, synchronous, I/O-free: [`anthropic`] and [`openai`] (wire types), [`sse`]
 //!   (decoding), [`translate`] (requests, responses, streams, token estimates),
-//!   [`provider`] (presets and routing), [`config`] (validated settings);
+//!   [`provider`] (presets and routing), [`config`] (validated settings), [`secrets`]
+//!   (scrubbing keys, the token and URL userinfo out of text);
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
 //! - [`app`], which wires them together for `main`.
@@ -19,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openai;
 pub mod provider;
+pub mod secrets;
 pub mod server;
 pub mod sse;
 pub mod supervise;

@@ -9,6 +9,9 @@
 //! request), 2 → DEBUG (bodies), 3 → TRACE (every stream event). Other crates log at WARN
 //! whatever the level, so their internals never bury ours.
 //!
+//! Every line goes through [`SafeLog`]: control characters escaped (one event, one line) and
+//! known secrets and URL userinfo scrubbed.
+//!
 //! Secrets: wrap them in [`Secret`] (whose `Debug` and `Display` print `***`) and pass
 //! header values through [`redact_header`] and variables through [`redact_var`] before
 //! logging them.
@@ -27,6 +30,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::Env;
+use crate::secrets::{Scrubber, escape_controls};
 
 /// How many run logs are kept in the default directory (the current one included).
 pub const KEEP_RUNS: usize = 20;
@@ -78,11 +82,11 @@ pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     }
 }
 
-/// `value`, or `***` when the variable `name` may hold a credential (`*KEY*`, `*TOKEN*`,
-/// `*SECRET*`, `*PASSWORD*`, `ANTHROPIC_CUSTOM_HEADERS`).
-pub fn redact_var<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+/// Whether the variable `name` may hold a credential (`*KEY*`, `*TOKEN*`, `*SECRET*`,
+/// `*PASSWORD*`, `*CREDENTIAL*`, `ANTHROPIC_CUSTOM_HEADERS`).
+pub fn is_secret_var(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    let secret = [
+    [
         "KEY",
         "TOKEN",
         "SECRET",
@@ -91,8 +95,12 @@ pub fn redact_var<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
         "CREDENTIAL",
     ]
     .iter()
-    .any(|s| upper.contains(s));
-    if secret {
+    .any(|s| upper.contains(s))
+}
+
+/// `value`, or `***` when the variable `name` may hold a credential ([`is_secret_var`]).
+pub fn redact_var<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+    if is_secret_var(name) {
         Cow::Borrowed(REDACTED)
     } else {
         Cow::Borrowed(value)
@@ -133,9 +141,15 @@ pub fn run_file_name(now: SystemTime, pid: u32) -> String {
 }
 
 /// Creates the log file (mode 0600; its directory 0700) and installs the global tracing
-/// subscriber writing to it. With no `explicit` path, a new per-run file is created in
-/// `dir` and older run logs beyond [`KEEP_RUNS`] are deleted. Returns the file's path.
-pub fn init(level: u8, explicit: Option<&Path>, dir: Option<&Path>) -> io::Result<PathBuf> {
+/// subscriber writing to it through [`SafeLog`] (every line scrubbed by `scrubber`, control
+/// characters escaped). With no `explicit` path, a new per-run file is created in `dir` and
+/// older run logs beyond [`KEEP_RUNS`] are deleted. Returns the file's path.
+pub fn init(
+    level: u8,
+    explicit: Option<&Path>,
+    dir: Option<&Path>,
+    scrubber: Scrubber,
+) -> io::Result<PathBuf> {
     let (path, file) = match explicit {
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -166,7 +180,7 @@ pub fn init(level: u8, explicit: Option<&Path>, dir: Option<&Path>) -> io::Resul
             (path, file)
         }
     };
-    install(level, file);
+    install(level, SafeLog::new(file, scrubber));
     Ok(path)
 }
 
@@ -212,13 +226,74 @@ pub fn open_named(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-fn install(level: u8, file: File) {
+/// The log's writer: each event arrives as one formatted line, written with its line breaks
+/// and other control characters escaped (text from an upstream cannot forge a log line) and
+/// every known secret and URL userinfo scrubbed — a last line of defence under the redaction
+/// done where values are logged.
+#[derive(Debug)]
+pub struct SafeLog<W> {
+    out: Mutex<W>,
+    scrubber: Scrubber,
+}
+
+impl<W: io::Write> SafeLog<W> {
+    /// Writes to `out`, scrubbing with `scrubber`.
+    pub fn new(out: W, scrubber: Scrubber) -> SafeLog<W> {
+        SafeLog {
+            out: Mutex::new(out),
+            scrubber,
+        }
+    }
+
+    /// Writes one formatted event (one line, its final line break included).
+    pub fn write_event(&self, event: &[u8]) -> io::Result<()> {
+        let text = String::from_utf8_lossy(event);
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        let line = escape_controls(line);
+        let line = self.scrubber.scrub(&line);
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        out.write_all(&buf)
+    }
+
+    /// What was written (tests).
+    pub fn into_inner(self) -> W {
+        self.out.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One event's writer, borrowed from a [`SafeLog`].
+#[derive(Debug)]
+pub struct SafeLine<'a, W>(&'a SafeLog<W>);
+
+impl<W: io::Write> io::Write for SafeLine<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_event(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.out.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+impl<'a, W: io::Write + 'a> tracing_subscriber::fmt::MakeWriter<'a> for SafeLog<W> {
+    type Writer = SafeLine<'a, W>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SafeLine(self)
+    }
+}
+
+fn install(level: u8, writer: SafeLog<File>) {
     let filter = Targets::new()
         .with_default(LevelFilter::WARN)
         .with_target(env!("CARGO_CRATE_NAME"), level_filter(level));
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_writer(Mutex::new(file));
+        .with_writer(writer);
     // A second init (tests calling in-process) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(fmt)
@@ -317,6 +392,19 @@ mod tests {
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());
         assert!(open_named(&fifo).is_err());
+    }
+
+    #[test]
+    fn log_lines_cannot_be_forged_and_hold_no_secret() {
+        let log = SafeLog::new(Vec::new(), Scrubber::new(["sk-live-0123456789"]));
+        log.write_event(b"INFO upstream error body=oops\n2024 INFO forged\x1b[2J sk-live-0123456789 https://u:p@h/\n")
+            .unwrap();
+        log.write_event(b"INFO next\n").unwrap();
+        let text = String::from_utf8(log.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "INFO upstream error body=oops\\n2024 INFO forged\\u{1b}[2J *** https://***@h/\nINFO next\n"
+        );
     }
 
     #[test]

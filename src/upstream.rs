@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::anthropic::{ApiError, ErrorKind};
+use crate::secrets::scrub_userinfo;
 
 /// The upstream HTTP client could not be built (its TLS backend failed to start).
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +39,15 @@ pub struct Target<'a> {
     pub local: bool,
 }
 
-/// The error Claude Code gets when sending to the upstream failed before any response.
+/// The error Claude Code gets when sending to the upstream failed before any response. A
+/// password in the base URL (`https://user:pass@host`) is not shown.
 pub fn send_error(err: &reqwest::Error, target: Target<'_>) -> ApiError {
+    let mut error = classify_send_error(err, target);
+    error.message = scrub_userinfo(&error.message).into_owned();
+    error
+}
+
+fn classify_send_error(err: &reqwest::Error, target: Target<'_>) -> ApiError {
     let Target {
         provider,
         url,
@@ -81,8 +89,9 @@ pub fn first_byte_timeout(provider: &str, url: &str, timeout: Duration) -> ApiEr
     ApiError::new(
         ErrorKind::Timeout,
         format!(
-            "{provider} at {url} did not start answering within {} (anyclaude --timeout); \
+            "{provider} at {} did not start answering within {} (anyclaude --timeout); \
              a local model may still be loading: raise --timeout if it needs longer",
+            scrub_userinfo(url),
             humantime::format_duration(timeout)
         ),
     )

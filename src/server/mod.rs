@@ -81,6 +81,7 @@ pub struct Proxy {
     id_prefix: u64,
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
+    scrubber: crate::secrets::Scrubber,
 }
 
 impl Proxy {
@@ -93,7 +94,9 @@ impl Proxy {
         if getrandom::fill(&mut seed).is_err() {
             seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
         }
+        let scrubber = crate::secrets::Scrubber::from_env(&settings.env, &settings.token);
         Ok(Arc::new(Proxy {
+            scrubber,
             settings,
             metrics: Arc::new(Metrics::default()),
             client,
@@ -116,6 +119,12 @@ impl Proxy {
         proxy.body_limits = limits;
         proxy.body_budget = budget;
         Ok(Arc::new(proxy))
+    }
+
+    /// `text` without the API keys and token this proxy holds, nor URL userinfo: for any
+    /// upstream text before it is logged or put in an answer to Claude Code.
+    pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.scrubber.scrub(text)
     }
 
     /// The settings it runs with.

@@ -579,3 +579,63 @@ fn a_log_file_that_is_a_symlink_is_refused_before_anything_starts() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "not a log\n");
     assert!(!a.claude_ran());
 }
+
+// --- secrets ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_password_in_the_base_url_is_not_shown() {
+    let env = [
+        (
+            "OPENAI_BASE_URL",
+            "http://someone:hunter2-password@127.0.0.1:9/v1".to_owned(),
+        ),
+        ("OPENAI_API_KEY", "sk-test-key".to_owned()),
+    ];
+    let proxy = TestProxy::start(&env, None, test_timeouts()).await;
+    let resp = proxy
+        .messages(&serde_json::json!({
+            "model": "openai/gpt-test", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+        }))
+        .await;
+    assert_eq!(resp.status(), 529);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("http://***@127.0.0.1:9/v1"), "{text}");
+    assert_eq!(
+        proxy.proxy.scrub("echo sk-test-key and http://a:b@host/"),
+        "echo *** and http://***@host/"
+    );
+    proxy.stop().await;
+}
+
+#[test]
+fn upstream_text_in_the_log_holds_no_key_and_forges_no_line() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime.block_on(Upstream::with_handler(|_| {
+        Reply::error(
+            401,
+            serde_json::json!({"error": {"message": "Incorrect API key provided: sk-echoed-secret-123.\n2099-01-01T00:00:00Z  INFO anyclaude: forged line", "type": "invalid_request_error"}}),
+        )
+    }));
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env("FAKE_CLAUDE_CALL", "1")
+        .env("OPENAI_API_KEY", "sk-echoed-secret-123")
+        .env("OPENAI_BASE_URL", format!("{}/v1", upstream.url()))
+        .args(["--log-level", "3", "--model", "openai/gpt-test"]);
+    a.run().assert_code(0);
+    assert_eq!(a.record().0["calls"]["post_with_token"], 401);
+    assert!(!upstream.received().is_empty());
+    let log = std::fs::read_dir(a.log_dir())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("Incorrect API key provided: ***"), "{log}");
+    assert!(!log.contains("sk-echoed-secret-123"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2099-01-01")),
+        "a forged line: {log}"
+    );
+    drop(upstream);
+    runtime.shutdown_background();
+}
