@@ -17,7 +17,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::chat_script;
-use crate::harness::{TOKEN, TestProxy, parse_sse, test_timeouts};
+use crate::harness::{TOKEN, TestProxy, parse_sse, read_rest, read_until, test_timeouts};
 use crate::proxy::anthropic_stream;
 use crate::scripted::{Reply, Step, Upstream};
 use crate::support::cli::{Anyclaude, addr_of};
@@ -638,4 +638,42 @@ fn upstream_text_in_the_log_holds_no_key_and_forges_no_line() {
     );
     drop(upstream);
     runtime.shutdown_background();
+}
+
+#[tokio::test]
+async fn a_compressed_upstream_stream_is_decoded_as_it_arrives() {
+    use std::io::Write;
+    let chunks = chat_script::text(&["early", " late"]);
+    let (first, rest) = chunks.split_at(2);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(first.concat().as_bytes()).unwrap();
+    gz.flush().unwrap();
+    let head = std::mem::take(gz.get_mut());
+    gz.write_all(rest.concat().as_bytes()).unwrap();
+    let tail = gz.finish().unwrap();
+    let upstream = Upstream::start(vec![Reply::EncodedStream {
+        encoding: "gzip",
+        steps: vec![Step::Send(head.into()), Step::Hold, Step::Send(tail.into())],
+    }])
+    .await;
+    let proxy = TestProxy::start(&chat_env(&upstream), None, test_timeouts()).await;
+    let mut resp = proxy
+        .messages(&serde_json::json!({
+            "model": "openai/gpt-test", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}],
+        }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    // The first part arrives while the upstream still holds the rest of its gzip stream.
+    let seen = tokio::time::timeout(Duration::from_secs(10), read_until(&mut resp, "early"))
+        .await
+        .expect("the first part was decoded before the stream ended");
+    assert!(!seen.contains("late"));
+    upstream.release();
+    let all = read_rest(&mut resp, seen).await;
+    assert!(
+        all.contains(" late") && all.contains("message_stop"),
+        "{all}"
+    );
+    proxy.stop().await;
 }

@@ -52,6 +52,14 @@ pub enum Reply {
         /// The body.
         steps: Vec<Step>,
     },
+    /// A 200 event stream sent with `Content-Encoding: encoding`: each step's bytes are
+    /// already encoded as the test wants them on the wire.
+    EncodedStream {
+        /// The `Content-Encoding`.
+        encoding: &'static str,
+        /// The body, encoded.
+        steps: Vec<Step>,
+    },
 }
 
 impl Reply {
@@ -275,49 +283,66 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
-            tokio::spawn(async move {
-                let mut complete = true;
-                for step in steps {
-                    let sent = match step {
-                        Step::Send(bytes) => tx.send(Ok(Frame::data(bytes))).await.is_ok(),
-                        Step::Pause(d) => {
-                            tokio::select! {
-                                _ = tokio::time::sleep(d) => true,
-                                _ = tx.closed() => false,
-                            }
-                        }
-                        Step::Hold => {
-                            tokio::select! {
-                                _ = state.release.notified() => true,
-                                _ = tx.closed() => false,
-                            }
-                        }
-                        Step::Reset => {
-                            let _ = tx.send(Err(std::io::Error::other("scripted reset"))).await;
-                            true
-                        }
-                    };
-                    if !sent {
-                        complete = false;
-                        break;
-                    }
-                }
-                if !complete {
-                    *state.closed_count.lock().unwrap() += 1;
-                    state.closed.notify_waiters();
-                }
-            });
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            });
-            Response::builder()
-                .status(status)
-                .header("content-type", content_type)
-                .body(BodyExt::boxed_unsync(StreamBody::new(stream)))
-                .unwrap()
+            streamed(state, status, content_type, None, steps)
+        }
+        Reply::EncodedStream { encoding, steps } => {
+            streamed(state, 200, "text/event-stream", Some(encoding), steps)
         }
     }
+}
+
+/// A response whose body is sent step by step.
+fn streamed(
+    state: Arc<State>,
+    status: u16,
+    content_type: &'static str,
+    encoding: Option<&'static str>,
+    steps: Vec<Step>,
+) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let mut complete = true;
+        for step in steps {
+            let sent = match step {
+                Step::Send(bytes) => tx.send(Ok(Frame::data(bytes))).await.is_ok(),
+                Step::Pause(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => true,
+                        _ = tx.closed() => false,
+                    }
+                }
+                Step::Hold => {
+                    tokio::select! {
+                        _ = state.release.notified() => true,
+                        _ = tx.closed() => false,
+                    }
+                }
+                Step::Reset => {
+                    let _ = tx.send(Err(std::io::Error::other("scripted reset"))).await;
+                    true
+                }
+            };
+            if !sent {
+                complete = false;
+                break;
+            }
+        }
+        if !complete {
+            *state.closed_count.lock().unwrap() += 1;
+            state.closed.notify_waiters();
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut resp = Response::builder()
+        .status(status)
+        .header("content-type", content_type);
+    if let Some(encoding) = encoding {
+        resp = resp.header("content-encoding", encoding);
+    }
+    resp.body(BodyExt::boxed_unsync(StreamBody::new(stream)))
+        .unwrap()
 }
 
 fn full(bytes: Bytes) -> Body {
