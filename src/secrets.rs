@@ -27,7 +27,7 @@ pub struct Scrubber {
 
 impl std::fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Scrubber({} secrets)", self.secrets.len())
+        write!(f, "Scrubber({} values, not shown)", self.secrets.len())
     }
 }
 
