@@ -262,6 +262,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: std::fmt::Display,
 {
+    let mut body = body;
     let started = Instant::now();
     let deadline = started + limits.timeout;
     let budget_deadline = started + budget.wait;
@@ -271,13 +272,19 @@ where
         if len > limits.max as u64 {
             return Err(too_large());
         }
-        budget
+        let room = budget
             .grow(
                 &mut held,
                 usize::try_from(len).unwrap_or(usize::MAX),
                 budget_deadline,
             )
-            .await?;
+            .await;
+        if let Err(err) = room {
+            // Read the body to nothing (no memory), so that the client, still sending it,
+            // gets the 529 rather than a broken connection.
+            discard(&mut body, deadline, limits.max).await;
+            return Err(err);
+        }
     }
 
     let frames = body.into_data_stream().map_err(|err| {
@@ -337,6 +344,22 @@ where
         budget.grow(&mut held, out.len(), budget_deadline).await?;
     }
     Ok((Bytes::from(out), held))
+}
+
+/// Reads and drops what is left of `body`, up to `max` bytes and until `deadline`.
+async fn discard<B>(body: &mut B, deadline: Instant, max: usize)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut seen = 0usize;
+    while seen <= max {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+            }
+            _ => return,
+        }
+    }
 }
 
 /// HTTP's `deflate` is a zlib stream, but some clients send raw deflate: the first two bytes
@@ -570,6 +593,38 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error.kind, ErrorKind::Overloaded);
+        // With a declared length, room is asked for before reading, and the body is read to
+        // nothing so that the client gets the answer.
+        let limits = Limits {
+            max: MAX_BODY,
+            timeout: Duration::from_secs(5),
+        };
+        let chunks: Vec<Bytes> = big.chunks(1 << 20).map(Bytes::copy_from_slice).collect();
+        let last = chunks.len();
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = drained.clone();
+        let frames =
+            futures_util::stream::iter(chunks.into_iter().enumerate().map(move |(i, c)| {
+                if i + 1 == last {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(c))
+            }));
+        let body = http_body_util::StreamBody::new(frames);
+        let err = read(
+            body,
+            Encoding::Identity,
+            Some(big.len() as u64),
+            limits,
+            &budget,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error.kind, ErrorKind::Overloaded);
+        assert!(
+            drained.load(std::sync::atomic::Ordering::Relaxed),
+            "the body was read"
+        );
         drop(first);
         read_all(big, Encoding::Identity, MAX_BODY, &budget)
             .await
