@@ -4,14 +4,14 @@
 //!
 //! Everything that can end a stream meets in this task's one loop, so cleanup (metrics, log
 //! line, upstream connection) runs exactly once whichever comes first:
-//! - the upstream ends, cleanly or not (the translator closes open blocks and adds an
-//!   `event: error` when it was not a proper end);
-//! - the upstream is silent for `--idle-timeout` (open blocks closed, then `event: error`);
+//! - the upstream ends, cleanly or not (the translator ends the stream with an
+//!   `event: error` when it was not a proper end: see the writer's failure ending);
+//! - the upstream is silent for `--idle-timeout` (`event: error`);
 //! - Claude Code closes the connection (hyper drops the body, the channel closes, the loop
 //!   sees it at once and drops the upstream response, which closes that connection);
 //! - Claude Code stops reading for `--drain-timeout` (the stream is given up: upstream
 //!   cancelled, outcome `drain_timeout`);
-//! - anyclaude shuts down (open blocks closed, then `event: error`).
+//! - anyclaude shuts down (`event: error`).
 //!
 //! While nothing goes to Claude Code (the upstream is silent, or sends only SSE comments such
 //! as llama.cpp's `: ping`), `event: ping` goes out every `--keepalive` so Claude Code's idle
@@ -32,7 +32,7 @@ use crate::anthropic::stream::{Event, Usage};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::config::Timeouts;
 use crate::metrics::{Metrics, Outcome, RequestRecord};
-use crate::upstream;
+use crate::upstream::{Failure, Target};
 
 /// Frames that may wait between the translator and the client: one, so that while Claude
 /// Code has not taken it, further output gathers into the next frame.
@@ -48,6 +48,10 @@ pub trait Translate: Send + 'static {
     fn finish(&mut self, out: &mut BytesMut);
     /// The stream failed for a reason outside the body (timeout, reset, shutdown).
     fn fail(&mut self, err: ApiError, out: &mut BytesMut);
+    /// Writes a keepalive `ping`.
+    fn ping(&mut self, out: &mut BytesMut) {
+        Event::Ping.encode_into(out);
+    }
     /// Whether the stream has ended (`message_stop` or `error` written).
     fn is_finished(&self) -> bool;
     /// The error that ended the stream, if one did.
@@ -165,6 +169,17 @@ fn finish<T: Translate>(translator: &mut T, out: &mut BytesMut, reason: &mut Opt
     } else {
         Outcome::Ok
     });
+}
+
+/// Ends the stream with `failure`'s error; returns the outcome to record.
+fn fail<T: Translate>(
+    translator: &mut T,
+    provider: &str,
+    failure: Failure,
+    out: &mut BytesMut,
+) -> Outcome {
+    translator.fail(failure.to_api_error(Target::named(provider)), out);
+    failure.outcome()
 }
 
 enum Step {
@@ -310,8 +325,12 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                             break;
                         }
                         Some(Err(err)) => {
-                            translator.fail(upstream::body_error(provider, &err), &mut out);
-                            reason = Some(Outcome::UpstreamError);
+                            reason = Some(fail(
+                                &mut translator,
+                                provider,
+                                Failure::Body(err),
+                                &mut out,
+                            ));
                             break;
                         }
                         // Nothing more yet: let the connection task decode what the
@@ -326,15 +345,19 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             }
             Step::Chunk(None) => finish(&mut translator, &mut out, &mut reason),
             Step::BodyError(err) => {
-                translator.fail(upstream::body_error(provider, &err), &mut out);
-                reason = Some(Outcome::UpstreamError);
+                reason = Some(fail(
+                    &mut translator,
+                    provider,
+                    Failure::Body(err),
+                    &mut out,
+                ));
             }
             Step::Idle => {
-                translator.fail(upstream::idle_timeout(provider, timeouts.idle), &mut out);
-                reason = Some(Outcome::IdleTimeout);
+                let failure = Failure::Idle(timeouts.idle);
+                reason = Some(fail(&mut translator, provider, failure, &mut out));
             }
             Step::Ping => {
-                Event::Ping.encode_into(&mut out);
+                translator.ping(&mut out);
                 // Due again a keepalive from now even if the ping cannot be sent at once.
                 ping.as_mut()
                     .reset(tokio::time::Instant::now() + timeouts.keepalive);
@@ -349,14 +372,8 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             }
             Step::Room => {}
             Step::Shutdown => {
-                translator.fail(
-                    ApiError::new(
-                        ErrorKind::Overloaded,
-                        "anyclaude is shutting down; the answer above is incomplete",
-                    ),
-                    &mut out,
-                );
-                reason = Some(Outcome::Shutdown);
+                let failure = Failure::Shutdown { answering: true };
+                reason = Some(fail(&mut translator, provider, failure, &mut out));
             }
         }
         if tracing::enabled!(tracing::Level::TRACE) && !out.is_empty() {

@@ -11,11 +11,11 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::request_body::{self, BodyError, Encoding, Held};
-use super::{Proxy, chat, passthrough};
+use super::{Proxy, forward};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::{Outcome, RequestRecord};
-use crate::provider::{self, Dialect, RouteError};
+use crate::provider::{self, RouteError};
 use crate::translate::tokens;
 
 pub use super::request_body::MAX_BODY;
@@ -336,13 +336,5 @@ async fn answer_messages(
         started,
         route,
     };
-    match ctx.route.preset.dialect {
-        Dialect::Anthropic => {
-            passthrough::forward(ctx, parsed, raw, query.as_deref(), &headers).await
-        }
-        Dialect::OpenAiChat => {
-            drop(raw);
-            chat::forward(ctx, parsed).await
-        }
-    }
+    forward::forward(ctx, parsed, raw, query.as_deref(), &headers).await
 }

@@ -24,8 +24,8 @@ use crate::anthropic::request::{
 };
 
 use super::bpe::O200kBase;
-use super::request::loaded_tool_names;
 use super::tool_names::fnv1a;
+use crate::conversation::loaded_tool_names;
 
 /// The estimate for one image (Anthropic's ~1,600 tokens for a ~1.15 megapixel image, the
 /// size Claude Code's own resizing aims at).
@@ -79,7 +79,7 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
         total += MESSAGE_OVERHEAD + content_tokens(&message.content);
     }
     // Only the tools the backend is offered: not server tools, not deferred tools that no
-    // tool search has loaded yet (see `translate::request`).
+    // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);
     for tool in req.custom_tools() {
         if tool.defer_loading == Some(true) && !loaded.contains(&tool.name.as_str()) {
