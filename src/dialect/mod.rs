@@ -1,0 +1,3 @@
+//! Upstream dialects.
+
+pub mod gemini;
