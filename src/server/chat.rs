@@ -36,7 +36,7 @@ pub async fn forward(ctx: RequestContext, parsed: MessagesRequest) -> Response<B
         );
     }
     let settings = ctx.proxy.settings();
-    let url = ctx.route.chat_url(&settings.env);
+    let url = ctx.route.chat_url();
     let mut req = ctx
         .proxy
         .client

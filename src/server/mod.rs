@@ -161,7 +161,8 @@ impl RequestContext {
         let target = crate::upstream::Target {
             provider: self.route.preset.name,
             url: url.split('?').next().unwrap_or(url),
-            local: self.route.preset.local,
+            server: self.route.preset.server,
+            base_url_var: self.route.preset.base_url_vars.first().copied(),
         };
         let sent = Instant::now();
         tokio::select! {
