@@ -33,6 +33,8 @@
 
 pub mod gemini;
 pub mod signature;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
