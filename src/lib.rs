@@ -6,8 +6,8 @@
 //!
 //! - pure, synchronous, I/O-free: [`anthropic`] (Claude Code's side: wire types and the
 //!   one event [`anthropic::writer`]), [`conversation`] (the request normalised once),
-//!   [`dialect`] (each upstream protocol behind one trait), [`openai`] (wire types),
-//!   [`sse`] (decoding), [`translate`] (Chat translation, token estimates),
+//!   [`dialect`] (each upstream protocol behind one trait, e.g. [`dialect::chat`]),
+//!   [`sse`] (decoding), [`translate`] (shared helpers: token estimates, tool names),
 //!   [`provider`] (presets, their quirks as data, and routing), [`config`];
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
@@ -21,7 +21,6 @@ pub mod conversation;
 pub mod dialect;
 pub mod logging;
 pub mod metrics;
-pub mod openai;
 pub mod provider;
 pub mod server;
 pub mod sse;

@@ -410,9 +410,71 @@ impl Writer {
         self.failure = Some(err);
     }
 
-    /// A keepalive `ping` (only between the start and the end).
+    /// For the Anthropic pass-through: writes an upstream event as it came (`data`
+    /// unchanged), keeping track of the message's start, its blocks and its end, so that
+    /// a failure afterwards still ends the way [`failure_ending`] says. An upstream
+    /// `error` event ends the answer with that error.
+    pub fn forward_event(&mut self, name: &str, data: &str) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        match name {
+            "message_start" if self.phase == Phase::New => self.phase = Phase::Open,
+            // A second start (ours went out before the upstream's): not forwarded.
+            "message_start" => return,
+            "ping" => {}
+            "error" => {
+                self.start();
+                if failure_ending(self.open.is_some()) == FailureEnding::OpenEmptyTextThenError {
+                    self.open_block_of(BlockKind::Text, BlockStartRef::Text);
+                }
+                self.phase = Phase::Ended;
+                self.failure = Some(
+                    ApiError::from_anthropic_body(data.as_bytes()).unwrap_or_else(|| {
+                        ApiError::new(super::ErrorKind::Api, "error event from Anthropic")
+                    }),
+                );
+            }
+            _ => {
+                self.start();
+                match name {
+                    "content_block_start" => {
+                        #[derive(serde::Deserialize)]
+                        struct Index {
+                            index: usize,
+                        }
+                        let index = serde_json::from_str::<Index>(data)
+                            .map_or(self.next_index, |i| i.index);
+                        self.next_index = index + 1;
+                        self.open = Some(OpenBlock {
+                            index,
+                            kind: BlockKind::Text,
+                            hash: FNV_OFFSET,
+                            // Never signed by us: the upstream's own signature passes through.
+                            signed: true,
+                        });
+                    }
+                    "content_block_stop" => self.open = None,
+                    "message_stop" => self.phase = Phase::Ended,
+                    _ => {}
+                }
+            }
+        }
+        if let Output::Sse(buf) = &mut self.out {
+            buf.extend_from_slice(b"event: ");
+            buf.extend_from_slice(name.as_bytes());
+            for line in data.split('\n') {
+                buf.extend_from_slice(b"\ndata: ");
+                buf.extend_from_slice(line.as_bytes());
+            }
+            buf.extend_from_slice(b"\n\n");
+        }
+    }
+
+    /// A keepalive `ping` (not after the end; before the start it does not start the
+    /// message, so a pass-through's upstream `message_start` can still come first).
     pub fn ping(&mut self) {
-        if !self.live() {
+        if self.phase == Phase::Ended {
             return;
         }
         match &mut self.out {

@@ -25,12 +25,14 @@
 //! thinking (ours unless the decoder calls [`Writer::thinking_signature`] with a
 //! [`Signature`](signature::Signature) envelope of its provider's state), the ending. A
 //! decoder still owns: tool-call ids (valid for Anthropic, unique per message; see
-//! [`crate::translate::response`] helpers), tool names mapped back, the stop reason and the
+//! [`crate::dialect::chat::response`] helpers), tool names mapped back, the stop reason and the
 //! final usage passed to [`Writer::finish`] (cumulative; `input_tokens` without cached
 //! tokens).
 //!
 //! Dialect code never imports `server/`.
 
+pub mod anthropic;
+pub mod chat;
 pub mod gemini;
 pub mod signature;
 #[cfg(test)]
@@ -111,6 +113,17 @@ pub trait AnswerDecoder: Send + 'static {
     fn usage(&self, w: &Writer) -> Usage;
 }
 
+/// The implementation of a preset's dialect. Adding a dialect: a variant of
+/// [`provider::Dialect`](crate::provider::Dialect), its folder here, and one arm below.
+pub fn of(kind: crate::provider::Dialect) -> &'static dyn Dialect {
+    use crate::provider::Dialect as Kind;
+    match kind {
+        Kind::Anthropic => &anthropic::Anthropic,
+        Kind::OpenAiChat => &chat::Chat,
+        Kind::Gemini => &gemini::Gemini,
+    }
+}
+
 /// An upstream wire protocol.
 pub trait Dialect: Send + Sync + 'static {
     /// Prepares the upstream request for `inbound`. Errors are answered to Claude Code as
@@ -118,4 +131,10 @@ pub trait Dialect: Send + Sync + 'static {
     fn prepare(&self, inbound: Inbound<'_>) -> Result<Prepared, ApiError>;
     /// The Anthropic error for an upstream error status and (the start of) its body.
     fn map_error(&self, status: u16, body: &[u8], retry_after: Option<&str>) -> ApiError;
+    /// Whether the answer needs the estimated input tokens (for `message_start` and when the
+    /// backend reports no usage). A pass-through whose upstream reports its own says no,
+    /// and skips the estimate's cost.
+    fn estimates_input(&self) -> bool {
+        true
+    }
 }

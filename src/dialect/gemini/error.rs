@@ -14,7 +14,7 @@
 //! is what makes Claude Code compact the conversation.
 
 use crate::anthropic::{ApiError, ErrorKind};
-use crate::translate::response::snippet;
+use crate::dialect::chat::response::snippet;
 
 use super::wire::ErrorBody;
 

@@ -127,7 +127,7 @@ impl GeminiDecoder {
                 ErrorKind::Api,
                 format!(
                     "Gemini sent a stream event anyclaude cannot read ({e}): {}",
-                    crate::translate::response::snippet(data, MAX_SNIPPET_CHARS)
+                    crate::dialect::chat::response::snippet(data, MAX_SNIPPET_CHARS)
                 ),
             )),
         }
@@ -243,7 +243,10 @@ impl GeminiDecoder {
                     ErrorKind::Api,
                     format!(
                         "Gemini called {name} with arguments that are not a JSON object: {}",
-                        crate::translate::response::snippet(&other.to_string(), MAX_SNIPPET_CHARS)
+                        crate::dialect::chat::response::snippet(
+                            &other.to_string(),
+                            MAX_SNIPPET_CHARS
+                        )
                     ),
                 ));
                 return;
@@ -415,7 +418,7 @@ impl AnswerDecoder for GeminiDecoder {
                 ErrorKind::Api,
                 format!(
                     "Gemini answered with a body anyclaude cannot read ({e}): {}",
-                    crate::translate::response::snippet(
+                    crate::dialect::chat::response::snippet(
                         &String::from_utf8_lossy(body),
                         MAX_SNIPPET_CHARS
                     )
