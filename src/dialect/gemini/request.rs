@@ -15,8 +15,7 @@
 //!   Tool names longer than Gemini takes are shortened (and mapped back by the decoder).
 //! - **Thinking blocks** carry Gemini's `thoughtSignature` back to the part it came with,
 //!   read from their tagged envelope (see [`super::stream`]): [`TAG_NEXT`] → on the next
-//!   part of the turn (an empty text part when none follows), [`TAG_PREV`] → on the part
-//!   before, [`TAG_THOUGHT`] → the thought summary itself, as a `thought: true` part. Thinking
+//!   part of the turn (an empty text part when none follows), [`TAG_THOUGHT`] → the thought summary itself, as a `thought: true` part. Thinking
 //!   signed by anyone else (our own signature, another provider, Anthropic) is not sent:
 //!   Gemini cannot read it. A `model` content with function calls but no signature on any of
 //!   them (a turn from another backend, or from a model that does not think) gets the
@@ -42,7 +41,7 @@ use crate::conversation::{
 use crate::translate::tool_names::ToolNames;
 
 use super::schema::function_parameters;
-use super::stream::{SYNTHETIC_ID_PREFIX, TAG_NEXT, TAG_PREV, TAG_THOUGHT};
+use super::stream::{SYNTHETIC_ID_PREFIX, TAG_NEXT, TAG_THOUGHT};
 use super::wire::{
     Blob, CallingMode, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
     FunctionResponse, GenerateContentRequest, GenerationConfig, Part, Role, ThinkingConfig,
@@ -296,13 +295,6 @@ fn model_parts(parts: &[AssistantPart], tool_names: &mut ToolNames) -> Vec<Part>
             AssistantPart::Thinking { text, signature } => {
                 if let Some(data) = signature.provider_data(TAG_NEXT) {
                     next_signature = Some(data.to_owned());
-                } else if let Some(data) = signature.provider_data(TAG_PREV) {
-                    match out.last_mut() {
-                        Some(prev) if prev.thought_signature.is_none() => {
-                            prev.thought_signature = Some(data.to_owned());
-                        }
-                        _ => next_signature = Some(data.to_owned()),
-                    }
                 } else if let Some(data) = signature.provider_data(TAG_THOUGHT) {
                     out.push(Part {
                         text: Some(text.clone()),
@@ -393,7 +385,7 @@ mod tests {
     #[test]
     fn a_tool_round_trip_with_signatures_ids_and_images() {
         let sig_next = Signature::provider(TAG_NEXT, "c2lnLWNhbGw=").encode();
-        let sig_prev = Signature::provider(TAG_PREV, "c2lnLXRleHQ=").encode();
+        let sig_last = Signature::provider(TAG_NEXT, "c2lnLXRleHQ=").encode();
         let ours = Signature::ours("private reasoning");
         let body = json!({
             "model": "gemini/gemini-2.5-pro", "max_tokens": 1000,
@@ -418,7 +410,7 @@ mod tests {
                                  {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}}]}]},
                 {"role": "assistant", "content": [
                     {"type": "text", "text": "Done."},
-                    {"type": "thinking", "thinking": "", "signature": sig_prev}]},
+                    {"type": "thinking", "thinking": "", "signature": sig_last}]},
                 {"role": "user", "content": "thanks"}
             ]
         });
@@ -439,7 +431,7 @@ mod tests {
                     {"functionResponse": {"name": "Bash", "response": {"output": "a.txt"}}},
                     {"functionResponse": {"id": "call-from-gemini", "name": "Read", "response": {"error": "no such file"}}},
                     {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/"}}]},
-                {"role": "model", "parts": [{"text": "Done.", "thoughtSignature": "c2lnLXRleHQ="}]},
+                {"role": "model", "parts": [{"text": "Done."}, {"text": "", "thoughtSignature": "c2lnLXRleHQ="}]},
                 {"role": "user", "parts": [{"text": "thanks"}]}
             ])
         );

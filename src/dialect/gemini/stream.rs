@@ -16,9 +16,12 @@
 //!   provider envelope, see [`Signature`]) whose tag says which part it belongs to:
 //!   [`TAG_NEXT`] (the part after the thinking block: the signature came on a call or on a
 //!   text part that started a block; an open thought summary is signed with it, otherwise
-//!   an empty thinking block carries it), [`TAG_PREV`] (the text block just before: the
-//!   signature came on a later piece of a text part already streaming) and [`TAG_THOUGHT`]
-//!   (the thought summary itself). The request encoder reads the tags back.
+//!   an empty thinking block carries it) and [`TAG_THOUGHT`] (the thought summary itself).
+//!   The request encoder reads the tags back. A signature on a later piece of a text part
+//!   already streaming (Gemini 3 ends a text answer with an empty text part carrying one) is
+//!   dropped: a thinking block after the answer's text makes Claude Code take an empty
+//!   string as the answer (seen with the real client), and Gemini validates signatures on
+//!   function calls only; it documents the one on a final text part as optional.
 //! - **The end**: there is no `[DONE]`; the answer ends at the end of the body, after a
 //!   chunk with a `finishReason` (or a `promptFeedback.blockReason`). Stop reason: any
 //!   `tool_use` block → `tool_use` (Gemini says `STOP` when it called functions);
@@ -52,8 +55,6 @@ use super::wire::{
 
 /// Signature tag: the state belongs to the part after the thinking block.
 pub const TAG_NEXT: &str = "gemini";
-/// Signature tag: the state belongs to the text block before the thinking block.
-pub const TAG_PREV: &str = "gemini-prev";
 /// Signature tag: the state belongs to the thought summary in the thinking block itself.
 pub const TAG_THOUGHT: &str = "gemini-thought";
 
@@ -195,10 +196,8 @@ impl GeminiDecoder {
         };
         let text_open = w.open_block() == Some(BlockKind::Text);
         match signature {
-            Some(sig) if text_open => {
-                self.text(text, w);
-                w.thinking_signature(&Signature::provider(TAG_PREV, &sig));
-            }
+            // Dropped (see the module documentation).
+            Some(_) if text_open => self.text(text, w),
             Some(sig) => {
                 w.thinking_signature(&Signature::provider(TAG_NEXT, &sig));
                 self.text(text, w);
@@ -661,11 +660,25 @@ mod tests {
     }
 
     #[test]
-    fn a_signature_after_streamed_text_belongs_to_that_text() {
+    fn a_signature_after_streamed_text_is_not_written_after_the_answer() {
         let events = run(&[&fixture("gemini_thinking_text_signature")]);
-        assert_eq!(
-            signatures(&events).last(),
-            Some(&Signature::provider(TAG_PREV, "Q2lRQlZLaGM3c2ln"))
+        assert!(
+            matches!(signatures(&events).as_slice(), [Signature::Ours { .. }]),
+            "{events:?}"
+        );
+        assert!(
+            matches!(&events[events.len() - 3], Event::BlockStop { .. })
+                && matches!(
+                    events
+                        .iter()
+                        .rev()
+                        .find(|e| matches!(e, Event::BlockStart { .. })),
+                    Some(Event::BlockStart {
+                        block: BlockStart::Text,
+                        ..
+                    })
+                ),
+            "the answer's text is the last block"
         );
         let texts: Vec<&str> = events
             .iter()
