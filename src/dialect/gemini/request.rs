@@ -26,7 +26,8 @@
 //!   (`auto` → `AUTO`, `any` → `ANY`, `tool` → `ANY` + `allowedFunctionNames`, `none` →
 //!   `NONE`). Gemini has no switch for parallel calls.
 //! - **Generation**: `max_tokens` → `maxOutputTokens`, `temperature`, `top_p`, `top_k`,
-//!   `stop_sequences` (Gemini takes at most 5). Thinking requested (enabled or adaptive) →
+//!   `stop_sequences` (Gemini takes at most 5). Thinking requested (enabled or adaptive), on
+//!   a model that thinks (Gemini 2.5 and later; 2.0 and Gemma reject the setting) →
 //!   `thinkingConfig.includeThoughts` plus, on Gemini 3 models, a `thinkingLevel` from the
 //!   effort (`low` → `LOW`, `medium` → `MEDIUM`, higher → `HIGH`), otherwise a
 //!   `thinkingBudget`: the requested `budget_tokens` (capped at the 32768 Gemini 2.5 Pro
@@ -183,17 +184,33 @@ impl Contents {
     }
 }
 
-/// Whether a model-family name is Gemini 3 or later (thinking by level, not budget).
-fn thinks_by_level(model: &str) -> bool {
+/// The `(major, minor)` version in a Gemini model name (`gemini-2.5-pro` → `(2, 5)`,
+/// `gemini-3-flash` → `(3, 0)`); `None` for aliases such as `gemini-flash-latest`.
+fn gemini_version(model: &str) -> Option<(u32, u32)> {
     let name = model.rsplit('/').next().unwrap_or(model);
-    name.strip_prefix("gemini-")
-        .and_then(|rest| rest.split(['-', '.']).next())
-        .and_then(|major| major.parse::<u32>().ok())
-        .is_some_and(|major| major >= 3)
+    let rest = name.strip_prefix("gemini-")?;
+    let version = rest.split('-').next()?;
+    let (major, minor) = version.split_once('.').unwrap_or((version, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Whether a model is Gemini 3 or later (thinking by level, not budget).
+fn thinks_by_level(model: &str) -> bool {
+    gemini_version(model).is_some_and(|v| v >= (3, 0))
+}
+
+/// Whether a model takes `thinkingConfig`: Gemini 2.5 and later, and the `-latest` aliases
+/// (which point at those); not Gemini 1.x/2.0 or Gemma, which reject it.
+fn thinks(model: &str) -> bool {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    if !name.starts_with("gemini-") {
+        return false;
+    }
+    gemini_version(model).is_none_or(|v| v >= (2, 5))
 }
 
 fn thinking_config(conv: &Conversation, model: &str) -> Option<ThinkingConfig> {
-    if !conv.thinking_requested() {
+    if !conv.thinking_requested() || !thinks(model) {
         return None;
     }
     if thinks_by_level(model) {
@@ -526,6 +543,9 @@ mod tests {
         assert!(thinks_by_level("gemini-3.1-pro-preview"));
         assert!(!thinks_by_level("gemini-2.5-pro"));
         assert!(!thinks_by_level("gemma-3-27b-it"));
+        assert!(thinks("gemini-2.5-flash-lite") && thinks("gemini-flash-latest"));
+        assert!(thinks("gemini-3-pro-preview"));
+        assert!(!thinks("gemini-2.0-flash") && !thinks("gemma-3-27b-it"));
     }
 
     #[test]
