@@ -63,7 +63,7 @@ impl Dialect for Gemini {
         }
         Ok(Prepared {
             outbound: Outbound {
-                url: route.url(&method_path(&route.model, conv.stream)),
+                url: route.url(&method_path(&route.model, conv.stream == Some(true))),
                 headers,
                 body: Bytes::from(body),
                 dropped: conv.dropped,
