@@ -549,6 +549,39 @@ mod tests {
     }
 
     #[test]
+    fn pdfs_and_images_by_url() {
+        let body = json!({
+            "model": "gemini/gemini-2.5-flash", "max_tokens": 100,
+            "messages": [{"role": "user", "content": [
+                {"type": "document", "title": "Spec", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.invalid/cat.webp?size=2"}},
+                {"type": "document", "source": {"type": "url", "url": "https://example.invalid/doc"}},
+                {"type": "text", "text": "compare"}
+            ]}]
+        });
+        let parts = &encoded(body, "gemini-2.5-flash")["contents"][0]["parts"];
+        let parts = parts.as_array().unwrap();
+        assert!(
+            parts[0]["text"].as_str().unwrap().contains("Spec"),
+            "{parts:?}"
+        );
+        assert_eq!(
+            parts[1],
+            json!({"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}})
+        );
+        assert_eq!(
+            parts[2],
+            json!({"fileData": {"mimeType": "image/webp", "fileUri": "https://example.invalid/cat.webp?size=2"}})
+        );
+        assert_eq!(parts.last().unwrap(), &json!({"text": "compare"}));
+        assert!(
+            parts
+                .iter()
+                .any(|p| p["fileData"]["mimeType"] == "application/pdf")
+        );
+    }
+
+    #[test]
     fn every_pinned_claude_code_first_request_encodes() {
         for path in [
             "tests/fixtures/claude-code/2.1.197-first-request.json",

@@ -285,9 +285,15 @@ impl GeminiDecoder {
             return;
         }
         if let Some((reason, message)) = self.blocked.take() {
-            self.note(w, &format!("Gemini blocked the prompt ({reason})"), message);
+            // Calls already written stand (a turn with tool_use blocks stops with tool_use).
+            let stop = if w.tool_blocks() > 0 {
+                StopReason::ToolUse
+            } else {
+                self.note(w, &format!("Gemini blocked the prompt ({reason})"), message);
+                StopReason::Refusal
+            };
             let usage = self.usage(w);
-            w.finish(StopReason::Refusal, usage);
+            w.finish(stop, usage);
             return;
         }
         let Some(finish) = self.finish.take() else {
@@ -800,5 +806,86 @@ mod tests {
             &mut w,
         );
         assert_eq!(w.into_message().unwrap_err().kind, ErrorKind::RateLimit);
+    }
+
+    /// One random part, as Gemini could send it.
+    fn arb_part() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let text = prop_oneof![
+            Just(""),
+            Just(" "),
+            Just("\n\n"),
+            Just("hi"),
+            Just("é🌍"),
+            Just("\"quoted\""),
+        ];
+        let sig = proptest::option::of(prop_oneof![Just("c2ln"), Just("")]);
+        prop_oneof![
+            (text.clone(), sig.clone()).prop_map(|(t, s)| json!({"text": t, "thoughtSignature": s})),
+            (text, sig.clone()).prop_map(|(t, s)| json!({"text": t, "thought": true, "thoughtSignature": s})),
+            (
+                prop_oneof![Just("Bash"), Just(""), Just(LONG_TOOL)],
+                prop_oneof![Just(json!({"a": 1})), Just(json!({})), Just(json!(null)), Just(json!([1]))],
+                proptest::option::of(prop_oneof![Just("id.1"), Just("id.1"), Just("")]),
+                sig,
+            )
+                .prop_map(|(n, a, id, s)| json!({"functionCall": {"name": n, "args": a, "id": id}, "thoughtSignature": s})),
+            Just(json!({"inlineData": {"mimeType": "image/png", "data": "AA=="}})),
+        ]
+    }
+
+    /// A random chunk: parts, maybe a finish reason, maybe usage, or an error.
+    fn arb_chunk() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let finish = proptest::option::of(prop_oneof![
+            Just("STOP"),
+            Just("MAX_TOKENS"),
+            Just("SAFETY"),
+            Just("MALFORMED_FUNCTION_CALL"),
+            Just("OTHER"),
+        ]);
+        prop_oneof![
+            8 => (proptest::collection::vec(arb_part(), 0..4), finish, any::<bool>()).prop_map(|(parts, f, u)| {
+                let mut c = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}]});
+                if let Some(f) = f {
+                    c["candidates"][0]["finishReason"] = json!(f);
+                }
+                if u {
+                    c["usageMetadata"] = json!({"promptTokenCount": 10, "candidatesTokenCount": 2});
+                }
+                format!("data: {c}\r\n\r\n")
+            }),
+            1 => Just("data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\n\n".to_owned()),
+            1 => Just("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n".to_owned()),
+            1 => Just(": comment\n\ndata: [DONE]\n\n".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..proptest::prelude::ProptestConfig::default() })]
+
+        /// Whatever Gemini sends, and however it is split, the events keep the writer's
+        /// rules and end exactly once.
+        #[test]
+        fn random_streams_keep_the_invariants(
+            chunks in proptest::collection::vec(arb_chunk(), 0..8),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let body = chunks.concat();
+            let events = run(&[body.as_bytes()]);
+            check_events(&events, true).map_err(proptest::test_runner::TestCaseError::fail)?;
+            let mut rng = crate::dialect::testing::Rng(seed | 1);
+            let pieces = crate::dialect::testing::random_chunks(body.as_bytes(), &mut rng);
+            proptest::prop_assert_eq!(run(&pieces), events);
+        }
+
+        /// Arbitrary bytes never break the rules either.
+        #[test]
+        fn arbitrary_bytes_keep_the_invariants(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let events = run(&[&bytes]);
+            check_events(&events, true).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
     }
 }
