@@ -484,3 +484,84 @@ async fn the_key_falls_back_to_google_api_key_and_the_model_is_percent_encoded()
     assert_eq!(sent.header("x-goog-api-key"), Some("google-key"));
     proxy.stop().await;
 }
+
+/// A session that moves between dialects: OpenAI (Chat) → Gemini → OpenAI. Each backend
+/// gets the other's tool calls and results in its own shape, never the other's reasoning
+/// state: Gemini gets no foreign thinking and the placeholder signature on the foreign call;
+/// Chat gets no Gemini signature.
+#[tokio::test]
+async fn a_session_switching_between_openai_and_gemini() {
+    use crate::chat_script;
+    let chat = Upstream::start(vec![
+        Reply::sse(
+            std::iter::once(chat_script::chunk(
+                json!({"reasoning_content": "OpenAI reasoning"}),
+                None,
+            ))
+            .chain(chat_script::tool_calls(
+                &[("call_1", "Bash", json!({"command": "ls"}))],
+                4,
+            ))
+            .collect::<Vec<_>>(),
+        ),
+        Reply::sse(chat_script::text(&["back on OpenAI"])),
+    ])
+    .await;
+    let gemini = Upstream::start(vec![Reply::sse(gemini_script::thinking_then_call(
+        &["Gemini thinking."],
+        "Bash",
+        json!({"command": "pwd"}),
+        "Z2VtaW5pLXN0YXRl",
+    ))])
+    .await;
+    let mut env = env(&gemini);
+    env.push(("OPENAI_BASE_URL", format!("{}/v1", chat.url())));
+    env.push(("OPENAI_API_KEY", "sk-test".into()));
+    let proxy = TestProxy::start(&env, None, test_timeouts()).await;
+
+    let mut body = request(true);
+    body["model"] = json!("openai/gpt-test");
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+    let turn1 = blocks(&stream_events(&proxy, &body).await);
+    assert_eq!(turn1.len(), 2, "{turn1:?}");
+
+    body["model"] = json!("gemini/gemini-test");
+    body["messages"] = json!([
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": turn1},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.txt"}]},
+    ]);
+    let turn2 = blocks(&stream_events(&proxy, &body).await);
+    let sent = gemini.received()[0].json();
+    assert_eq!(
+        sent["contents"][1],
+        json!({"role": "model", "parts": [{"functionCall": {"id": "call_1", "name": "Bash", "args": {"command": "ls"}},
+                                           "thoughtSignature": "skip_thought_signature_validator"}]}),
+        "no OpenAI reasoning; the placeholder on the foreign call"
+    );
+    assert_eq!(
+        sent["contents"][2],
+        json!({"role": "user", "parts": [{"functionResponse": {"id": "call_1", "name": "Bash", "response": {"output": "a.txt"}}}]})
+    );
+
+    body["model"] = json!("openai/gpt-test");
+    let call_id = turn2.last().unwrap()["id"].as_str().unwrap().to_owned();
+    let mut messages = body["messages"].as_array().unwrap().clone();
+    messages.push(json!({"role": "assistant", "content": turn2}));
+    messages.push(json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "/home"}]}));
+    body["messages"] = json!(messages);
+    let turn3 = blocks(&stream_events(&proxy, &body).await);
+    assert_eq!(turn3, [json!({"type": "text", "text": "back on OpenAI"})]);
+    let sent = chat.received()[1].body.clone();
+    let sent = String::from_utf8_lossy(&sent);
+    assert!(
+        !sent.contains("Z2VtaW5pLXN0YXRl"),
+        "no Gemini state to OpenAI: {sent}"
+    );
+    assert!(!sent.contains("anyclaude-s1"), "{sent}");
+    assert!(
+        sent.contains("/home"),
+        "the Gemini call's result reached OpenAI"
+    );
+    proxy.stop().await;
+}
