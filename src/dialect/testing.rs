@@ -78,3 +78,63 @@ pub fn replay_splits(
     }
     Ok(events)
 }
+
+/// What a client assembles from a stream's events (written independently of the writer's
+/// fold), as the non-streamed message JSON with `head`'s id and model; the error's message
+/// when the stream failed.
+pub fn message_of(
+    events: &[Event],
+    head: &crate::anthropic::writer::MessageHead,
+) -> Result<serde_json::Value, String> {
+    use crate::anthropic::stream::{BlockStart, Delta};
+    use serde_json::json;
+    let mut content: Vec<serde_json::Value> = Vec::new();
+    let mut args = String::new();
+    let mut end = None;
+    for event in events {
+        match event {
+            Event::BlockStart { block, .. } => {
+                args.clear();
+                content.push(match block {
+                    BlockStart::Text => json!({"type": "text", "text": ""}),
+                    BlockStart::Thinking => {
+                        json!({"type": "thinking", "thinking": "", "signature": ""})
+                    }
+                    BlockStart::ToolUse { id, name } => {
+                        json!({"type": "tool_use", "id": id, "name": name, "input": {}})
+                    }
+                })
+            }
+            Event::BlockDelta { delta, .. } => {
+                let block = content.last_mut().expect("a delta inside a block");
+                let (field, add) = match delta {
+                    Delta::Text(t) => ("text", t),
+                    Delta::Thinking(t) => ("thinking", t),
+                    Delta::Signature(t) => ("signature", t),
+                    Delta::InputJson(t) => {
+                        args.push_str(t);
+                        continue;
+                    }
+                };
+                let joined = format!("{}{add}", block[field].as_str().unwrap_or(""));
+                block[field] = json!(joined);
+            }
+            Event::BlockStop { .. } => {
+                let block = content.last_mut().expect("a stop inside a block");
+                if block["type"] == "tool_use" && !args.is_empty() {
+                    block["input"] = serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                }
+            }
+            Event::MessageDelta {
+                stop_reason, usage, ..
+            } => end = Some((*stop_reason, *usage)),
+            Event::Error(err) => return Err(err.message.clone()),
+            _ => {}
+        }
+    }
+    let (stop_reason, usage) = end.ok_or("the stream did not end")?;
+    Ok(json!({
+        "id": head.id, "type": "message", "role": "assistant", "model": head.model,
+        "content": content, "stop_reason": stop_reason, "stop_sequence": null, "usage": usage,
+    }))
+}

@@ -462,7 +462,7 @@ mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event};
     use crate::anthropic::writer::{ContentBlock, MessageHead, check_events};
-    use crate::dialect::testing::{fixture_dir, replay_splits, transcript};
+    use crate::dialect::testing::{fixture_dir, message_of, replay_splits, transcript};
 
     /// The long MCP tool name the fixtures' context shortens.
     const LONG_TOOL: &str =
@@ -544,6 +544,21 @@ mod tests {
             if let Err(e) = check_events(&events, true) {
                 failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
                 continue;
+            }
+            // The same body folded into a non-streamed message is what the events say.
+            let mut w = Writer::message(head());
+            let mut d = GeminiDecoder::new(tool_names());
+            d.push(&body, &mut w);
+            d.finish(&mut w);
+            let folded = w
+                .into_message()
+                .map(|m| serde_json::to_value(m).unwrap())
+                .map_err(|e| e.message);
+            let assembled = message_of(&events, &head());
+            if folded != assembled {
+                failures.push(format!(
+                    "{name}: the folded message differs from the events:\n{folded:?}\n{assembled:?}"
+                ));
             }
             let got = transcript(&events);
             let expected_path = path.with_extension("expected");
