@@ -18,6 +18,8 @@ pub enum Dialect {
     Anthropic,
     /// OpenAI Chat Completions, as spoken by OpenAI and every "OpenAI-compatible" server.
     OpenAiChat,
+    /// Google Gemini's native `generateContent` / `streamGenerateContent`.
+    Gemini,
 }
 
 /// Which header carries the API key.
@@ -282,6 +284,19 @@ pub const PRESETS: &[Preset] = &[
             "AZURE_OPENAI_API_KEY",
             OPENAI_PROFILE,
         )
+    },
+    Preset {
+        name: "gemini",
+        dialect: Dialect::Gemini,
+        default_base_url: "https://generativelanguage.googleapis.com/v1beta",
+        base_url_vars: &["GEMINI_BASE_URL"],
+        key_var: Some("GEMINI_API_KEY"),
+        key_fallback_vars: &["GOOGLE_API_KEY"],
+        local: false,
+        server: None,
+        auth: AuthScheme::Header("x-goog-api-key"),
+        url: UrlScheme::BasePath,
+        profile: ChatProfile::COMPATIBLE,
     },
     local(
         "ollama",
@@ -640,6 +655,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("AZURE_OPENAI_ENDPOINT"), "{err}");
+    }
+
+    #[test]
+    fn gemini_takes_either_key_its_base_url_and_the_goog_header() {
+        let e = env(&[("GOOGLE_API_KEY", "g")]);
+        let r = route("gemini/gemini-2.5-pro", None, &e).unwrap();
+        assert_eq!(r.preset.dialect, Dialect::Gemini);
+        assert_eq!(
+            r.base_url,
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+        assert_eq!(r.auth_header(), Some(("x-goog-api-key", "g".to_owned())));
+        let e = env(&[
+            ("GEMINI_API_KEY", "k"),
+            ("GOOGLE_API_KEY", "g"),
+            ("GEMINI_BASE_URL", "http://127.0.0.1:9/v1beta/"),
+        ]);
+        let r = route("gemini/gemini-2.5-flash", None, &e).unwrap();
+        assert_eq!(r.key.as_deref(), Some("k"), "GEMINI_API_KEY first");
+        assert_eq!(
+            r.url("/models/gemini-2.5-flash:generateContent"),
+            "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        let err = route("gemini/x", None, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("GEMINI_API_KEY"), "{err}");
     }
 
     #[test]

@@ -33,7 +33,10 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod gemini;
 pub mod signature;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -117,6 +120,7 @@ pub fn of(kind: crate::provider::Dialect) -> &'static dyn Dialect {
     match kind {
         Kind::Anthropic => &anthropic::Anthropic,
         Kind::OpenAiChat => &chat::Chat,
+        Kind::Gemini => &gemini::Gemini,
     }
 }
 
