@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dialect;
 pub mod logging;
 pub mod metrics;
 pub mod openai;

@@ -1017,6 +1017,11 @@ mod tests {
             .expect("fixture dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+            // Other dialects' fixtures are replayed by their own decoders.
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("responses_"))
+            })
             .collect();
         paths.sort();
         assert!(paths.len() >= 14, "fixtures missing: {paths:?}");

@@ -1,0 +1,3 @@
+//! Upstream dialects: one folder per wire protocol anyclaude speaks to a provider.
+
+pub mod responses;
