@@ -29,20 +29,20 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use super::wire_request::{
+    AssistantMessage, ChatCompletionRequest, ChatMessage, ChatTool, ChatToolChoice, ContentPart,
+    FileData, FunctionCall, FunctionDef, FunctionType, ImageUrl, ReasoningEffort, StreamOptions,
+    ToolCall, UserContent,
+};
 use crate::anthropic::request::{
     BlockRef, Content, ContentBlock, CustomTool, DocumentBlock, MessagesRequest, Role, Source,
     Thinking, Tool, ToolChoice, ToolResultBlock, push_paragraph,
 };
 use crate::anthropic::{ApiError, ErrorKind};
-use crate::openai::request::{
-    AssistantMessage, ChatCompletionRequest, ChatMessage, ChatTool, ChatToolChoice, ContentPart,
-    FileData, FunctionCall, FunctionDef, FunctionType, ImageUrl, ReasoningEffort, StreamOptions,
-    ToolCall, UserContent,
-};
 use crate::provider::{ChatProfile, MaxTokensField, ReasoningEcho};
 
-use super::signature;
-use super::tool_names::{ToolNames, sanitize_id};
+use crate::translate::signature;
+use crate::translate::tool_names::{ToolNames, sanitize_id};
 
 /// The most stop sequences Chat Completions accepts.
 pub const MAX_STOP: usize = 4;
@@ -1688,7 +1688,7 @@ mod tests {
 
     #[test]
     fn the_claude_code_fixture_translates_on_every_preset() {
-        let fixture = include_str!("../../tests/fixtures/requests/claude-code-2.1.197.json");
+        let fixture = include_str!("../../../tests/fixtures/requests/claude-code-2.1.197.json");
         let req = MessagesRequest::from_slice(fixture.as_bytes()).unwrap();
         for preset in PRESETS {
             let chat = to_chat(&req, "gpt-5-mini", &preset.profile).unwrap();
@@ -1718,11 +1718,11 @@ mod tests {
     fn real_claude_code_requests_translate_on_every_preset() {
         let fixtures = [
             (
-                include_str!("../../tests/fixtures/claude-code/2.1.197-first-request.json"),
+                include_str!("../../../tests/fixtures/claude-code/2.1.197-first-request.json"),
                 24,
             ),
             (
-                include_str!("../../tests/fixtures/claude-code/2.1.332-first-request.json"),
+                include_str!("../../../tests/fixtures/claude-code/2.1.332-first-request.json"),
                 11,
             ),
         ];
