@@ -118,6 +118,7 @@ pub fn of(kind: crate::provider::Dialect) -> &'static dyn Dialect {
     match kind {
         Kind::Anthropic => &anthropic::Anthropic,
         Kind::OpenAiChat => &chat::Chat,
+        Kind::OpenAiResponses => &responses::Responses,
     }
 }
 

@@ -634,7 +634,7 @@ impl ChatStream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason};
     use crate::anthropic::writer::{MessageHead, check_events as check_invariants};
@@ -730,8 +730,9 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams")
     }
 
-    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed.
-    struct Rng(u64);
+    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed. Shared
+    /// with the other dialects' fixture replays.
+    pub(crate) struct Rng(pub(crate) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
@@ -744,7 +745,8 @@ mod tests {
         }
     }
 
-    fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
+    /// `body` cut into pieces of random sizes (1 to 3, 40 or 400 bytes).
+    pub(crate) fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
         let mut chunks = Vec::new();
         let mut rest = body;
         while !rest.is_empty() {

@@ -230,12 +230,17 @@ pub enum ContentPart {
         /// Always `auto`.
         detail: &'static str,
     },
-    /// A file (a PDF), inline as a `data:` URL.
+    /// A file (a PDF): inline as a `data:` URL, or at a URL.
     InputFile {
-        /// Its name.
-        filename: String,
+        /// Its name (with inline data).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
         /// `data:<media type>;base64,<data>`.
-        file_data: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file_data: Option<String>,
+        /// Where it is.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file_url: Option<String>,
     },
     /// Text the assistant wrote earlier.
     OutputText {
@@ -344,6 +349,9 @@ pub struct StreamEvent {
     /// The item an increment belongs to (`msg_…`, `fc_…`, `rs_…`).
     #[serde(default, deserialize_with = "lenient_string")]
     pub item_id: Option<String>,
+    /// Which content part (`response.output_text.*`, `response.reasoning_text.*`).
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub content_index: Option<u64>,
     /// Which reasoning summary part (`response.reasoning_summary_*`).
     #[serde(default, deserialize_with = "lenient_count")]
     pub summary_index: Option<u64>,
