@@ -11,6 +11,8 @@ mod e2e_passthrough;
 mod e2e_tty;
 mod harness;
 mod proxy;
+mod responses;
+mod responses_script;
 mod scripted;
 mod streams;
 mod support;
