@@ -21,9 +21,14 @@ use crate::scripted::{Received, Reply, Step, Upstream};
 const MODEL: &str = "openai/gpt-5-codex";
 const ENCRYPTED: &str = "gAAAAABpKx1r-e2e+encrypted/reasoning==";
 
-/// The pinned versions this test runs on.
-fn pinned() -> Vec<Claude> {
-    claude::pinned()
+/// The pinned versions test `test` runs on: the one place this file meets the matrix
+/// (the version list in `scripts/claude-versions`, and what to do when one is missing).
+fn pinned(test: &str) -> Vec<Claude> {
+    let found = claude::pinned();
+    if found.is_empty() {
+        eprintln!("{test}: no pinned Claude Code is installed, so no version ran");
+    }
+    found
 }
 
 /// Whether a Responses request is Claude Code's main agent request (it offers Bash).
@@ -461,35 +466,35 @@ async fn mid_stream_failure(claude: &Claude, retry_ok: bool) -> (Run, Vec<Value>
 
 #[tokio::test]
 async fn e2e_responses_plain_answer() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_plain_answer") {
         plain_answer(&claude).await;
     }
 }
 
 #[tokio::test]
 async fn e2e_responses_parallel_tool_round_trip() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_parallel_tool_round_trip") {
         parallel_tool_round_trip(&claude).await;
     }
 }
 
 #[tokio::test]
 async fn e2e_responses_thinking_then_text() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_thinking_then_text") {
         thinking_then_text(&claude).await;
     }
 }
 
 #[tokio::test]
 async fn e2e_responses_rate_limited_then_success() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_rate_limited_then_success") {
         rate_limited_then_success(&claude).await;
     }
 }
 
 #[tokio::test]
 async fn e2e_responses_mid_stream_failure_is_retried_not_truncated() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_mid_stream_failure_is_retried_not_truncated") {
         let (run, streams) = mid_stream_failure(&claude, true).await;
         let result = run.result(&claude);
         assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
@@ -504,7 +509,7 @@ async fn e2e_responses_mid_stream_failure_is_retried_not_truncated() {
 
 #[tokio::test]
 async fn e2e_responses_mid_stream_failure_is_shown_as_an_error() {
-    for claude in pinned() {
+    for claude in pinned("e2e_responses_mid_stream_failure_is_shown_as_an_error") {
         let (run, _) = mid_stream_failure(&claude, false).await;
         let result = run.result(&claude);
         assert_eq!(result["is_error"], true, "{}: {result}", claude.version);

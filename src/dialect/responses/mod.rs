@@ -62,6 +62,41 @@ impl Dialect for Responses {
     }
 
     fn map_error(&self, status: u16, body: &[u8], retry_after: Option<&str>) -> ApiError {
-        super::chat::response::upstream_error(status, body, retry_after)
+        let mut err = super::chat::response::upstream_error(status, body, retry_after);
+        if needs_verification(&err.message) {
+            err.message.push_str(SUMMARY_HINT);
+        }
+        err
+    }
+}
+
+/// What to do when OpenAI refuses reasoning summaries to an unverified organization.
+const SUMMARY_HINT: &str = " (anyclaude asks for reasoning summaries to show the model's thinking; verify the organization, or set ANYCLAUDE_OPENAI_API=chat to use Chat Completions instead)";
+
+/// Whether an error says the organization must be verified for reasoning summaries.
+fn needs_verification(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("verified") && lower.contains("summar")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_like_chat_with_a_hint_for_unverified_organizations() {
+        let body = br#"{"error":{"message":"Your organization must be verified to generate reasoning summaries. Please go to: https://platform.openai.com/settings/organization/general and click on Verify Organization.","type":"invalid_request_error","param":"reasoning.summary","code":"unsupported_value"}}"#;
+        let err = Responses.map_error(400, body, None);
+        assert_eq!(err.kind, crate::anthropic::ErrorKind::InvalidRequest);
+        assert!(err.message.contains("must be verified"), "{}", err.message);
+        assert!(err.message.ends_with(SUMMARY_HINT), "{}", err.message);
+        let err = Responses.map_error(
+            429,
+            br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+            Some("2"),
+        );
+        assert_eq!(err.kind, crate::anthropic::ErrorKind::RateLimit);
+        assert_eq!(err.retry_after.as_deref(), Some("2"));
+        assert!(!err.message.contains("ANYCLAUDE_OPENAI_API"));
     }
 }
