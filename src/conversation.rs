@@ -43,6 +43,31 @@ use crate::translate::tool_names::sanitize_id;
 /// What a tool call without a result in the history is answered with.
 pub const MISSING_RESULT: &str = "(no result was recorded for this tool call)";
 
+/// What a tool result with no content is sent as.
+pub const EMPTY_RESULT: &str = "(no output)";
+
+/// The text a tool result is sent as: its own text, or a placeholder when it has none
+/// (pointing at the attachments that follow, when it has some), prefixed `Error: ` when the
+/// tool failed. Dialects whose tool results carry only text use this.
+pub fn result_text(text: String, has_attachments: bool, is_error: bool) -> String {
+    let mut text = text;
+    if text.is_empty() && has_attachments {
+        text.push_str("(the result's attachments follow in the next user message)");
+    }
+    if is_error {
+        let detail = if text.is_empty() {
+            "(no details)"
+        } else {
+            &text
+        };
+        format!("Error: {detail}")
+    } else if text.is_empty() {
+        EMPTY_RESULT.to_owned()
+    } else {
+        text
+    }
+}
+
 /// A request normalised for any dialect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
@@ -70,8 +95,8 @@ pub struct Conversation {
     pub thinking: Option<Thinking>,
     /// `output_config.effort` (`low` … `max`).
     pub effort: Option<String>,
-    /// Whether the answer is streamed.
-    pub stream: bool,
+    /// `stream` as sent (absent, `false` or `true`).
+    pub stream: Option<bool>,
     /// Everything not carried, once each, in first-seen order.
     pub dropped: Vec<String>,
 }
@@ -286,7 +311,7 @@ impl Conversation {
                 .collect(),
             thinking: req.thinking.clone(),
             effort: req.output_config.as_ref().and_then(|c| c.effort.clone()),
-            stream: req.stream == Some(true),
+            stream: req.stream,
             dropped: dropped.0,
         })
     }
@@ -658,17 +683,16 @@ fn user_turn<'a>(
                             content,
                             is_error: result.is_error == Some(true),
                         };
-                        let mut text = orphan.text();
-                        if orphan.is_error {
-                            text = format!("Error: {text}");
-                        }
+                        let attachments: Vec<Part> = orphan
+                            .content
+                            .iter()
+                            .filter(|p| !matches!(p, Part::Text(_)))
+                            .cloned()
+                            .collect();
+                        let text =
+                            result_text(orphan.text(), !attachments.is_empty(), orphan.is_error);
                         rest.push(Part::Text(format!("Result of tool call {id}:\n{text}")));
-                        rest.extend(
-                            orphan
-                                .content
-                                .into_iter()
-                                .filter(|p| !matches!(p, Part::Text(_))),
-                        );
+                        rest.extend(attachments);
                     }
                 }
             }

@@ -58,8 +58,23 @@ pub enum Failure {
     Status(ApiError),
     /// A success status whose body the dialect could not read; its error, given here.
     Undecodable(ApiError),
-    /// anyclaude is shutting down.
-    Shutdown,
+    /// anyclaude is shutting down; `answering` once the answer had started.
+    Shutdown {
+        /// Whether a stream to Claude Code had started.
+        answering: bool,
+    },
+}
+
+impl Target<'_> {
+    /// A target known only by its provider's name (mid-stream, where the URL is not needed).
+    pub fn named(provider: &str) -> Target<'_> {
+        Target {
+            provider,
+            url: "",
+            server: None,
+            base_url_var: None,
+        }
+    }
 }
 
 impl Failure {
@@ -81,20 +96,26 @@ impl Failure {
                 ),
             ),
             Failure::Status(err) | Failure::Undecodable(err) => err.clone(),
-            Failure::Shutdown => ApiError::new(
+            Failure::Shutdown { answering: true } => ApiError::new(
                 ErrorKind::Overloaded,
                 "anyclaude is shutting down; the answer above is incomplete",
             ),
+            Failure::Shutdown { answering: false } => {
+                ApiError::new(ErrorKind::Overloaded, "anyclaude is shutting down")
+            }
         }
     }
 
-    /// How the request is recorded.
+    /// How the request is recorded (an error answered before any stream is `error`, but
+    /// our own time-to-first-byte timeout is `request_timeout`).
     pub fn outcome(&self) -> Outcome {
         match self {
             Failure::NoHeaders(_) => Outcome::RequestTimeout,
             Failure::Idle(_) => Outcome::IdleTimeout,
-            Failure::Shutdown => Outcome::Shutdown,
-            Failure::Send(_) | Failure::Status(_) => Outcome::Error,
+            Failure::Shutdown { answering: true } => Outcome::Shutdown,
+            Failure::Shutdown { answering: false } | Failure::Send(_) | Failure::Status(_) => {
+                Outcome::Error
+            }
             Failure::Body(_) | Failure::TooLarge(_) | Failure::Undecodable(_) => {
                 Outcome::UpstreamError
             }
@@ -179,4 +200,34 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         last = next;
     }
     last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_maps_once_to_an_error_and_an_outcome() {
+        let target = Target::named("openai");
+        let idle = Failure::Idle(Duration::from_secs(300));
+        assert_eq!(idle.to_api_error(target).kind, ErrorKind::Timeout);
+        assert!(idle.to_api_error(target).message.contains("--idle-timeout"));
+        assert_eq!(idle.outcome(), Outcome::IdleTimeout);
+        let no_headers = Failure::NoHeaders(Duration::from_secs(5));
+        assert_eq!(no_headers.to_api_error(target).kind, ErrorKind::Timeout);
+        assert_eq!(no_headers.outcome(), Outcome::RequestTimeout);
+        let status = Failure::Status(ApiError::new(ErrorKind::RateLimit, "slow"));
+        assert_eq!(status.to_api_error(target).kind, ErrorKind::RateLimit);
+        assert_eq!(status.outcome(), Outcome::Error);
+        let bad = Failure::Undecodable(ApiError::new(ErrorKind::Api, "not a completion"));
+        assert_eq!(bad.outcome(), Outcome::UpstreamError);
+        assert_eq!(Failure::TooLarge(1 << 20).outcome(), Outcome::UpstreamError);
+        let mid = Failure::Shutdown { answering: true };
+        assert_eq!(mid.outcome(), Outcome::Shutdown);
+        assert!(mid.to_api_error(target).message.contains("incomplete"));
+        assert_eq!(
+            Failure::Shutdown { answering: false }.outcome(),
+            Outcome::Error
+        );
+    }
 }

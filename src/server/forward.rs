@@ -72,7 +72,7 @@ pub async fn forward(
     let stream = parsed.stream.unwrap_or(false);
     // Poll the send once so the request is on its way, then estimate the input tokens (for
     // `message_start`) while the upstream reads it, instead of after it has answered.
-    let send = ctx.send(req, &url);
+    let send = ctx.send(req);
     tokio::pin!(send);
     let early = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
     let input_tokens = if dialect.estimates_input() {
@@ -89,7 +89,7 @@ pub async fn forward(
     };
     let (resp, ttfb) = match sent {
         Ok(ok) => ok,
-        Err(err) => return ctx.refuse(&client_model, None, &err),
+        Err(failure) => return ctx.fail(&client_model, None, &url, failure),
     };
     if !resp.status().is_success() {
         let failure = ctx.read_failure(resp).await;
@@ -98,7 +98,7 @@ pub async fn forward(
             &failure.body,
             failure.retry_after.as_deref(),
         );
-        return ctx.refuse(&client_model, Some(ttfb), &err);
+        return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     let head = MessageHead {
         id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
@@ -111,14 +111,9 @@ pub async fn forward(
         return body::sse(&ctx.request_id, body::channel(rx));
     }
     let idle = ctx.proxy.settings().timeouts.idle;
-    let finished = ctx.finished(&client_model, Some(ttfb));
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
-        Err(failure) => {
-            let err = failure.to_api_error(ctx.target(&url));
-            let resp = body::error(&ctx.request_id, &err);
-            return finished.record(&ctx.proxy, resp, failure.outcome(), (0, 0), Some(&err));
-        }
+        Err(failure) => return ctx.fail(&client_model, Some(ttfb), &url, failure),
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(request_id = %ctx.request_id, body = %String::from_utf8_lossy(&bytes), "upstream answer");
@@ -134,14 +129,15 @@ pub async fn forward(
     match answer {
         Ok((json, usage)) => {
             let resp = body::json_bytes(StatusCode::OK, &ctx.request_id, json);
-            finished.record(&ctx.proxy, resp, Outcome::Ok, record_tokens(usage), None)
+            ctx.finished(&client_model, Some(ttfb)).record(
+                &ctx.proxy,
+                resp,
+                Outcome::Ok,
+                record_tokens(usage),
+                None,
+            )
         }
-        Err(err) => {
-            let failure = Failure::Undecodable(err);
-            let err = failure.to_api_error(ctx.target(&url));
-            let resp = body::error(&ctx.request_id, &err);
-            finished.record(&ctx.proxy, resp, failure.outcome(), (0, 0), Some(&err))
-        }
+        Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
 }
 

@@ -149,30 +149,21 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// Sends `req` upstream and waits for its response headers within the request timeout.
-    /// Returns the response (any status) and the time it took, or the error Claude Code
-    /// gets.
+    /// Returns the response (any status) and the time it took, or why it failed.
     pub async fn send(
         &self,
         req: reqwest::RequestBuilder,
-        url: &str,
-    ) -> Result<(reqwest::Response, Duration), ApiError> {
+    ) -> Result<(reqwest::Response, Duration), crate::upstream::Failure> {
+        use crate::upstream::Failure;
         let timeouts = self.proxy.settings.timeouts;
-        let target = self.target(url);
         let sent = Instant::now();
         tokio::select! {
             biased;
-            _ = self.proxy.shutdown.cancelled() => Err(ApiError::new(
-                crate::anthropic::ErrorKind::Overloaded,
-                "anyclaude is shutting down",
-            )),
+            _ = self.proxy.shutdown.cancelled() => Err(Failure::Shutdown { answering: false }),
             result = tokio::time::timeout(timeouts.request, req.send()) => match result {
                 Ok(Ok(resp)) => Ok((resp, sent.elapsed())),
-                Ok(Err(err)) => Err(crate::upstream::send_error(&err, target)),
-                Err(_) => Err(crate::upstream::first_byte_timeout(
-                    target.provider,
-                    target.url,
-                    timeouts.request,
-                )),
+                Ok(Err(err)) => Err(Failure::Send(err)),
+                Err(_) => Err(Failure::NoHeaders(timeouts.request)),
             },
         }
     }
@@ -198,22 +189,37 @@ impl RequestContext {
         }
     }
 
-    /// Answers and records a request that failed before any stream started: ours (a bad
-    /// request, a timeout, a refused connection) or the upstream's error status.
+    /// Answers and records a request refused before it was sent (a bad request).
     pub fn refuse(
         &self,
         model: &str,
         ttfb: Option<Duration>,
         err: &ApiError,
     ) -> http::Response<body::Body> {
-        let outcome = if err.kind == crate::anthropic::ErrorKind::Timeout && ttfb.is_none() {
-            crate::metrics::Outcome::RequestTimeout
-        } else {
-            crate::metrics::Outcome::Error
-        };
         let resp = body::error(&self.request_id, err);
+        self.finished(model, ttfb).record(
+            &self.proxy,
+            resp,
+            crate::metrics::Outcome::Error,
+            (0, 0),
+            Some(err),
+        )
+    }
+
+    /// Answers and records a request whose upstream failed before any stream started (a
+    /// refused connection, a timeout, the upstream's error status, an unreadable answer),
+    /// with the error and outcome the failure maps to.
+    pub fn fail(
+        &self,
+        model: &str,
+        ttfb: Option<Duration>,
+        url: &str,
+        failure: crate::upstream::Failure,
+    ) -> http::Response<body::Body> {
+        let err = failure.to_api_error(self.target(url));
+        let resp = body::error(&self.request_id, &err);
         self.finished(model, ttfb)
-            .record(&self.proxy, resp, outcome, (0, 0), Some(err))
+            .record(&self.proxy, resp, failure.outcome(), (0, 0), Some(&err))
     }
 
     /// Reads an upstream's error answer: its status, `retry-after` and (the start of) its

@@ -32,7 +32,7 @@ use crate::anthropic::stream::{Event, Usage};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::config::Timeouts;
 use crate::metrics::{Metrics, Outcome, RequestRecord};
-use crate::upstream;
+use crate::upstream::{Failure, Target};
 
 /// Frames that may wait between the translator and the client: one, so that while Claude
 /// Code has not taken it, further output gathers into the next frame.
@@ -169,6 +169,17 @@ fn finish<T: Translate>(translator: &mut T, out: &mut BytesMut, reason: &mut Opt
     } else {
         Outcome::Ok
     });
+}
+
+/// Ends the stream with `failure`'s error; returns the outcome to record.
+fn fail<T: Translate>(
+    translator: &mut T,
+    provider: &str,
+    failure: Failure,
+    out: &mut BytesMut,
+) -> Outcome {
+    translator.fail(failure.to_api_error(Target::named(provider)), out);
+    failure.outcome()
 }
 
 enum Step {
@@ -314,8 +325,12 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                             break;
                         }
                         Some(Err(err)) => {
-                            translator.fail(upstream::body_error(provider, &err), &mut out);
-                            reason = Some(Outcome::UpstreamError);
+                            reason = Some(fail(
+                                &mut translator,
+                                provider,
+                                Failure::Body(err),
+                                &mut out,
+                            ));
                             break;
                         }
                         // Nothing more yet: let the connection task decode what the
@@ -330,12 +345,16 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             }
             Step::Chunk(None) => finish(&mut translator, &mut out, &mut reason),
             Step::BodyError(err) => {
-                translator.fail(upstream::body_error(provider, &err), &mut out);
-                reason = Some(Outcome::UpstreamError);
+                reason = Some(fail(
+                    &mut translator,
+                    provider,
+                    Failure::Body(err),
+                    &mut out,
+                ));
             }
             Step::Idle => {
-                translator.fail(upstream::idle_timeout(provider, timeouts.idle), &mut out);
-                reason = Some(Outcome::IdleTimeout);
+                let failure = Failure::Idle(timeouts.idle);
+                reason = Some(fail(&mut translator, provider, failure, &mut out));
             }
             Step::Ping => {
                 translator.ping(&mut out);
@@ -353,14 +372,8 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
             }
             Step::Room => {}
             Step::Shutdown => {
-                translator.fail(
-                    ApiError::new(
-                        ErrorKind::Overloaded,
-                        "anyclaude is shutting down; the answer above is incomplete",
-                    ),
-                    &mut out,
-                );
-                reason = Some(Outcome::Shutdown);
+                let failure = Failure::Shutdown { answering: true };
+                reason = Some(fail(&mut translator, provider, failure, &mut out));
             }
         }
         if tracing::enabled!(tracing::Level::TRACE) && !out.is_empty() {

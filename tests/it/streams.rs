@@ -130,6 +130,34 @@ async fn idle_upstream_ends_in_an_error_inside_the_open_block() {
 }
 
 #[tokio::test]
+async fn a_whole_answer_cut_by_our_idle_timeout_is_reported_as_that_timeout() {
+    let upstream = Upstream::start(vec![Reply::Stream {
+        status: 200,
+        content_type: "application/json",
+        delay: Duration::ZERO,
+        steps: vec![
+            Step::Send(Bytes::from_static(b"{\"id\":\"msg_1\",\"type\":\"mess")),
+            Step::Hold,
+        ],
+    }])
+    .await;
+    let t = timeouts(|t| t.idle = Duration::from_millis(300));
+    let proxy = TestProxy::start(&env(&upstream), None, t).await;
+    let mut body = request();
+    body["stream"] = json!(false);
+    let resp = proxy.messages(&body).await;
+    assert_eq!(resp.status(), 504);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "timeout_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--idle-timeout"), "{message}");
+    assert!(!message.contains("not a message"), "{message}");
+    proxy.settled(1).await;
+    assert_eq!(last_outcome(&proxy), Outcome::IdleTimeout);
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn no_answer_within_the_request_timeout_is_a_504_before_any_stream() {
     let upstream = Upstream::start(vec![Reply::Stream {
         status: 200,

@@ -242,6 +242,8 @@ mod tests {
                 {"role": "user", "content": "hi"},
                 {"role": "assistant", "content": [
                     {"type": "thinking", "thinking": "mine", "signature": sign("mine")},
+                    {"type": "thinking", "thinking": "gem", "signature":
+                        Signature::provider("gemini", "c2ln").encode()},
                     {"type": "thinking", "thinking": "real", "signature": "EqQBCkYIBx"},
                     {"type": "text", "text": "answer"}]},
                 {"role": "assistant", "content": [

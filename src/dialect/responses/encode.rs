@@ -171,7 +171,7 @@ pub fn encode(conv: &Conversation, model: &str, signature_tag: &str) -> Result<E
             top_p,
             store: false,
             include,
-            stream: conv.stream,
+            stream: conv.stream.unwrap_or(false),
         },
         tool_names: cx.names,
         dropped: cx.dropped,
