@@ -1378,6 +1378,83 @@ mod tests {
         );
     }
 
+    /// `cargo test --release --lib responses_stream_throughput -- --nocapture`: 500 text
+    /// deltas and a call in 200 fragments, in the API's real framing, replayed in 1500-byte
+    /// pieces into SSE bytes.
+    #[test]
+    fn responses_stream_throughput() {
+        let mut body = String::new();
+        let mut seq = 0;
+        let mut push = |v: serde_json::Value, body: &mut String| {
+            let mut v = v;
+            v["sequence_number"] = json!(seq);
+            seq += 1;
+            body.push_str(&ev(v));
+        };
+        push(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "msg_1", "type": "message", "status": "in_progress", "content": [], "role": "assistant"}}),
+            &mut body,
+        );
+        for i in 0..500 {
+            push(
+                json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": format!("word{i} "), "logprobs": [], "obfuscation": "abcdef"}),
+                &mut body,
+            );
+        }
+        push(
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "msg_1", "type": "message", "status": "completed", "content": [], "role": "assistant"}}),
+            &mut body,
+        );
+        push(
+            json!({"type": "response.output_item.added", "output_index": 1, "item": {"id": "fc_1", "type": "function_call", "status": "in_progress", "arguments": "", "call_id": "call_1", "name": "Bash"}}),
+            &mut body,
+        );
+        push(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "{\"command\": \""}),
+            &mut body,
+        );
+        for _ in 0..198 {
+            push(
+                json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "echo x; "}),
+                &mut body,
+            );
+        }
+        push(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "\"}"}),
+            &mut body,
+        );
+        push(
+            json!({"type": "response.output_item.done", "output_index": 1, "item": {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1", "name": "Bash"}}),
+            &mut body,
+        );
+        push(
+            json!({"type": "response.completed", "response": {"status": "completed", "usage": {"input_tokens": 100, "output_tokens": 700}}}),
+            &mut body,
+        );
+        let bytes = body.as_bytes();
+        let (mut out_bytes, mut runs) = (0usize, 0usize);
+        let started = std::time::Instant::now();
+        while started.elapsed().as_millis() < 500 || runs == 0 {
+            let mut d = ResponsesDecoder::new(ctx());
+            let mut w = Writer::sse(head());
+            d.start(&mut w);
+            for piece in bytes.chunks(1500) {
+                d.push(piece, &mut w);
+            }
+            d.finish(&mut w);
+            assert_eq!(w.stop_reason(), Some(StopReason::ToolUse));
+            out_bytes += w.take_sse().len();
+            runs += 1;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "responses_stream_throughput: {:.2} M upstream events/s, {:.0} MB/s in, {:.0} MB/s out ({runs} runs)",
+            (runs * seq) as f64 / secs / 1e6,
+            (runs * bytes.len()) as f64 / secs / 1e6,
+            out_bytes as f64 / secs / 1e6,
+        );
+    }
+
     fn arb_event() -> impl Strategy<Value = String> {
         let ids = prop_oneof![
             Just("msg_1"),
