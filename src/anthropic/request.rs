@@ -338,7 +338,7 @@ pub struct ThinkingBlock {
     /// The reasoning text.
     #[serde(default)]
     pub thinking: String,
-    /// Anthropic's opaque signature, or one of ours (see `translate::signature`).
+    /// Anthropic's opaque signature, or one of anyclaude's (see `dialect::signature`).
     #[serde(default)]
     pub signature: String,
 }

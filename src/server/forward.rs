@@ -1,6 +1,6 @@
 //! The one upstream path every dialect shares: prepare the request with the route's
-//! [`Dialect`], send it, and answer with what comes back — streamed through the
-//! [`pump`](super::pump), or whole for `stream: false`, both through the one
+//! [`Dialect`](crate::dialect::Dialect), send it, and answer with what comes back —
+//! streamed through the [`pump`], or whole for `stream: false`, both through the one
 //! [`Writer`].
 //!
 //! The 200 is committed only once the upstream has answered with its own success status:

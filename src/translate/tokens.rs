@@ -79,7 +79,7 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
         total += MESSAGE_OVERHEAD + content_tokens(&message.content);
     }
     // Only the tools the backend is offered: not server tools, not deferred tools that no
-    // tool search has loaded yet (see `translate::request`).
+    // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);
     for tool in req.custom_tools() {
         if tool.defer_loading == Some(true) && !loaded.contains(&tool.name.as_str()) {

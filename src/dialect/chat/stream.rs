@@ -804,6 +804,13 @@ pub(crate) mod tests {
                 failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
                 continue;
             }
+            let folded = folded_message(&body);
+            let expected = message_of(&events);
+            if folded != expected {
+                failures.push(format!(
+                    "{name}: the folded message differs from the events:\n{folded:?}\n{expected:?}"
+                ));
+            }
             let got = transcript(&events);
             let expected_path = path.with_extension("expected");
             if bless {
@@ -837,6 +844,73 @@ pub(crate) mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    /// The same body through a message writer: the non-streamed answer.
+    fn folded_message(body: &[u8]) -> Result<serde_json::Value, String> {
+        let mut s = ChatStream::new(ctx());
+        let mut w = Writer::message(MessageHead {
+            id: "msg_test".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: 100,
+        });
+        s.push(body, &mut w);
+        s.finish(&mut w);
+        w.into_message()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .map_err(|e| e.message)
+    }
+
+    /// What a client assembles from the events (written independently of the fold).
+    fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
+        let mut content: Vec<serde_json::Value> = Vec::new();
+        let mut args = String::new();
+        let mut end = None;
+        for event in events {
+            match event {
+                Event::BlockStart { block, .. } => {
+                    args.clear();
+                    content.push(match block {
+                        BlockStart::Text => serde_json::json!({"type": "text", "text": ""}),
+                        BlockStart::Thinking => serde_json::json!(
+                            {"type": "thinking", "thinking": "", "signature": ""}),
+                        BlockStart::ToolUse { id, name } => serde_json::json!(
+                            {"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    })
+                }
+                Event::BlockDelta { delta, .. } => {
+                    let block = content.last_mut().unwrap();
+                    let (field, add) = match delta {
+                        Delta::Text(t) => ("text", t),
+                        Delta::Thinking(t) => ("thinking", t),
+                        Delta::Signature(t) => ("signature", t),
+                        Delta::InputJson(t) => {
+                            args.push_str(t);
+                            continue;
+                        }
+                    };
+                    let joined = format!("{}{add}", block[field].as_str().unwrap());
+                    block[field] = serde_json::json!(joined);
+                }
+                Event::BlockStop { .. } => {
+                    let block = content.last_mut().unwrap();
+                    if block["type"] == "tool_use" && !args.is_empty() {
+                        block["input"] = serde_json::from_str(&args).unwrap();
+                    }
+                }
+                Event::MessageDelta {
+                    stop_reason, usage, ..
+                } => end = Some((*stop_reason, *usage)),
+                Event::Error(err) => return Err(err.message.clone()),
+                _ => {}
+            }
+        }
+        let (stop_reason, usage) = end.expect("ended");
+        Ok(serde_json::json!({
+            "id": "msg_test", "type": "message", "role": "assistant",
+            "model": "claude-sonnet-4-5", "content": content,
+            "stop_reason": stop_reason, "stop_sequence": null, "usage": usage,
+        }))
     }
 
     fn fixture(name: &str) -> (Vec<Event>, Stream) {
@@ -1282,6 +1356,8 @@ pub(crate) mod tests {
             prop_assert!(check_invariants(&events, true).is_ok(), "{:?}\n{}", check_invariants(&events, true), transcript(&events));
             prop_assert!(s.is_finished());
             prop_assert_eq!(s.failure().is_some(), matches!(events.last(), Some(Event::Error(_))));
+            // The non-streamed answer is the fold of the same events.
+            prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events));
             let mut rng = Rng(seed | 1);
             let chunks = random_chunks(body.as_bytes(), &mut rng);
             let (split, _) = run(&chunks);
