@@ -861,8 +861,10 @@ pub(crate) mod tests {
             .map_err(|e| e.message)
     }
 
-    /// What a client assembles from the events (written independently of the fold).
-    fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
+    /// What a client assembles from the events (written independently of the fold). Shared
+    /// with the other dialects' tests (their message head must be `msg_test` /
+    /// `claude-sonnet-4-5`).
+    pub(crate) fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
         let mut content: Vec<serde_json::Value> = Vec::new();
         let mut args = String::new();
         let mut end = None;

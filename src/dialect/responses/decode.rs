@@ -762,7 +762,10 @@ impl AnswerDecoder for ResponsesDecoder {
     fn whole(&mut self, body: &[u8], w: &mut Writer) -> Whole {
         let text = String::from_utf8_lossy(body);
         let lead = text.trim_start();
-        if lead.starts_with("event:") || lead.starts_with("data:") {
+        if ["event:", "data:", ":", "id:", "retry:"]
+            .iter()
+            .any(|field| lead.starts_with(field))
+        {
             // Asked for a whole answer, sent a stream: read it as one.
             self.push(body, w);
             self.finish(w);
@@ -813,7 +816,7 @@ mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event};
     use crate::anthropic::writer::{MessageHead, check_events};
-    use crate::dialect::chat::stream::tests::{Rng, random_chunks};
+    use crate::dialect::chat::stream::tests::{Rng, message_of, random_chunks};
     use proptest::prelude::*;
     use serde_json::json;
     use std::path::{Path, PathBuf};
@@ -825,7 +828,7 @@ mod tests {
     fn head() -> MessageHead {
         MessageHead {
             id: "msg_test".into(),
-            model: "openai/gpt-5".into(),
+            model: "claude-sonnet-4-5".into(),
             input_tokens: 100,
         }
     }
@@ -896,6 +899,13 @@ mod tests {
                 failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
                 continue;
             }
+            let folded = folded_message(&body);
+            let assembled = message_of(&events);
+            if folded != assembled {
+                failures.push(format!(
+                    "{name}: the folded message differs from the events:\n{folded:?}\n{assembled:?}"
+                ));
+            }
             let got = transcript(&events);
             let expected_path = path.with_extension("expected");
             if bless {
@@ -929,6 +939,17 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    /// The same body as a whole answer (read as the stream it is) through a message
+    /// writer: the non-streamed answer.
+    fn folded_message(body: &[u8]) -> Result<serde_json::Value, String> {
+        let mut d = ResponsesDecoder::new(ctx());
+        let mut w = Writer::message(head());
+        d.whole(body, &mut w);
+        w.into_message()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .map_err(|e| e.message)
     }
 
     fn fixture(name: &str) -> (Vec<Event>, ResponsesDecoder, Writer) {
@@ -1321,7 +1342,7 @@ mod tests {
         });
         let message = serde_json::to_value(whole(&body).unwrap()).unwrap();
         assert_eq!(message["stop_reason"], "tool_use");
-        assert_eq!(message["model"], "openai/gpt-5");
+        assert_eq!(message["model"], "claude-sonnet-4-5");
         assert_eq!(message["content"][0]["thinking"], "think");
         assert_eq!(
             Signature::decode(
@@ -1533,6 +1554,11 @@ mod tests {
             prop_assert!(check_events(&events, true).is_ok(), "{:?}\n{}", check_events(&events, true), transcript(&events));
             prop_assert!(w.is_finished());
             prop_assert_eq!(w.failure().is_some(), matches!(events.last(), Some(Event::Error(_))));
+            // The non-streamed answer is the fold of the same events (an empty body is no
+            // stream: it is refused as such).
+            if !body.trim().is_empty() {
+                prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events));
+            }
             let mut rng = Rng(seed | 1);
             let chunks = random_chunks(body.as_bytes(), &mut rng);
             let (split, _, _) = run(&chunks);
