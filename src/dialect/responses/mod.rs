@@ -19,6 +19,7 @@ pub mod wire;
 use bytes::Bytes;
 
 use super::chat::auth_headers;
+use super::chat::wire_response::ErrorObject;
 use super::{Dialect, Inbound, Outbound, Prepared};
 use crate::anthropic::ApiError;
 use crate::conversation::Conversation;
@@ -65,8 +66,25 @@ impl Dialect for Responses {
         let mut err = super::chat::response::upstream_error(status, body, retry_after);
         if needs_verification(&err.message) {
             err.message.push_str(SUMMARY_HINT);
+        } else if status == 404 && no_such_endpoint(body) {
+            err.message.push_str(ENDPOINT_HINT);
         }
         err
+    }
+}
+
+/// What to do when the server has no `/responses` endpoint.
+const ENDPOINT_HINT: &str = " (the server may not offer the Responses API at /responses: set ANYCLAUDE_<PROVIDER>_API=chat, e.g. ANYCLAUDE_OPENAI_API=chat, to use Chat Completions)";
+
+/// Whether a 404 says the path does not exist (rather than, say, the model): no error
+/// object, or one that only says "not found".
+fn no_such_endpoint(body: &[u8]) -> bool {
+    match ErrorObject::from_body(body) {
+        None => true,
+        Some(obj) => obj
+            .message
+            .as_deref()
+            .is_none_or(|m| m.trim().eq_ignore_ascii_case("not found")),
     }
 }
 
@@ -98,5 +116,25 @@ mod tests {
         assert_eq!(err.kind, crate::anthropic::ErrorKind::RateLimit);
         assert_eq!(err.retry_after.as_deref(), Some("2"));
         assert!(!err.message.contains("ANYCLAUDE_OPENAI_API"));
+        // A server without the endpoint, versus a model that does not exist.
+        for body in [
+            &b"<html>404 page not found</html>"[..],
+            br#"{"detail":"Not Found"}"#,
+            b"",
+        ] {
+            let err = Responses.map_error(404, body, None);
+            assert_eq!(err.kind, crate::anthropic::ErrorKind::NotFound);
+            assert!(err.message.ends_with(ENDPOINT_HINT), "{}", err.message);
+        }
+        let err = Responses.map_error(
+            404,
+            br#"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#,
+            None,
+        );
+        assert!(
+            err.message.contains("gpt-9") && !err.message.contains("ANYCLAUDE"),
+            "{}",
+            err.message
+        );
     }
 }
