@@ -20,6 +20,75 @@ pub enum Dialect {
     OpenAiChat,
     /// Google Gemini's native `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// The OpenAI Responses API: OpenAI's reasoning models by default (see
+    /// [`DIALECT_RULES`]), any Chat preset on request (see [`api_override_var`]).
+    OpenAiResponses,
+}
+
+/// Models of a preset that are sent in another dialect than the preset's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialectRule {
+    /// The preset it applies to.
+    pub preset: &'static str,
+    /// The dialect those models use.
+    pub dialect: Dialect,
+    /// Model ids starting with one of these (case-insensitive) use it…
+    pub prefixes: &'static [&'static str],
+    /// …unless they start with one of these.
+    pub except: &'static [&'static str],
+}
+
+impl DialectRule {
+    /// Whether `model` (the part after `<provider>/`) falls under the rule.
+    pub fn matches(&self, model: &str) -> bool {
+        let id = model.to_ascii_lowercase();
+        self.prefixes.iter().any(|p| id.starts_with(p))
+            && !self.except.iter().any(|p| id.starts_with(p))
+    }
+}
+
+/// Which models go to another dialect by default. OpenAI's reasoning models (the gpt-5
+/// family, `gpt-5-codex` and the other codex models, the o-series) are sent to the
+/// Responses API: some exist only there, and only there does their reasoning carry over
+/// from turn to turn (encrypted, in the thinking blocks' signatures). `gpt-5-chat-*` is a
+/// chat model and stays on Chat Completions.
+pub const DIALECT_RULES: &[DialectRule] = &[DialectRule {
+    preset: "openai",
+    dialect: Dialect::OpenAiResponses,
+    prefixes: &["gpt-5", "o1", "o3", "o4", "codex"],
+    except: &["gpt-5-chat"],
+}];
+
+/// The variable that picks the API for every model of a Chat preset, whatever
+/// [`DIALECT_RULES`] say: `ANYCLAUDE_<PROVIDER>_API` = `chat`, `responses` or `auto` (the
+/// rules; also when unset). Presets that do not speak Chat Completions on a plain base URL
+/// (Anthropic, Azure deployments) have none.
+pub fn api_override_var(preset: &Preset) -> Option<String> {
+    (preset.dialect == Dialect::OpenAiChat && preset.url == UrlScheme::BasePath)
+        .then(|| format!("ANYCLAUDE_{}_API", preset.name.to_ascii_uppercase()))
+}
+
+/// The dialect a request for `model` on `preset` is sent in.
+pub fn dialect_for(preset: &Preset, model: &str, env: &dyn Env) -> Result<Dialect, RouteError> {
+    if let Some(var) = api_override_var(preset)
+        && let Some(value) = env.var(&var)
+    {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "chat" => return Ok(Dialect::OpenAiChat),
+            "responses" => return Ok(Dialect::OpenAiResponses),
+            "auto" | "" => {}
+            _ => {
+                return Err(RouteError::BadApi {
+                    var,
+                    value: value.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(DIALECT_RULES
+        .iter()
+        .find(|r| r.preset == preset.name && r.matches(model))
+        .map_or(preset.dialect, |r| r.dialect))
 }
 
 /// Which header carries the API key.
@@ -375,6 +444,9 @@ impl fmt::Display for Preset {
 pub struct Route {
     /// The preset.
     pub preset: &'static Preset,
+    /// The dialect spoken for this model (the preset's, unless a rule or an override says
+    /// otherwise: see [`dialect_for`]).
+    pub dialect: Dialect,
     /// The model name the upstream knows (the part after `<provider>/`).
     pub model: String,
     /// The base URL, after environment overrides, without a trailing `/`.
@@ -435,6 +507,14 @@ pub enum RouteError {
         provider: &'static str,
         /// The variable to set.
         var: &'static str,
+    },
+    /// `ANYCLAUDE_<PROVIDER>_API` holds something other than `chat`, `responses` or `auto`.
+    #[error("{var} is {value:?}; it must be chat, responses or auto")]
+    BadApi {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
     },
 }
 
@@ -517,8 +597,10 @@ pub fn route(model: &str, default_model: Option<&str>, env: &dyn Env) -> Result<
         } => Some(env.var(version_var).unwrap_or(default_version).to_owned()),
         UrlScheme::BasePath => None,
     };
+    let dialect = dialect_for(preset, name, env)?;
     Ok(Route {
         preset,
+        dialect,
         model: name.to_owned(),
         base_url,
         key,
@@ -606,6 +688,70 @@ mod tests {
         assert_eq!(
             r.auth_header(),
             Some(("authorization", "Bearer k".to_owned()))
+        );
+    }
+
+    #[test]
+    fn openai_reasoning_models_speak_responses_unless_overridden() {
+        let e = env(&[("OPENAI_API_KEY", "k")]);
+        for (model, dialect) in [
+            ("openai/gpt-5", Dialect::OpenAiResponses),
+            ("openai/gpt-5-codex", Dialect::OpenAiResponses),
+            ("openai/GPT-5.1-Codex-Max", Dialect::OpenAiResponses),
+            ("openai/o3-pro", Dialect::OpenAiResponses),
+            ("openai/o4-mini", Dialect::OpenAiResponses),
+            ("openai/codex-mini-latest", Dialect::OpenAiResponses),
+            ("openai/gpt-5-chat-latest", Dialect::OpenAiChat),
+            ("openai/gpt-4.1", Dialect::OpenAiChat),
+            ("openai/omni-moderation-latest", Dialect::OpenAiChat),
+        ] {
+            assert_eq!(route(model, None, &e).unwrap().dialect, dialect, "{model}");
+        }
+        let r = route("openai/gpt-5", None, &e).unwrap();
+        assert_eq!(r.url("/responses"), "https://api.openai.com/v1/responses");
+        // Other presets keep their own dialect for the same model names.
+        let e = env(&[("OPENROUTER_API_KEY", "k"), ("ANTHROPIC_API_KEY", "k")]);
+        assert_eq!(
+            route("openrouter/openai/gpt-5", None, &e).unwrap().dialect,
+            Dialect::OpenAiChat
+        );
+        assert_eq!(
+            route("anthropic/claude-x", None, &e).unwrap().dialect,
+            Dialect::Anthropic
+        );
+        // The override picks the API for every model of the preset.
+        let chat = env(&[("OPENAI_API_KEY", "k"), ("ANYCLAUDE_OPENAI_API", "chat")]);
+        assert_eq!(
+            route("openai/gpt-5", None, &chat).unwrap().dialect,
+            Dialect::OpenAiChat
+        );
+        let responses = env(&[
+            ("OLLAMA_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("ANYCLAUDE_OLLAMA_API", " Responses "),
+        ]);
+        assert_eq!(
+            route("ollama/gpt-oss:20b", None, &responses)
+                .unwrap()
+                .dialect,
+            Dialect::OpenAiResponses
+        );
+        let auto = env(&[("OPENAI_API_KEY", "k"), ("ANYCLAUDE_OPENAI_API", "auto")]);
+        assert_eq!(
+            route("openai/o3", None, &auto).unwrap().dialect,
+            Dialect::OpenAiResponses
+        );
+        let bad = env(&[
+            ("OPENAI_API_KEY", "k"),
+            ("ANYCLAUDE_OPENAI_API", "respones"),
+        ]);
+        let err = route("openai/gpt-5", None, &bad).unwrap_err();
+        assert!(err.to_string().contains("ANYCLAUDE_OPENAI_API"), "{err}");
+        // No override where the preset cannot speak Responses on a plain base URL.
+        assert_eq!(api_override_var(preset("azure").unwrap()), None);
+        assert_eq!(api_override_var(preset("anthropic").unwrap()), None);
+        assert_eq!(
+            api_override_var(preset("lmstudio").unwrap()).as_deref(),
+            Some("ANYCLAUDE_LMSTUDIO_API")
         );
     }
 

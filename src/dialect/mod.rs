@@ -34,6 +34,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod gemini;
+pub mod responses;
 pub mod signature;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -121,6 +122,7 @@ pub fn of(kind: crate::provider::Dialect) -> &'static dyn Dialect {
         Kind::Anthropic => &anthropic::Anthropic,
         Kind::OpenAiChat => &chat::Chat,
         Kind::Gemini => &gemini::Gemini,
+        Kind::OpenAiResponses => &responses::Responses,
     }
 }
 

@@ -34,7 +34,7 @@ pub async fn forward(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    let dialect = dialect::of(ctx.route.preset.dialect);
+    let dialect = dialect::of(ctx.route.dialect);
     let client_model = parsed.model.clone();
     let prepared = match dialect.prepare(Inbound {
         request: &parsed,

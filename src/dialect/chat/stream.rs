@@ -634,7 +634,7 @@ impl ChatStream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason};
     use crate::anthropic::writer::{MessageHead, check_events as check_invariants};
@@ -730,8 +730,9 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams")
     }
 
-    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed.
-    struct Rng(u64);
+    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed. Shared
+    /// with the other dialects' fixture replays.
+    pub(crate) struct Rng(pub(crate) u64);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 >> 12;
@@ -744,7 +745,8 @@ mod tests {
         }
     }
 
-    fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
+    /// `body` cut into pieces of random sizes (1 to 3, 40 or 400 bytes).
+    pub(crate) fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
         let mut chunks = Vec::new();
         let mut rest = body;
         while !rest.is_empty() {
@@ -787,8 +789,10 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|x| x == "sse"))
             // Other dialects' streams (`<dialect>_*.sse`) are replayed by their own tests.
             .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("gemini_"))
+                !p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with("gemini_") || n.starts_with("responses_")
+                })
             })
             .collect();
         paths.sort();
@@ -859,8 +863,10 @@ mod tests {
             .map_err(|e| e.message)
     }
 
-    /// What a client assembles from the events (written independently of the fold).
-    fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
+    /// What a client assembles from the events (written independently of the fold). Shared
+    /// with the other dialects' tests (their message head must be `msg_test` /
+    /// `claude-sonnet-4-5`).
+    pub(crate) fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
         let mut content: Vec<serde_json::Value> = Vec::new();
         let mut args = String::new();
         let mut end = None;
