@@ -15,6 +15,9 @@
 //! closed first are measured and printed, not asserted: some versions show them as a
 //! truncated success, which is why anyclaude does not end a failed stream that way.
 //!
+//! Claude Code is told to retry a failing request twice (`CLAUDE_CODE_MAX_RETRIES=2`) rather
+//! than its default ten, to keep the run short; the counts in the table reflect that.
+//!
 //! The measured table is printed to stderr (`-- --nocapture`) and written to
 //! `target/tmp/stream-endings.md`.
 
@@ -173,6 +176,10 @@ pub fn server_error() -> Reply {
     }
 }
 
+/// Claude Code's retries of a failing request, down from 10: 2.1.x backs off
+/// exponentially (to ~38 s a try, whatever `retry-after` says), which would take minutes.
+const MAX_RETRIES: &str = "2";
+
 /// The prompt every case sends.
 pub const PROMPT: &str = "say something about endings";
 
@@ -266,7 +273,9 @@ async fn measure(claude: &Claude, ending: Ending, fallback_ok: bool) -> Seen {
     let main = Arc::new(Mutex::new(Vec::<Received>::new()));
     let seen_main = main.clone();
     let upstream = Upstream::with_handler(move |r: &Received| {
-        let req = r.json();
+        let Some(req) = r.try_json() else {
+            return Reply::json(json!({}));
+        };
         let stream = req["stream"] == true;
         if !is_main(&req) {
             return if stream {
@@ -297,6 +306,7 @@ async fn measure(claude: &Claude, ending: Ending, fallback_ok: bool) -> Seen {
         .envs(claude::base_env(&home))
         .env("ANTHROPIC_BASE_URL", upstream.url())
         .env("ANTHROPIC_AUTH_TOKEN", "scripted")
+        .env("CLAUDE_CODE_MAX_RETRIES", MAX_RETRIES)
         .current_dir(&project)
         .args([
             "-p",
@@ -429,7 +439,9 @@ async fn measure_through_anyclaude(claude: &Claude, fault: ChatFault, fallback_o
     let main = Arc::new(Mutex::new(Vec::<Received>::new()));
     let seen_main = main.clone();
     let upstream = Upstream::with_handler(move |r: &Received| {
-        let req = r.json();
+        let Some(req) = r.try_json() else {
+            return Reply::json(json!({}));
+        };
         let stream = req["stream"] == true;
         if !is_main_chat(&req) {
             return if stream {
@@ -461,6 +473,7 @@ async fn measure_through_anyclaude(claude: &Claude, fault: ChatFault, fallback_o
         .env("XDG_STATE_HOME", home.join("state"))
         .env("OPENAI_BASE_URL", format!("{}/v1", upstream.url()))
         .env("OPENAI_API_KEY", "sk-e2e-key")
+        .env("CLAUDE_CODE_MAX_RETRIES", MAX_RETRIES)
         .current_dir(&project)
         .arg("--claude")
         .arg(&claude.bin)
