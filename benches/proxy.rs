@@ -539,13 +539,15 @@ fn translator_alone(chunks: &[Bytes], streams: usize) -> f64 {
     let mut events = 0usize;
     let mut out = bytes::BytesMut::with_capacity(1 << 16);
     for i in 0..streams {
-        let ctx = anyclaude::translate::stream::StreamContext {
-            message_id: format!("msg_{i}"),
-            client_model: "openai/bench".into(),
-            input_tokens_estimate: 20000,
-            tool_names: Default::default(),
+        let head = anyclaude::anthropic::writer::MessageHead {
+            id: format!("msg_{i}"),
+            model: "openai/bench".into(),
+            input_tokens: 20000,
         };
-        let mut t = anyclaude::server::chat::ChatTranslator::new(ctx);
+        let mut t = anyclaude::server::forward::DialectStream::new(
+            Box::new(anyclaude::dialect::chat::ChatAnswer::new(Default::default())),
+            anyclaude::anthropic::writer::Writer::sse(head),
+        );
         t.start(&mut out);
         for chunk in chunks {
             t.push(chunk, &mut out);

@@ -4,9 +4,11 @@
 //! Messages API to Claude Code and each provider's own API upstream, then spawns and
 //! supervises `claude` pointed at it. The crate is laid out in layers:
 //!
-//! - pure, synchronous, I/O-free: [`anthropic`] and [`openai`] (wire types), [`sse`]
-//!   (decoding), [`translate`] (requests, responses, streams, token estimates),
-//!   [`provider`] (presets and routing), [`config`] (validated settings);
+//! - pure, synchronous, I/O-free: [`anthropic`] (Claude Code's side: wire types and the
+//!   one event [`anthropic::writer`]), [`conversation`] (the request normalised once),
+//!   [`dialect`] (each upstream protocol behind one trait, e.g. [`dialect::chat`]),
+//!   [`sse`] (decoding), [`translate`] (shared helpers: token estimates, tool names),
+//!   [`provider`] (presets, their quirks as data, and routing), [`config`];
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
 //! - [`app`], which wires them together for `main`.
@@ -15,9 +17,10 @@ pub mod anthropic;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod conversation;
+pub mod dialect;
 pub mod logging;
 pub mod metrics;
-pub mod openai;
 pub mod provider;
 pub mod server;
 pub mod sse;

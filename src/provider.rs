@@ -2,9 +2,12 @@
 //! variable and the quirks its translation must respect, and the routing of a request's
 //! `model` (`<provider>/<model>`) to one of them.
 //!
-//! This module owns the provider seam. A new dialect (OpenAI Responses, Gemini, an
-//! Anthropic-compatible upstream) is a new [`Dialect`] variant handled by the server's
-//! dispatch; a new preset of an existing dialect is one more row in [`PRESETS`].
+//! Provider quirks are data here, never matches on provider names elsewhere: each preset
+//! names its [`Dialect`], its [`AuthScheme`] (which header carries the key), its
+//! [`UrlScheme`] (base + path, Azure deployment + `api-version`, model in the URL), its key
+//! variables and, for local servers, how to start them. A new preset of an existing dialect
+//! is one more row in [`PRESETS`]; a new dialect is a [`Dialect`] variant plus its folder
+//! under `src/dialect/`.
 
 use std::fmt;
 
@@ -15,6 +18,43 @@ pub enum Dialect {
     Anthropic,
     /// OpenAI Chat Completions, as spoken by OpenAI and every "OpenAI-compatible" server.
     OpenAiChat,
+}
+
+/// Which header carries the API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `authorization: Bearer <key>`.
+    Bearer,
+    /// The key as the whole value of this header: `x-api-key` (Anthropic), `api-key`
+    /// (Azure), `x-goog-api-key` (Gemini).
+    Header(&'static str),
+}
+
+/// How the request URL is built from the base URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlScheme {
+    /// `<base><path>`; a dialect that puts the model in the URL builds its path with
+    /// [`encode_path_segment`].
+    BasePath,
+    /// Azure OpenAI: `<base>/openai/deployments/<model><path>?api-version=<version>`, the
+    /// version from `version_var` or `default_version`.
+    AzureDeployment {
+        /// The variable overriding the API version.
+        version_var: &'static str,
+        /// The API version used when the variable is unset.
+        default_version: &'static str,
+    },
+}
+
+/// How to start a local server, for the hint on a refused connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalServer {
+    /// Its name, e.g. `Ollama`.
+    pub name: &'static str,
+    /// How it is usually started, e.g. `` `ollama serve` ``.
+    pub start: &'static str,
+    /// The optional variable holding a key some setups use.
+    pub key_var: &'static str,
 }
 
 /// Which field carries the output limit in a Chat Completions request.
@@ -79,8 +119,16 @@ pub struct Preset {
     pub base_url_vars: &'static [&'static str],
     /// The variable holding the API key; `None` for local servers that need none.
     pub key_var: Option<&'static str>,
+    /// Further variables read for the key when `key_var` is unset, in order.
+    pub key_fallback_vars: &'static [&'static str],
     /// A local server (no key; a refused connection gets a hint about starting it).
     pub local: bool,
+    /// For local servers: what it is and how to start it.
+    pub server: Option<LocalServer>,
+    /// Which header carries the key.
+    pub auth: AuthScheme,
+    /// How the URL is built.
+    pub url: UrlScheme,
     /// What the backend accepts.
     pub profile: ChatProfile,
 }
@@ -107,19 +155,32 @@ const fn hosted(
         default_base_url: url,
         base_url_vars: url_vars,
         key_var: Some(key),
+        key_fallback_vars: &[],
         local: false,
+        server: None,
+        auth: AuthScheme::Bearer,
+        url: UrlScheme::BasePath,
         profile,
     }
 }
 
-const fn local(name: &'static str, url: &'static str, url_vars: &'static [&'static str]) -> Preset {
+const fn local(
+    name: &'static str,
+    url: &'static str,
+    url_vars: &'static [&'static str],
+    server: LocalServer,
+) -> Preset {
     Preset {
         name,
         dialect: Dialect::OpenAiChat,
         default_base_url: url,
         base_url_vars: url_vars,
         key_var: None,
+        key_fallback_vars: &[],
         local: true,
+        server: Some(server),
+        auth: AuthScheme::Bearer,
+        url: UrlScheme::BasePath,
         profile: ChatProfile::COMPATIBLE,
     }
 }
@@ -132,7 +193,11 @@ pub const PRESETS: &[Preset] = &[
         default_base_url: "https://api.anthropic.com",
         base_url_vars: &["ANTHROPIC_API_URL"],
         key_var: Some("ANTHROPIC_API_KEY"),
+        key_fallback_vars: &[],
         local: false,
+        server: None,
+        auth: AuthScheme::Header("x-api-key"),
+        url: UrlScheme::BasePath,
         profile: ChatProfile::COMPATIBLE,
     },
     hosted(
@@ -203,26 +268,71 @@ pub const PRESETS: &[Preset] = &[
         "FIREWORKS_API_KEY",
         ChatProfile::COMPATIBLE,
     ),
-    hosted(
-        "azure",
-        "",
-        &["AZURE_OPENAI_ENDPOINT", "AZURE_API_URL"],
-        "AZURE_OPENAI_API_KEY",
-        OPENAI_PROFILE,
+    Preset {
+        key_fallback_vars: &["AZURE_API_KEY"],
+        auth: AuthScheme::Header("api-key"),
+        url: UrlScheme::AzureDeployment {
+            version_var: "AZURE_OPENAI_API_VERSION",
+            default_version: AZURE_DEFAULT_API_VERSION,
+        },
+        ..hosted(
+            "azure",
+            "",
+            &["AZURE_OPENAI_ENDPOINT", "AZURE_API_URL"],
+            "AZURE_OPENAI_API_KEY",
+            OPENAI_PROFILE,
+        )
+    },
+    local(
+        "ollama",
+        "http://localhost:11434/v1",
+        &["OLLAMA_BASE_URL"],
+        LocalServer {
+            name: "Ollama",
+            start: "`ollama serve`",
+            key_var: "OLLAMA_API_KEY",
+        },
     ),
-    local("ollama", "http://localhost:11434/v1", &["OLLAMA_BASE_URL"]),
     local(
         "lmstudio",
         "http://localhost:1234/v1",
         &["LMSTUDIO_BASE_URL"],
+        LocalServer {
+            name: "LM Studio's server",
+            start: "`lms server start`",
+            key_var: "LMSTUDIO_API_KEY",
+        },
     ),
     local(
         "llamacpp",
         "http://localhost:8080/v1",
         &["LLAMACPP_BASE_URL"],
+        LocalServer {
+            name: "llama.cpp's server",
+            start: "`llama-server -m <model>`",
+            key_var: "LLAMACPP_API_KEY",
+        },
     ),
-    local("vllm", "http://localhost:8000/v1", &["VLLM_BASE_URL"]),
-    local("mlx", "http://localhost:8080/v1", &["MLX_BASE_URL"]),
+    local(
+        "vllm",
+        "http://localhost:8000/v1",
+        &["VLLM_BASE_URL"],
+        LocalServer {
+            name: "vLLM",
+            start: "`vllm serve <model>`",
+            key_var: "VLLM_API_KEY",
+        },
+    ),
+    local(
+        "mlx",
+        "http://localhost:8080/v1",
+        &["MLX_BASE_URL"],
+        LocalServer {
+            name: "mlx-lm's server",
+            start: "`mlx_lm.server --model <model>`",
+            key_var: "MLX_API_KEY",
+        },
+    ),
 ];
 
 /// Looks a preset up by its prefix.
@@ -256,6 +366,8 @@ pub struct Route {
     pub base_url: String,
     /// The API key, when the preset has one and it is set. Never logged.
     pub key: Option<String>,
+    /// The API version for [`UrlScheme::AzureDeployment`], resolved from the environment.
+    pub api_version: Option<String>,
     /// Whether the request named a bare model that was sent to the default model instead.
     pub defaulted_from: Option<String>,
 }
@@ -370,7 +482,7 @@ pub fn route(model: &str, default_model: Option<&str>, env: &dyn Env) -> Result<
     let key = match preset.key_var {
         Some(var) => Some(
             env.var(var)
-                .or_else(|| key_fallback(preset.name).and_then(|v| env.var(v)))
+                .or_else(|| preset.key_fallback_vars.iter().find_map(|v| env.var(v)))
                 .ok_or(RouteError::MissingKey {
                     provider: preset.name,
                     var,
@@ -378,67 +490,77 @@ pub fn route(model: &str, default_model: Option<&str>, env: &dyn Env) -> Result<
                 .to_owned(),
         ),
         // Local servers need no key, but some are set up with one.
-        None => local_key_var(preset.name)
-            .and_then(|v| env.var(v))
+        None => preset
+            .server
+            .and_then(|s| env.var(s.key_var))
             .map(str::to_owned),
+    };
+    let api_version = match preset.url {
+        UrlScheme::AzureDeployment {
+            version_var,
+            default_version,
+        } => Some(env.var(version_var).unwrap_or(default_version).to_owned()),
+        UrlScheme::BasePath => None,
     };
     Ok(Route {
         preset,
         model: name.to_owned(),
         base_url,
         key,
+        api_version,
         defaulted_from,
     })
 }
 
-/// A second variable name some users of earlier tools have for a key.
-fn key_fallback(provider: &str) -> Option<&'static str> {
-    match provider {
-        "azure" => Some("AZURE_API_KEY"),
-        _ => None,
+/// `segment` percent-encoded for use as one URL path segment (a model name in the URL):
+/// everything but unreserved characters is escaped, `/` included.
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
-}
-
-/// The optional key variable of a local preset.
-fn local_key_var(provider: &str) -> Option<&'static str> {
-    match provider {
-        "ollama" => Some("OLLAMA_API_KEY"),
-        "lmstudio" => Some("LMSTUDIO_API_KEY"),
-        "llamacpp" => Some("LLAMACPP_API_KEY"),
-        "vllm" => Some("VLLM_API_KEY"),
-        "mlx" => Some("MLX_API_KEY"),
-        _ => None,
-    }
+    out
 }
 
 /// The Azure API version used when `AZURE_OPENAI_API_VERSION` is unset.
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
 impl Route {
-    /// The Chat Completions URL for this route (Azure: the deployment's URL with its
-    /// `api-version`).
-    pub fn chat_url(&self, env: &dyn Env) -> String {
-        if self.preset.name == "azure" {
-            let version = env
-                .var("AZURE_OPENAI_API_VERSION")
-                .unwrap_or(AZURE_DEFAULT_API_VERSION);
-            let base = self.base_url.trim_end_matches("/openai");
-            format!(
-                "{base}/openai/deployments/{}/chat/completions?api-version={version}",
-                self.model
-            )
-        } else {
-            format!("{}/chat/completions", self.base_url)
+    /// The URL of `path` (e.g. `/chat/completions`, `/v1/messages`, which may carry a
+    /// query) on this route, following the preset's [`UrlScheme`].
+    pub fn url(&self, path: &str) -> String {
+        match self.preset.url {
+            UrlScheme::BasePath => format!("{}{path}", self.base_url),
+            UrlScheme::AzureDeployment { .. } => {
+                let version = self
+                    .api_version
+                    .as_deref()
+                    .unwrap_or(AZURE_DEFAULT_API_VERSION);
+                let base = self.base_url.trim_end_matches("/openai");
+                let sep = if path.contains('?') { '&' } else { '?' };
+                format!(
+                    "{base}/openai/deployments/{}{path}{sep}api-version={version}",
+                    encode_path_segment(&self.model)
+                )
+            }
         }
     }
 
-    /// The header carrying the key: `(name, value)`.
+    /// The Chat Completions URL for this route.
+    pub fn chat_url(&self) -> String {
+        self.url("/chat/completions")
+    }
+
+    /// The header carrying the key, following the preset's [`AuthScheme`]: `(name, value)`.
     pub fn auth_header(&self) -> Option<(&'static str, String)> {
         let key = self.key.as_deref()?;
-        Some(match (self.preset.dialect, self.preset.name) {
-            (Dialect::Anthropic, _) => ("x-api-key", key.to_owned()),
-            (_, "azure") => ("api-key", key.to_owned()),
-            _ => ("authorization", format!("Bearer {key}")),
+        Some(match self.preset.auth {
+            AuthScheme::Bearer => ("authorization", format!("Bearer {key}")),
+            AuthScheme::Header(name) => (name, key.to_owned()),
         })
     }
 }
@@ -463,7 +585,7 @@ mod tests {
         assert_eq!(r.model, "qwen/qwen3-coder");
         assert_eq!(r.base_url, "https://openrouter.ai/api/v1");
         assert_eq!(
-            r.chat_url(&e),
+            r.chat_url(),
             "https://openrouter.ai/api/v1/chat/completions"
         );
         assert_eq!(
@@ -528,9 +650,37 @@ mod tests {
         ]);
         let r = route("azure/my-dep", None, &e).unwrap();
         assert_eq!(
-            r.chat_url(&e),
+            r.chat_url(),
             "https://r.openai.azure.com/openai/deployments/my-dep/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(r.auth_header(), Some(("api-key", "k".to_owned())));
+        let e = env(&[
+            ("AZURE_OPENAI_API_KEY", "k"),
+            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/openai"),
+            ("AZURE_OPENAI_API_VERSION", "2025-01-01"),
+        ]);
+        let r = route("azure/my dep", None, &e).unwrap();
+        assert_eq!(
+            r.url("/responses?x=1"),
+            "https://r.openai.azure.com/openai/deployments/my%20dep/responses?x=1&api-version=2025-01-01"
+        );
+    }
+
+    #[test]
+    fn quirks_are_data() {
+        let e = env(&[("ANTHROPIC_API_KEY", "a")]);
+        let r = route("anthropic/claude-x", None, &e).unwrap();
+        assert_eq!(r.auth_header(), Some(("x-api-key", "a".to_owned())));
+        assert_eq!(
+            r.url("/v1/messages"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            encode_path_segment("models/gemini 2.5:x"),
+            "models%2Fgemini%202.5%3Ax"
+        );
+        for p in PRESETS {
+            assert_eq!(p.local, p.server.is_some(), "{}", p.name);
+        }
     }
 }

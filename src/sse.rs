@@ -3,7 +3,7 @@
 //! Owns the byte-level part of reading an upstream body: splitting it into lines and events
 //! exactly as the WHATWG `EventSource` rules (and the Anthropic TS SDK, protocol.md B.1) do,
 //! whatever way the transport happened to chop the bytes. It knows nothing of JSON or of any
-//! provider; [`crate::translate::stream`] builds on it.
+//! provider; [`crate::dialect::chat::stream`] builds on it.
 //!
 //! Decisions, so callers need not read the code:
 //! - **Line endings**: `\n`, `\r\n` and a lone `\r` all end a line, also when a `\r\n` pair is

@@ -1,5 +1,5 @@
 //! The HTTP client that talks to upstream providers, and the classification of its failures
-//! into Anthropic errors.
+//! ([`Failure`]) into Anthropic errors and the request's recorded outcome, in one place.
 //!
 //! One `reqwest` client per proxy (connection pooling, rustls). It has a connect timeout but
 //! no whole-request timeout, which would cut long generations off: the server applies the
@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use crate::anthropic::{ApiError, ErrorKind};
+use crate::metrics::Outcome;
+use crate::provider::LocalServer;
 
 /// Builds the upstream client.
 pub fn client(connect_timeout: Duration) -> reqwest::Client {
@@ -29,8 +31,75 @@ pub struct Target<'a> {
     pub provider: &'a str,
     /// The URL we tried (without query string).
     pub url: &'a str,
-    /// Whether the preset is a local server, which gets a hint about starting it.
-    pub local: bool,
+    /// For a local server, how to start it (a refused connection gets a hint).
+    pub server: Option<LocalServer>,
+    /// The variable that moves the base URL, for that hint.
+    pub base_url_var: Option<&'a str>,
+}
+
+/// Why talking to the upstream failed. Each kind maps once to the Anthropic error Claude
+/// Code gets ([`Failure::to_api_error`]) and to the recorded outcome
+/// ([`Failure::outcome`]).
+#[derive(Debug)]
+pub enum Failure {
+    /// Sending failed before any response (refused connection, DNS, TLS, connect timeout).
+    Send(reqwest::Error),
+    /// No response headers within the request timeout (`--timeout`).
+    NoHeaders(Duration),
+    /// The upstream went silent mid-answer for longer than `--idle-timeout` (streamed, or
+    /// while reading a whole answer: our timeout, not a bad body).
+    Idle(Duration),
+    /// The body broke mid-answer (reset, truncated chunk).
+    Body(reqwest::Error),
+    /// A whole answer larger than anyclaude reads.
+    TooLarge(usize),
+    /// An error status; the dialect maps it ([`crate::dialect::Dialect::map_error`]) to
+    /// `error`, given here.
+    Status(ApiError),
+    /// A success status whose body the dialect could not read; its error, given here.
+    Undecodable(ApiError),
+    /// anyclaude is shutting down.
+    Shutdown,
+}
+
+impl Failure {
+    /// The error Claude Code gets.
+    pub fn to_api_error(&self, target: Target<'_>) -> ApiError {
+        match self {
+            Failure::Send(err) => send_error(err, target),
+            Failure::NoHeaders(timeout) => {
+                first_byte_timeout(target.provider, target.url, *timeout)
+            }
+            Failure::Idle(idle) => idle_timeout(target.provider, *idle),
+            Failure::Body(err) => body_error(target.provider, err),
+            Failure::TooLarge(limit) => ApiError::new(
+                ErrorKind::Api,
+                format!(
+                    "{} answered with more than {} MiB, more than anyclaude reads for one answer",
+                    target.provider,
+                    limit / (1024 * 1024)
+                ),
+            ),
+            Failure::Status(err) | Failure::Undecodable(err) => err.clone(),
+            Failure::Shutdown => ApiError::new(
+                ErrorKind::Overloaded,
+                "anyclaude is shutting down; the answer above is incomplete",
+            ),
+        }
+    }
+
+    /// How the request is recorded.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Failure::NoHeaders(_) => Outcome::RequestTimeout,
+            Failure::Idle(_) => Outcome::IdleTimeout,
+            Failure::Shutdown => Outcome::Shutdown,
+            Failure::Send(_) | Failure::Status(_) => Outcome::Error,
+            Failure::Body(_) | Failure::TooLarge(_) | Failure::Undecodable(_) => {
+                Outcome::UpstreamError
+            }
+        }
+    }
 }
 
 /// The error Claude Code gets when sending to the upstream failed before any response.
@@ -38,18 +107,17 @@ pub fn send_error(err: &reqwest::Error, target: Target<'_>) -> ApiError {
     let Target {
         provider,
         url,
-        local,
+        server,
+        base_url_var,
     } = target;
     if err.is_connect() {
         let cause = root_cause(err);
-        let hint = if local {
-            let (name, start) = local_server(provider);
-            format!(
+        let hint = match server {
+            Some(LocalServer { name, start, .. }) => format!(
                 " Is {name} running? Start it ({start}), or point {} at where it listens.",
-                base_url_hint(provider)
-            )
-        } else {
-            String::new()
+                base_url_var.unwrap_or("the base URL")
+            ),
+            None => String::new(),
         };
         return ApiError::new(
             ErrorKind::Overloaded,
@@ -111,22 +179,4 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         last = next;
     }
     last.to_string()
-}
-
-/// The server a local preset expects, and how it is usually started.
-fn local_server(provider: &str) -> (&'static str, &'static str) {
-    match provider {
-        "ollama" => ("Ollama", "`ollama serve`"),
-        "lmstudio" => ("LM Studio's server", "`lms server start`"),
-        "llamacpp" => ("llama.cpp's server", "`llama-server -m <model>`"),
-        "vllm" => ("vLLM", "`vllm serve <model>`"),
-        "mlx" => ("mlx-lm's server", "`mlx_lm.server --model <model>`"),
-        _ => ("the local server", "see its documentation"),
-    }
-}
-
-fn base_url_hint(provider: &str) -> String {
-    crate::provider::preset(provider)
-        .and_then(|p| p.base_url_vars.first())
-        .map_or_else(|| "the base URL".to_owned(), |v| (*v).to_owned())
 }

@@ -123,6 +123,16 @@ impl ApiError {
         })
     }
 
+    /// Reads an error in Anthropic's shape (`{"type":"error","error":{"type","message"}}`);
+    /// `None` when the body is not one.
+    pub fn from_anthropic_body(body: &[u8]) -> Option<ApiError> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let error = value.get("error")?;
+        let kind = ErrorKind::from_name(error.get("type")?.as_str()?)?;
+        let message = error.get("message")?.as_str()?;
+        Some(ApiError::new(kind, message))
+    }
+
     /// The error's JSON body as a string.
     pub fn body_string(&self) -> String {
         self.body().to_string()
@@ -149,6 +159,11 @@ mod tests {
             assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
         }
         assert_eq!(ErrorKind::from_name("stream_error"), None);
+        assert_eq!(
+            ApiError::from_anthropic_body(err.body_string().as_bytes()),
+            Some(err.clone())
+        );
+        assert_eq!(ApiError::from_anthropic_body(b"{}"), None);
         assert_eq!(
             err.body_string(),
             r#"{"error":{"message":"slow down","type":"rate_limit_error"},"type":"error"}"#

@@ -201,38 +201,19 @@ impl Event {
     /// stream is made of (deltas, block stops, pings) are written directly, without building
     /// a JSON tree; the rest go through [`Event::data`].
     pub fn encode_into(&self, buf: &mut BytesMut) {
-        use std::fmt::Write as _;
         match self {
             Event::BlockDelta { index, delta } => {
-                let (kind, field, value) = match delta {
-                    Delta::Text(t) => ("text_delta", "text", t),
-                    Delta::Thinking(t) => ("thinking_delta", "thinking", t),
-                    Delta::Signature(s) => ("signature_delta", "signature", s),
-                    Delta::InputJson(p) => ("input_json_delta", "partial_json", p),
+                let (kind, value) = match delta {
+                    Delta::Text(t) => (DeltaKind::Text, t),
+                    Delta::Thinking(t) => (DeltaKind::Thinking, t),
+                    Delta::Signature(s) => (DeltaKind::Signature, s),
+                    Delta::InputJson(p) => (DeltaKind::InputJson, p),
                 };
-                buf.put_slice(
-                    b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
-                );
-                // Writing into memory cannot fail.
-                let _ = write!(buf, "{index}");
-                buf.put_slice(b",\"delta\":{\"type\":\"");
-                buf.put_slice(kind.as_bytes());
-                buf.put_slice(b"\",\"");
-                buf.put_slice(field.as_bytes());
-                buf.put_slice(b"\":");
-                write_json(buf, value);
-                buf.put_slice(b"}}\n\n");
+                encode_delta(buf, *index, kind, value);
             }
-            Event::BlockStop { index } => {
-                let _ = write!(
-                    buf,
-                    "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"
-                );
-            }
-            Event::Ping => buf.put_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
-            Event::MessageStop => {
-                buf.put_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
-            }
+            Event::BlockStop { index } => encode_block_stop(buf, *index),
+            Event::Ping => encode_ping(buf),
+            Event::MessageStop => encode_message_stop(buf),
             _ => {
                 buf.put_slice(b"event: ");
                 buf.put_slice(self.name().as_bytes());
@@ -248,6 +229,133 @@ impl Event {
         let mut buf = BytesMut::new();
         self.encode_into(&mut buf);
         String::from_utf8(buf.to_vec()).expect("SSE encoding is UTF-8")
+    }
+}
+
+/// The kind of a `content_block_delta`, for writing one from a borrowed string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaKind {
+    /// `text_delta`.
+    Text,
+    /// `thinking_delta`.
+    Thinking,
+    /// `signature_delta`.
+    Signature,
+    /// `input_json_delta`.
+    InputJson,
+}
+
+impl DeltaKind {
+    /// The delta's `type` and the field holding its string.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            DeltaKind::Text => ("text_delta", "text"),
+            DeltaKind::Thinking => ("thinking_delta", "thinking"),
+            DeltaKind::Signature => ("signature_delta", "signature"),
+            DeltaKind::InputJson => ("input_json_delta", "partial_json"),
+        }
+    }
+
+    /// The owned [`Delta`] with this kind and `value`.
+    pub fn to_delta(self, value: &str) -> Delta {
+        let value = value.to_owned();
+        match self {
+            DeltaKind::Text => Delta::Text(value),
+            DeltaKind::Thinking => Delta::Thinking(value),
+            DeltaKind::Signature => Delta::Signature(value),
+            DeltaKind::InputJson => Delta::InputJson(value),
+        }
+    }
+}
+
+/// Appends a `content_block_delta` written straight from a borrowed string.
+pub fn encode_delta(buf: &mut BytesMut, index: usize, kind: DeltaKind, value: &str) {
+    use std::fmt::Write as _;
+    let (kind, field) = kind.names();
+    buf.put_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
+    // Writing into memory cannot fail.
+    let _ = write!(buf, "{index}");
+    buf.put_slice(b",\"delta\":{\"type\":\"");
+    buf.put_slice(kind.as_bytes());
+    buf.put_slice(b"\",\"");
+    buf.put_slice(field.as_bytes());
+    buf.put_slice(b"\":");
+    write_json(buf, value);
+    buf.put_slice(b"}}\n\n");
+}
+
+/// Appends a `content_block_stop`.
+pub fn encode_block_stop(buf: &mut BytesMut, index: usize) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        buf,
+        "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"
+    );
+}
+
+/// Appends a `ping`.
+pub fn encode_ping(buf: &mut BytesMut) {
+    buf.put_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+}
+
+/// Appends a `message_stop`.
+pub fn encode_message_stop(buf: &mut BytesMut) {
+    buf.put_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+}
+
+/// Appends a `content_block_start` written from borrowed parts.
+pub fn encode_block_start(buf: &mut BytesMut, index: usize, block: BlockStartRef<'_>) {
+    use std::fmt::Write as _;
+    buf.put_slice(
+        b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":",
+    );
+    let _ = write!(buf, "{index}");
+    match block {
+        BlockStartRef::Text => {
+            buf.put_slice(b",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+        }
+        BlockStartRef::Thinking => buf.put_slice(
+            b",\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
+        ),
+        BlockStartRef::ToolUse { id, name } => {
+            buf.put_slice(b",\"content_block\":{\"type\":\"tool_use\",\"id\":");
+            write_json(buf, id);
+            buf.put_slice(b",\"name\":");
+            write_json(buf, name);
+            buf.put_slice(b",\"input\":{}}}\n\n");
+        }
+    }
+}
+
+/// A block opening with borrowed fields, as the writer emits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockStartRef<'a> {
+    /// A text block.
+    Text,
+    /// A thinking block.
+    Thinking,
+    /// A tool call.
+    ToolUse {
+        /// The call's id.
+        id: &'a str,
+        /// The tool's name.
+        name: &'a str,
+    },
+}
+
+impl BlockStartRef<'_> {
+    /// The owned [`BlockStart`].
+    pub fn to_owned_block(self) -> BlockStart {
+        match self {
+            BlockStartRef::Text => BlockStart::Text,
+            BlockStartRef::Thinking => BlockStart::Thinking,
+            BlockStartRef::ToolUse { id, name } => BlockStart::ToolUse {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            },
+        }
     }
 }
 

@@ -46,7 +46,12 @@ pub fn response(status: StatusCode, request_id: &str, body: Body) -> Response<Bo
 
 /// A JSON response.
 pub fn json(status: StatusCode, request_id: &str, value: &serde_json::Value) -> Response<Body> {
-    let mut resp = response(status, request_id, full(value.to_string()));
+    json_bytes(status, request_id, value.to_string())
+}
+
+/// A JSON response of already serialised bytes.
+pub fn json_bytes(status: StatusCode, request_id: &str, bytes: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = response(status, request_id, full(bytes));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -1,13 +1,12 @@
 //! The proxy server: accepts Claude Code's connections on the listener it is handed, serves
 //! each with hyper, and shuts down gracefully.
 //!
-//! Layout: [`routes`] (dispatch, auth, request bodies), [`passthrough`] (Anthropic
-//! upstreams), [`chat`] (OpenAI Chat Completions upstreams), [`pump`] (the streaming task
-//! with keepalive, backpressure and timeouts), [`body`] (response helpers).
+//! Layout: [`routes`] (dispatch, auth, request bodies), [`forward`] (the one upstream path,
+//! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
+//! timeouts), [`body`] (response helpers).
 
 pub mod body;
-pub mod chat;
-pub mod passthrough;
+pub mod forward;
 pub mod pump;
 pub mod routes;
 
@@ -158,11 +157,7 @@ impl RequestContext {
         url: &str,
     ) -> Result<(reqwest::Response, Duration), ApiError> {
         let timeouts = self.proxy.settings.timeouts;
-        let target = crate::upstream::Target {
-            provider: self.route.preset.name,
-            url: url.split('?').next().unwrap_or(url),
-            local: self.route.preset.local,
-        };
+        let target = self.target(url);
         let sent = Instant::now();
         tokio::select! {
             biased;
@@ -179,6 +174,16 @@ impl RequestContext {
                     timeouts.request,
                 )),
             },
+        }
+    }
+
+    /// The upstream as error messages name it (the URL without its query string).
+    pub fn target<'a>(&'a self, url: &'a str) -> crate::upstream::Target<'a> {
+        crate::upstream::Target {
+            provider: self.route.preset.name,
+            url: url.split('?').next().unwrap_or(url),
+            server: self.route.preset.server,
+            base_url_var: self.route.preset.base_url_vars.first().copied(),
         }
     }
 

@@ -4,14 +4,14 @@
 //!
 //! Everything that can end a stream meets in this task's one loop, so cleanup (metrics, log
 //! line, upstream connection) runs exactly once whichever comes first:
-//! - the upstream ends, cleanly or not (the translator closes open blocks and adds an
-//!   `event: error` when it was not a proper end);
-//! - the upstream is silent for `--idle-timeout` (open blocks closed, then `event: error`);
+//! - the upstream ends, cleanly or not (the translator ends the stream with an
+//!   `event: error` when it was not a proper end: see the writer's failure ending);
+//! - the upstream is silent for `--idle-timeout` (`event: error`);
 //! - Claude Code closes the connection (hyper drops the body, the channel closes, the loop
 //!   sees it at once and drops the upstream response, which closes that connection);
 //! - Claude Code stops reading for `--drain-timeout` (the stream is given up: upstream
 //!   cancelled, outcome `drain_timeout`);
-//! - anyclaude shuts down (open blocks closed, then `event: error`).
+//! - anyclaude shuts down (`event: error`).
 //!
 //! While nothing goes to Claude Code (the upstream is silent, or sends only SSE comments such
 //! as llama.cpp's `: ping`), `event: ping` goes out every `--keepalive` so Claude Code's idle
@@ -48,6 +48,10 @@ pub trait Translate: Send + 'static {
     fn finish(&mut self, out: &mut BytesMut);
     /// The stream failed for a reason outside the body (timeout, reset, shutdown).
     fn fail(&mut self, err: ApiError, out: &mut BytesMut);
+    /// Writes a keepalive `ping`.
+    fn ping(&mut self, out: &mut BytesMut) {
+        Event::Ping.encode_into(out);
+    }
     /// Whether the stream has ended (`message_stop` or `error` written).
     fn is_finished(&self) -> bool;
     /// The error that ended the stream, if one did.
@@ -334,7 +338,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 reason = Some(Outcome::IdleTimeout);
             }
             Step::Ping => {
-                Event::Ping.encode_into(&mut out);
+                translator.ping(&mut out);
                 // Due again a keepalive from now even if the ping cannot be sent at once.
                 ping.as_mut()
                     .reset(tokio::time::Instant::now() + timeouts.keepalive);

@@ -11,11 +11,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::{self, Body};
-use super::{Proxy, chat, passthrough};
+use super::{Proxy, forward};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::{Outcome, RequestRecord};
-use crate::provider::{self, Dialect, RouteError};
+use crate::provider::{self, RouteError};
 use crate::translate::tokens;
 
 /// Largest request body accepted (Anthropic's own limit).
@@ -307,13 +307,5 @@ async fn answer_messages(
         started,
         route,
     };
-    match ctx.route.preset.dialect {
-        Dialect::Anthropic => {
-            passthrough::forward(ctx, parsed, raw, query.as_deref(), &headers).await
-        }
-        Dialect::OpenAiChat => {
-            drop(raw);
-            chat::forward(ctx, parsed).await
-        }
-    }
+    forward::forward(ctx, parsed, raw, query.as_deref(), &headers).await
 }

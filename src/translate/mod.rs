@@ -1,10 +1,9 @@
-//! Pure, synchronous translation between the Anthropic Messages API and upstream dialects.
-//! Nothing here touches a socket, a process or the clock.
+//! Pure, synchronous helpers every dialect shares: token estimates ([`tokens`], [`bpe`]),
+//! tool-name shortening and id sanitising ([`tool_names`]), our thinking signature
+//! ([`signature`]). Nothing here touches a socket, a process or the clock. The Chat
+//! Completions translation itself lives in [`crate::dialect::chat`].
 
 pub mod bpe;
-pub mod request;
-pub mod response;
 pub mod signature;
-pub mod stream;
 pub mod tokens;
 pub mod tool_names;

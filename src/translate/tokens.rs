@@ -24,8 +24,8 @@ use crate::anthropic::request::{
 };
 
 use super::bpe::O200kBase;
-use super::request::loaded_tool_names;
 use super::tool_names::fnv1a;
+use crate::conversation::loaded_tool_names;
 
 /// The estimate for one image (Anthropic's ~1,600 tokens for a ~1.15 megapixel image, the
 /// size Claude Code's own resizing aims at).

@@ -101,9 +101,12 @@ fn blocks(events: &[Ev]) -> Vec<Value> {
                 }
                 open = None;
             }
-            "message_delta" | "message_stop" | "error" => {
+            "message_delta" | "message_stop" => {
                 assert!(open.is_none(), "blocks closed before {}", e.name)
             }
+            // A failure ends inside an open block (never after closed ones): that is what
+            // makes Claude Code retry instead of keeping a truncated answer.
+            "error" => assert!(open.is_some(), "an error comes inside an open block"),
             other => panic!("unexpected event {other}"),
         }
     }
@@ -368,7 +371,7 @@ async fn upstream_errors_before_the_stream_become_anthropic_errors() {
 }
 
 #[tokio::test]
-async fn faults_mid_stream_close_blocks_then_send_an_error() {
+async fn faults_mid_stream_end_in_an_error_inside_the_open_block() {
     let text = chat_script::text(&["partial"]);
     let cases: Vec<(&str, Vec<String>)> = vec![
         (
@@ -415,8 +418,8 @@ async fn faults_mid_stream_close_blocks_then_send_an_error() {
             "{case}: never a silent success"
         );
         assert!(
-            names.contains(&"content_block_stop"),
-            "{case}: the open block was closed first"
+            !names.contains(&"content_block_stop"),
+            "{case}: the open block is left open for the error"
         );
     }
     proxy.settled(cases.len() as u64).await;
@@ -481,8 +484,16 @@ async fn a_200_with_an_html_body_ends_in_an_error_event() {
     .await;
     let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
     let events = stream_events(&proxy, &request(true)).await;
-    assert_eq!(names(&events), ["message_start", "error"]);
-    let message = events[1].data["error"]["message"].as_str().unwrap();
+    // No block was open: an empty text block opens to carry the error.
+    assert_eq!(
+        names(&events),
+        ["message_start", "content_block_start", "error"]
+    );
+    assert_eq!(
+        events[1].data["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+    let message = events[2].data["error"]["message"].as_str().unwrap();
     assert!(!message.contains("<html>"), "{message}");
     proxy.stop().await;
 }

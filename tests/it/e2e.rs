@@ -303,8 +303,20 @@ async fn rate_limited_then_success(claude: &Claude) {
     );
 }
 
+/// A stream that fails mid-answer ends with its `event: error` inside the open block, which
+/// makes Claude Code retry the request without streaming instead of keeping the truncated
+/// text as a complete answer; here the retry succeeds.
 async fn mid_stream_failure(claude: &Claude) {
-    let upstream = Upstream::with_handler(|_| {
+    let upstream = Upstream::with_handler(|req| {
+        if req.json()["stream"] != true {
+            return Reply::json(json!({
+                "id": "chatcmpl-retry", "object": "chat.completion", "created": 1,
+                "model": "gpt-e2e",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "the whole answer"}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 3}
+            }));
+        }
         let mut steps: Vec<Step> = chat_script::text(&["partial ", "answer"])[..3]
             .iter()
             .map(|c| Step::Send(c.clone().into()))
@@ -320,18 +332,11 @@ async fn mid_stream_failure(claude: &Claude) {
     let started = std::time::Instant::now();
     let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
     let result = run.result();
-    assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
-    assert_eq!(run.out.status.code(), Some(1), "{}", claude.version);
     assert!(started.elapsed() < Duration::from_secs(100));
-    let shown = result.to_string();
-    assert!(
-        shown.contains("the model crashed") || shown.contains("mid-response"),
-        "{}: {shown}",
-        claude.version
-    );
     assert_ne!(
         result["result"], "partial answer",
-        "a failure is never a truncated success"
+        "{}: a failure is never a truncated success",
+        claude.version
     );
     let streams: Vec<Value> = upstream
         .received()
@@ -341,6 +346,40 @@ async fn mid_stream_failure(claude: &Claude) {
     eprintln!(
         "{}: mid-stream failure shown as {}; upstream requests (their stream flag): {streams:?}",
         claude.version, result["result"]
+    );
+    if claude.version.starts_with("2.0.") {
+        // 2.0.x does not retry a stream that failed after more than one text delta: it ends
+        // the turn with no answer ("error_during_execution", exit 0) — no truncated text
+        // either (measured in e2e_endings.rs). Nothing anyclaude can send changes that.
+        assert_eq!(
+            result["subtype"], "error_during_execution",
+            "{}: {result}",
+            claude.version
+        );
+        assert!(
+            result.get("result").is_none(),
+            "{}: {result}",
+            claude.version
+        );
+        assert!(
+            streams.iter().all(|s| s == &json!(true)),
+            "{}: no retry without streaming: {streams:?}",
+            claude.version
+        );
+        return;
+    }
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(result["result"], "the whole answer", "{}", claude.version);
+    assert_eq!(
+        streams.first(),
+        Some(&json!(true)),
+        "{}: streamed first",
+        claude.version
+    );
+    assert!(
+        streams.iter().any(|s| s != &json!(true)),
+        "{}: then retried without streaming: {streams:?}",
+        claude.version
     );
 }
 
@@ -377,18 +416,9 @@ async fn e2e_rate_limited_then_success() {
 }
 
 #[tokio::test]
-async fn e2e_mid_stream_failure_is_an_error_not_a_hang() {
-    for claude in claude::pinned("e2e_mid_stream_failure_is_an_error_not_a_hang") {
-        // Today's ending (block closed, then `event: error`) reads as a finished answer to
-        // 2.0.x; the ending that serves every version replaces it (see e2e_endings.rs).
-        if claude.version.starts_with("2.0.") {
-            eprintln!(
-                "SKIPPED e2e_mid_stream_failure_is_an_error_not_a_hang on {}: known truncated success",
-                claude.version
-            );
-            continue;
-        }
+async fn e2e_mid_stream_failure_is_retried_not_truncated() {
+    for claude in claude::pinned("e2e_mid_stream_failure_is_retried_not_truncated") {
         mid_stream_failure(&claude).await;
-        claude::record("e2e_mid_stream_failure_is_an_error_not_a_hang", &claude);
+        claude::record("e2e_mid_stream_failure_is_retried_not_truncated", &claude);
     }
 }

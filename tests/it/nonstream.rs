@@ -185,7 +185,6 @@ async fn nonstream_timeout_before_headers_is_our_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "fails today: the whole-body read swallows the reset and reports a bad body (server::read_body)"]
 async fn nonstream_reset_mid_body_is_a_broken_connection_not_a_bad_body() {
     let (status, _, body) = one(
         json_steps(vec![Step::Send(half_completion().into()), Step::Reset]),
@@ -200,7 +199,6 @@ async fn nonstream_reset_mid_body_is_a_broken_connection_not_a_bad_body() {
 }
 
 #[tokio::test]
-#[ignore = "fails today: the whole-body read stops at the timeout and reports a bad body (server::read_body)"]
 async fn nonstream_timeout_mid_body_is_our_timeout() {
     let mut timeouts = test_timeouts();
     timeouts.idle = Duration::from_millis(500);
@@ -220,7 +218,6 @@ async fn nonstream_timeout_mid_body_is_our_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "fails today: the idle timeout bounds the whole body read, not the silence between chunks (server::read_body)"]
 async fn nonstream_slow_but_steady_body_is_read_whole() {
     let mut timeouts = test_timeouts();
     timeouts.idle = Duration::from_millis(600);

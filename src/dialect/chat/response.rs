@@ -1,24 +1,24 @@
 //! Chat Completions answers → Anthropic, when they are not streamed, and upstream errors →
 //! Anthropic errors (both before a stream starts and in the middle of one).
 //!
-//! Owned here: [`chat_to_message`] (a whole `chat.completion` body → Anthropic's `Message`
-//! JSON, protocol.md A.5), [`upstream_error`] (an upstream HTTP error → [`ApiError`]),
+//! Owned here: [`chat_to_message`] (a whole `chat.completion` body → Anthropic's `Message`,
+//! written through the same [`Writer`] as a stream), [`upstream_error`] (an upstream HTTP error → [`ApiError`]),
 //! [`stream_error`] (an `{"error":…}` chunk mid-stream → [`ApiError`]), and the rules both
 //! this module and [`super::stream`] share: finish reason → stop reason
 //! ([`stop_reason_for`]), upstream usage → Anthropic usage ([`final_usage`]), tool
 //! arguments → a JSON object or a clear error ([`parse_tool_arguments`]), and context
 //! overflow in Anthropic's own words (`prompt is too long: N tokens > M maximum`, A.7, G.11).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::wire_response::{ChatCompletion, CompletionUsage, ErrorObject};
 use crate::anthropic::error::{ApiError, ErrorKind};
 use crate::anthropic::stream::{StopReason, Usage};
-use crate::openai::response::{ChatCompletion, CompletionUsage, ErrorObject};
 
-use super::signature::sign;
-use super::stream::StreamContext;
-use super::tokens::estimate_text_tokens;
-use super::tool_names::{fnv1a, sanitize_id};
+use crate::anthropic::writer::{Message, MessageHead, Writer};
+
+use crate::translate::tokens::estimate_text_tokens;
+use crate::translate::tool_names::{ToolNames, fnv1a, sanitize_id};
 
 /// Longest upstream message carried into an error, in characters.
 const MAX_MESSAGE_CHARS: usize = 2000;
@@ -453,12 +453,30 @@ fn trailing_number(s: &str) -> Option<u64> {
     leading_number(&s[start..])
 }
 
-/// Translates a non-streaming `chat.completion` body into Anthropic's `Message` JSON
-/// (protocol.md A.5): `thinking` (signed), `text` and `tool_use` blocks in that order, the
-/// same stop-reason and usage rules as the stream, and the client's model name. An error
-/// body, a body that is not a completion, a completion without choices, or tool arguments
-/// that are not a JSON object give an [`ApiError`].
-pub fn chat_to_message(body: &[u8], ctx: &StreamContext) -> Result<Value, ApiError> {
+/// Translates a non-streaming `chat.completion` body into Anthropic's [`Message`]
+/// (protocol.md A.5) by writing it through a [`Writer::message`]: `thinking` (signed),
+/// `text` and `tool_use` blocks in that order, the same stop-reason and usage rules as the
+/// stream, and the client's model name. An error body, a body that is not a completion, a
+/// completion without choices, or tool arguments that are not a JSON object give an
+/// [`ApiError`].
+pub fn chat_to_message(
+    body: &[u8],
+    tool_names: &ToolNames,
+    head: MessageHead,
+) -> Result<Message, ApiError> {
+    let mut w = Writer::message(head);
+    chat_completion_into(body, tool_names, &mut w);
+    w.into_message()
+}
+
+/// Writes a whole `chat.completion` body into `w` and ends it (see [`chat_to_message`]).
+pub fn chat_completion_into(body: &[u8], tool_names: &ToolNames, w: &mut Writer) {
+    if let Err(err) = write_completion(body, tool_names, w) {
+        w.fail(err);
+    }
+}
+
+fn write_completion(body: &[u8], tool_names: &ToolNames, w: &mut Writer) -> Result<(), ApiError> {
     let completion: ChatCompletion = match serde_json::from_slice(body) {
         Ok(c) => c,
         Err(e) => {
@@ -490,26 +508,9 @@ pub fn chat_to_message(body: &[u8], ctx: &StreamContext) -> Result<Value, ApiErr
     };
     let msg = &choice.message;
     let finish = choice.finish_reason.as_deref();
-    let mut content = Vec::new();
-    let mut emitted = String::new();
-    if let Some(thinking) = msg.reasoning_text().filter(|t| !t.trim().is_empty()) {
-        content
-            .push(json!({"type": "thinking", "thinking": thinking, "signature": sign(thinking)}));
-        emitted.push_str(thinking);
-    }
-    let mut text = msg.content.clone().unwrap_or_default();
-    if let Some(refusal) = msg.refusal.as_deref().filter(|r| !r.trim().is_empty()) {
-        if !text.trim().is_empty() {
-            text.push_str("\n\n");
-        }
-        text.push_str(refusal);
-    }
-    if !text.trim().is_empty() {
-        emitted.push_str(&text);
-        content.push(json!({"type": "text", "text": text}));
-    }
+    // Check every call before writing anything, so a broken call fails the whole answer.
+    let mut calls = Vec::with_capacity(msg.tool_calls.len());
     let mut used = Vec::new();
-    let mut tools = 0;
     for (position, call) in msg.tool_calls.iter().enumerate() {
         let name = call.function.name.as_deref().map(str::trim).unwrap_or("");
         let arguments = call.function.arguments.as_deref().unwrap_or("");
@@ -526,46 +527,72 @@ pub fn chat_to_message(body: &[u8], ctx: &StreamContext) -> Result<Value, ApiErr
                 ),
             ));
         }
-        let name = ctx.tool_names.original(name);
+        let name = tool_names.original(name);
         let input = parse_tool_arguments(name, arguments, finish)?;
         let id = unique_tool_id(
             call.id.as_deref().unwrap_or(""),
-            tool_id_seed(&ctx.message_id, position),
+            tool_id_seed(&w.head().id, position),
             &mut used,
         );
+        calls.push((id, name, arguments, input));
+    }
+    let mut emitted = String::new();
+    if let Some(thinking) = msg.reasoning_text().filter(|t| !t.trim().is_empty()) {
+        w.thinking(thinking);
+        w.close_block();
+        emitted.push_str(thinking);
+    }
+    let mut text = msg.content.clone().unwrap_or_default();
+    if let Some(refusal) = msg.refusal.as_deref().filter(|r| !r.trim().is_empty()) {
+        if !text.trim().is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(refusal);
+    }
+    if !text.trim().is_empty() {
+        emitted.push_str(&text);
+        w.text(&text);
+    }
+    let tools = calls.len();
+    for (id, name, arguments, input) in calls {
         emitted.push_str(name);
         emitted.push_str(arguments);
-        content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
-        tools += 1;
+        w.tool_start(&id, name);
+        w.tool_args(&input.to_string());
     }
     let refused = msg.refusal.as_deref().is_some_and(|r| !r.trim().is_empty());
     let stop_reason = stop_reason_for(finish, tools > 0, refused);
-    let usage = final_usage(completion.usage.as_ref(), ctx.input_tokens_estimate, || {
+    let usage = final_usage(completion.usage.as_ref(), w.head().input_tokens, || {
         estimate_text_tokens(&emitted)
     });
-    Ok(json!({
-        "id": ctx.message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": ctx.client_model,
-        "content": content,
-        "stop_reason": stop_reason.as_str(),
-        "stop_sequence": null,
-        "usage": usage,
-    }))
+    w.finish(stop_reason, usage);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::tool_names::ToolNames;
+    use crate::translate::signature::sign;
+    use serde_json::json;
+
+    struct Ctx {
+        head: MessageHead,
+        tool_names: ToolNames,
+    }
+
+    fn chat_to_message(body: &[u8], c: &Ctx) -> Result<Value, ApiError> {
+        super::chat_to_message(body, &c.tool_names, c.head.clone())
+            .map(|m| serde_json::to_value(m).unwrap())
+    }
     use proptest::prelude::*;
 
-    fn ctx() -> StreamContext {
-        StreamContext {
-            message_id: "msg_test".into(),
-            client_model: "claude-sonnet-4-5".into(),
-            input_tokens_estimate: 100,
+    fn ctx() -> Ctx {
+        Ctx {
+            head: MessageHead {
+                id: "msg_test".into(),
+                model: "claude-sonnet-4-5".into(),
+                input_tokens: 100,
+            },
             tool_names: ToolNames::default(),
         }
     }

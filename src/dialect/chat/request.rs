@@ -1,9 +1,10 @@
 //! Request translation from the Anthropic Messages API to OpenAI Chat Completions.
 //!
 //! [`to_chat`] is pure: it takes a parsed [`MessagesRequest`], the upstream model id and the
-//! backend's [`ChatProfile`], and returns the Chat Completions body, the tool-name map needed
-//! to translate the answer back, and the list of everything it dropped (the server logs it).
-//! The rules follow protocol.md G (pitfalls 3–9, 13, 15, 16):
+//! backend's [`ChatProfile`], normalises the request into a [`Conversation`] (the rules every
+//! dialect shares live there) and [`encode`]s it: the Chat Completions body, the tool-name
+//! map needed to translate the answer back, and the list of everything it dropped (the
+//! server logs it). What this encoding adds (protocol.md G, pitfalls 3–9, 13, 15, 16):
 //!
 //! - `system` (string or blocks) and mid-conversation `"role":"system"` turns become system
 //!   messages: one leading message when the profile says so, otherwise in place (deferred
@@ -27,31 +28,26 @@
 //!   in which case it is offered like any other.
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
-use crate::anthropic::request::{
-    BlockRef, Content, ContentBlock, CustomTool, DocumentBlock, MessagesRequest, Role, Source,
-    Thinking, Tool, ToolChoice, ToolResultBlock, push_paragraph,
-};
-use crate::anthropic::{ApiError, ErrorKind};
-use crate::openai::request::{
+use super::wire_request::{
     AssistantMessage, ChatCompletionRequest, ChatMessage, ChatTool, ChatToolChoice, ContentPart,
     FileData, FunctionCall, FunctionDef, FunctionType, ImageUrl, ReasoningEffort, StreamOptions,
     ToolCall, UserContent,
 };
+use crate::anthropic::request::{MessagesRequest, Thinking, push_paragraph};
+use crate::anthropic::{ApiError, ErrorKind};
+use crate::conversation::{
+    AssistantPart, Conversation, Item, Media, Part, ToolChoice, ToolResult, ToolSpec, result_text,
+};
+use crate::dialect::signature::Signature;
 use crate::provider::{ChatProfile, MaxTokensField, ReasoningEcho};
 
-use super::signature;
-use super::tool_names::{ToolNames, sanitize_id};
+use crate::translate::tool_names::ToolNames;
 
 /// The most stop sequences Chat Completions accepts.
 pub const MAX_STOP: usize = 4;
 
-/// What a tool result with no content is sent as.
-pub const EMPTY_RESULT: &str = "(no output)";
-
-/// What a tool call without a result in the history is answered with.
-pub const MISSING_RESULT: &str = "(no result was recorded for this tool call)";
+pub use crate::conversation::{EMPTY_RESULT, MISSING_RESULT};
 
 /// A translated request, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,48 +75,57 @@ impl ChatRequest {
 }
 
 /// Translates `req` into a Chat Completions request for `upstream_model` on a backend that
-/// behaves as `profile` says. Errors are 400s for content the backend cannot take (a PDF on
-/// a backend without PDF input, an Anthropic Files API reference).
+/// behaves as `profile` says: normalised once into a [`Conversation`], then encoded. Errors
+/// are 400s for content the backend cannot take (a PDF on a backend without PDF input, an
+/// Anthropic Files API reference).
 pub fn to_chat(
     req: &MessagesRequest,
+    upstream_model: &str,
+    profile: &ChatProfile,
+) -> Result<ChatRequest, ApiError> {
+    encode(Conversation::from_request(req)?, upstream_model, profile)
+}
+
+/// Encodes a conversation as a Chat Completions request (see [`to_chat`]).
+pub fn encode(
+    conv: Conversation,
     upstream_model: &str,
     profile: &ChatProfile,
 ) -> Result<ChatRequest, ApiError> {
     let mut cx = Cx {
         profile,
         names: ToolNames::default(),
-        dropped: Dropped::default(),
+        dropped: Dropped(conv.dropped),
     };
     let reasoning_model = profile.max_tokens_field == MaxTokensField::MaxCompletionTokens
         && is_openai_reasoning_model(upstream_model);
-
-    for key in req.extra.keys() {
-        cx.dropped.add(key);
-    }
-    if req.top_k.is_some() {
+    if conv.top_k.is_some() {
         cx.dropped.add("top_k");
     }
-    if req.metadata.is_some() {
-        cx.dropped.add("metadata");
-    }
-    if let Some(config) = &req.output_config {
-        // `effort` is handled with `thinking`, below.
-        for key in config.extra.keys() {
-            cx.dropped.add(format!("output_config.{key}"));
-        }
-    }
 
-    let tools = translate_tools(&mut cx, req);
-    let (tool_choice, parallel_tool_calls) = translate_tool_choice(&mut cx, req, tools.as_deref());
-    let messages = translate_messages(&mut cx, req)?;
+    let tools: Vec<ChatTool> = conv.tools.iter().map(|t| chat_tool(&mut cx, t)).collect();
+    let tool_choice = conv.tool_choice.as_ref().map(|choice| match choice {
+        ToolChoice::Auto => ChatToolChoice::Auto,
+        ToolChoice::Any => ChatToolChoice::Required,
+        ToolChoice::None => ChatToolChoice::None,
+        ToolChoice::Tool(name) => ChatToolChoice::Function(cx.names.upstream_name(name)),
+    });
+    let parallel_tool_calls = (!tools.is_empty() && !conv.parallel_tool_calls).then_some(false);
+    let tools = (!tools.is_empty()).then_some(tools);
 
-    let reasoning_effort = reasoning_effort(&mut cx, req, upstream_model);
+    let reasoning_effort = reasoning_effort(
+        &mut cx,
+        conv.thinking.as_ref(),
+        conv.effort.as_deref(),
+        upstream_model,
+    );
+    let messages = encode_items(&mut cx, conv.system, conv.items)?;
 
     let (temperature, top_p, stop) = if reasoning_model {
         for (present, name) in [
-            (req.temperature.is_some(), "temperature"),
-            (req.top_p.is_some(), "top_p"),
-            (req.stop_sequences.is_some(), "stop_sequences"),
+            (conv.temperature.is_some(), "temperature"),
+            (conv.top_p.is_some(), "top_p"),
+            (!conv.stop_sequences.is_empty(), "stop_sequences"),
         ] {
             if present {
                 cx.dropped
@@ -129,16 +134,20 @@ pub fn to_chat(
         }
         (None, None, None)
     } else {
-        (req.temperature, req.top_p, stop_sequences(&mut cx, req))
+        (
+            conv.temperature,
+            conv.top_p,
+            stop_sequences(&mut cx, conv.stop_sequences),
+        )
     };
 
-    let max_tokens = req.max_tokens.map(|n| n.max(1));
+    let max_tokens = conv.max_tokens.map(|n| n.max(1));
     let (max_tokens, max_completion_tokens) = match profile.max_tokens_field {
         MaxTokensField::MaxTokens => (max_tokens, None),
         MaxTokensField::MaxCompletionTokens => (None, max_tokens),
     };
     let stream_options =
-        (req.stream == Some(true) && profile.stream_usage).then_some(StreamOptions {
+        (conv.stream == Some(true) && profile.stream_usage).then_some(StreamOptions {
             include_usage: true,
         });
 
@@ -151,7 +160,7 @@ pub fn to_chat(
             temperature,
             top_p,
             stop,
-            stream: req.stream,
+            stream: conv.stream,
             stream_options,
             tools,
             tool_choice,
@@ -195,26 +204,6 @@ impl Dropped {
             self.0.push(what);
         }
     }
-
-    fn extras(&mut self, owner: &str, extra: &Map<String, Value>) {
-        for key in extra.keys() {
-            self.add(format!("{owner}.{key}"));
-        }
-    }
-}
-
-impl Cx<'_> {
-    /// The text of a plain string or a `text` block (listing the block's dropped fields).
-    fn text_of<'b>(&mut self, block: BlockRef<'b>) -> Option<&'b str> {
-        if let BlockRef::Block(ContentBlock::Text(t)) = block {
-            self.dropped.extras("text", &t.extra);
-        }
-        let text = block.as_text()?;
-        if text.trim().is_empty() {
-            self.dropped.add("empty text block");
-        }
-        Some(text)
-    }
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -224,9 +213,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 // ---------------------------------------------------------------------------------------
 // Sampling and reasoning
 
-fn stop_sequences(cx: &mut Cx<'_>, req: &MessagesRequest) -> Option<Vec<String>> {
-    let seqs = req.stop_sequences.as_ref()?;
-    let mut kept: Vec<String> = seqs.iter().filter(|s| !s.is_empty()).cloned().collect();
+fn stop_sequences(cx: &mut Cx<'_>, mut kept: Vec<String>) -> Option<Vec<String>> {
     if kept.len() > MAX_STOP {
         cx.dropped.add(format!(
             "stop_sequences beyond the first {MAX_STOP} ({} more)",
@@ -243,10 +230,10 @@ fn stop_sequences(cx: &mut Cx<'_>, req: &MessagesRequest) -> Option<Vec<String>>
 /// backends that do not take it (OpenAI's non-reasoning models among them).
 fn reasoning_effort(
     cx: &mut Cx<'_>,
-    req: &MessagesRequest,
+    thinking: Option<&Thinking>,
+    effort: Option<&str>,
     upstream_model: &str,
 ) -> Option<ReasoningEffort> {
-    let effort = req.effort();
     let from_effort = |cx: &mut Cx<'_>| {
         let e = effort?;
         let mapped = effort_from_str(e);
@@ -256,7 +243,7 @@ fn reasoning_effort(
         }
         mapped
     };
-    let wanted = match &req.thinking {
+    let wanted = match thinking {
         Some(Thinking::Enabled { budget_tokens, .. }) => {
             if effort.is_some() {
                 cx.dropped
@@ -306,207 +293,36 @@ fn effort_from_str(effort: &str) -> Option<ReasoningEffort> {
 // ---------------------------------------------------------------------------------------
 // Tools
 
-fn translate_tools(cx: &mut Cx<'_>, req: &MessagesRequest) -> Option<Vec<ChatTool>> {
-    let tools = req.tools.as_ref()?;
-    let loaded = loaded_tool_names(req);
-    let mut out = Vec::with_capacity(tools.len());
-    for tool in tools {
-        match tool {
-            Tool::Server(server) => cx.dropped.add(format!(
-                "tool {} (server tool {})",
-                server.name.as_deref().unwrap_or("?"),
-                server.kind
-            )),
-            Tool::Custom(custom)
-                if custom.defer_loading == Some(true)
-                    && !loaded.iter().any(|n| *n == custom.name) =>
-            {
-                cx.dropped
-                    .add(format!("tool {} (defer_loading)", custom.name));
-            }
-            Tool::Custom(custom) => {
-                let tool = chat_tool(cx, custom);
-                if out
-                    .iter()
-                    .any(|t: &ChatTool| t.function.name == tool.function.name)
-                {
-                    cx.dropped
-                        .add(format!("tool {} (duplicate name)", custom.name));
-                } else {
-                    out.push(tool);
-                }
-            }
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-fn chat_tool(cx: &mut Cx<'_>, tool: &CustomTool) -> ChatTool {
-    cx.dropped.extras("tool", &tool.extra);
+fn chat_tool(cx: &mut Cx<'_>, tool: &ToolSpec) -> ChatTool {
     ChatTool {
         kind: FunctionType::Function,
         function: FunctionDef {
             name: cx.names.upstream_name(&tool.name),
-            description: tool
-                .description
-                .as_ref()
-                .filter(|d| !d.trim().is_empty())
-                .cloned(),
-            parameters: parameters(tool.input_schema.as_ref()),
+            description: tool.description.clone(),
+            parameters: tool.parameters.clone(),
         },
     }
-}
-
-/// The `parameters` schema for an `input_schema`: always an object schema with
-/// `properties` (LM Studio rejects one without), top-level `$schema` removed.
-fn parameters(schema: Option<&Value>) -> Value {
-    let mut map = match schema {
-        Some(Value::Object(map)) => map.clone(),
-        _ => Map::new(),
-    };
-    map.remove("$schema");
-    let is_object = match map.get("type") {
-        None => {
-            map.insert("type".into(), Value::from("object"));
-            true
-        }
-        Some(t) => t == "object",
-    };
-    if is_object && !matches!(map.get("properties"), Some(Value::Object(_))) {
-        map.insert("properties".into(), Value::Object(Map::new()));
-    }
-    Value::Object(map)
-}
-
-/// Names of deferred tools already loaded by a `tool_reference` block in a tool result.
-pub(crate) fn loaded_tool_names(req: &MessagesRequest) -> Vec<&str> {
-    let mut names = Vec::new();
-    for message in &req.messages {
-        let Content::Blocks(blocks) = &message.content else {
-            continue;
-        };
-        for block in blocks {
-            let ContentBlock::ToolResult(ToolResultBlock {
-                content: Some(Content::Blocks(inner)),
-                ..
-            }) = block
-            else {
-                continue;
-            };
-            for inner in inner {
-                if let Some(name) = tool_reference(inner) {
-                    names.push(name);
-                }
-            }
-        }
-    }
-    names
-}
-
-fn tool_reference(block: &ContentBlock) -> Option<&str> {
-    match block {
-        ContentBlock::Other(v)
-            if v.get("type").and_then(Value::as_str) == Some("tool_reference") =>
-        {
-            v.get("tool_name").and_then(Value::as_str)
-        }
-        _ => None,
-    }
-}
-
-fn translate_tool_choice(
-    cx: &mut Cx<'_>,
-    req: &MessagesRequest,
-    tools: Option<&[ChatTool]>,
-) -> (Option<ChatToolChoice>, Option<bool>) {
-    let Some(tools) = tools else {
-        if req.tool_choice.is_some() {
-            cx.dropped.add("tool_choice (no tools sent)");
-        }
-        return (None, None);
-    };
-    let Some(choice) = &req.tool_choice else {
-        return (None, None);
-    };
-    let parallel = choice.disable_parallel_tool_use().then_some(false);
-    let choice = match choice {
-        ToolChoice::Auto { .. } => Some(ChatToolChoice::Auto),
-        ToolChoice::Any { .. } => Some(ChatToolChoice::Required),
-        ToolChoice::None => Some(ChatToolChoice::None),
-        ToolChoice::Tool { name, .. } => {
-            let upstream = cx.names.upstream_name(name);
-            if tools.iter().any(|t| t.function.name == upstream) {
-                Some(ChatToolChoice::Function(upstream))
-            } else {
-                cx.dropped
-                    .add(format!("tool_choice {name} (tool not sent)"));
-                None
-            }
-        }
-        ToolChoice::Other(_) => {
-            cx.dropped.add("tool_choice (unknown type)");
-            None
-        }
-    };
-    (choice, parallel)
 }
 
 // ---------------------------------------------------------------------------------------
 // Messages
 
-/// The message list being built.
-struct Out {
-    messages: Vec<ChatMessage>,
-    /// System text folded into one leading message.
-    leading_system: String,
-    /// Calls of the last assistant message still waiting for results: (id, original name).
-    pending_calls: Vec<(String, String)>,
-    /// System turns that arrived between a tool call and its results.
-    deferred_system: Vec<String>,
-}
-
-impl Out {
-    fn push_system(&mut self, text: String) {
-        if text.is_empty() {
-            return;
-        }
-        if self.pending_calls.is_empty() {
-            self.messages.push(ChatMessage::System { content: text });
-        } else {
-            self.deferred_system.push(text);
-        }
+/// Appends a user message, merging it into a directly preceding user message.
+fn push_user(messages: &mut Vec<ChatMessage>, parts: Vec<ContentPart>) {
+    if parts.is_empty() {
+        return;
     }
-
-    /// Answers calls left without a result, then lets deferred system turns through.
-    fn close_tool_turn(&mut self) {
-        for (id, _) in self.pending_calls.drain(..) {
-            self.messages.push(ChatMessage::Tool {
-                tool_call_id: id,
-                content: MISSING_RESULT.to_owned(),
-            });
-        }
-        for text in self.deferred_system.drain(..) {
-            self.messages.push(ChatMessage::System { content: text });
-        }
-    }
-
-    /// Appends a user message, merging it into a directly preceding user message.
-    fn push_user(&mut self, parts: Vec<ContentPart>) {
-        if parts.is_empty() {
-            return;
-        }
-        if let Some(ChatMessage::User { content }) = self.messages.last_mut() {
-            let mut merged = match std::mem::replace(content, UserContent::Text(String::new())) {
-                UserContent::Text(text) => vec![ContentPart::Text { text }],
-                UserContent::Parts(parts) => parts,
-            };
-            merged.extend(parts);
-            *content = user_content(merged);
-        } else {
-            self.messages.push(ChatMessage::User {
-                content: user_content(parts),
-            });
-        }
+    if let Some(ChatMessage::User { content }) = messages.last_mut() {
+        let mut merged = match std::mem::replace(content, UserContent::Text(String::new())) {
+            UserContent::Text(text) => vec![ContentPart::Text { text }],
+            UserContent::Parts(parts) => parts,
+        };
+        merged.extend(parts);
+        *content = user_content(merged);
+    } else {
+        messages.push(ChatMessage::User {
+            content: user_content(parts),
+        });
     }
 }
 
@@ -529,155 +345,102 @@ fn text_part(text: impl Into<String>) -> ContentPart {
     ContentPart::Text { text: text.into() }
 }
 
-fn translate_messages(
+/// The conversation's items as Chat messages. Tool results become `tool` messages; their
+/// images and PDFs go into the user message that follows them (one is made when none
+/// does), introduced by a line naming the call.
+fn encode_items(
     cx: &mut Cx<'_>,
-    req: &MessagesRequest,
+    system: String,
+    items: Vec<Item>,
 ) -> Result<Vec<ChatMessage>, ApiError> {
-    let mut out = Out {
-        messages: Vec::with_capacity(req.messages.len() + 1),
-        leading_system: String::new(),
-        pending_calls: Vec::new(),
-        deferred_system: Vec::new(),
-    };
-    if let Some(system) = &req.system {
-        let text = system_text(cx, system);
-        if cx.profile.single_leading_system {
-            out.leading_system = text;
-        } else {
-            out.push_system(text);
-        }
+    let mut messages = Vec::with_capacity(items.len() + 1);
+    let single = cx.profile.single_leading_system;
+    let mut leading = String::new();
+    if single {
+        leading = system;
+    } else if !system.is_empty() {
+        messages.push(ChatMessage::System { content: system });
     }
-
-    // Consecutive turns of the same role form one turn, as Anthropic merges them.
-    let mut i = 0;
-    while i < req.messages.len() {
-        let role = req.messages[i].role;
-        let start = i;
-        while i < req.messages.len() && req.messages[i].role == role {
-            cx.dropped.extras("message", &req.messages[i].extra);
-            i += 1;
-        }
-        let turn = req.messages[start..i]
-            .iter()
-            .flat_map(|m| m.content.blocks());
-        match role {
-            Role::System => {
-                let mut text = String::new();
-                for block in turn {
-                    match (cx.text_of(block), block) {
-                        (Some(t), _) => push_paragraph(&mut text, t),
-                        (None, BlockRef::Block(b)) => cx
-                            .dropped
-                            .add(format!("{} block in a system turn", b.type_name())),
-                        (None, BlockRef::Text(_)) => {}
-                    }
-                }
-                if cx.profile.single_leading_system {
-                    push_paragraph(&mut out.leading_system, &text);
+    let mut attachments: Vec<ContentPart> = Vec::new();
+    for item in items {
+        match item {
+            Item::System(text) => {
+                if single {
+                    push_paragraph(&mut leading, &text);
                 } else {
-                    out.push_system(text);
+                    messages.push(ChatMessage::System { content: text });
                 }
             }
-            Role::Assistant => assistant_turn(cx, &mut out, turn),
-            Role::User => user_turn(cx, &mut out, turn)?,
+            Item::ToolResult(result) => {
+                let (text, files) = tool_result_content(cx, &result)?;
+                if !files.is_empty() {
+                    attachments.push(text_part(format!(
+                        "Attachments returned by tool call {} ({}):",
+                        result.call_id, result.name
+                    )));
+                    attachments.extend(files);
+                }
+                messages.push(ChatMessage::Tool {
+                    tool_call_id: result.call_id,
+                    content: text,
+                });
+            }
+            Item::User(parts) => {
+                let mut out = std::mem::take(&mut attachments);
+                for part in parts {
+                    user_part(cx, part, &mut out)?;
+                }
+                push_user(&mut messages, out);
+            }
+            Item::Assistant(parts) => {
+                push_user(&mut messages, std::mem::take(&mut attachments));
+                assistant_message(cx, &mut messages, parts);
+            }
         }
     }
-    out.close_tool_turn();
-
-    if !out.leading_system.is_empty() {
-        out.messages.insert(
-            0,
-            ChatMessage::System {
-                content: out.leading_system,
-            },
-        );
+    push_user(&mut messages, attachments);
+    if !leading.is_empty() {
+        messages.insert(0, ChatMessage::System { content: leading });
     }
-    if out.messages.is_empty() {
+    if messages.is_empty() {
         return Err(invalid(
             "messages: at least one non-empty message is required",
         ));
     }
-    Ok(out.messages)
+    Ok(messages)
 }
 
-/// The text of the top-level `system`, without the per-request billing-header block.
-fn system_text(cx: &mut Cx<'_>, system: &Content) -> String {
-    let mut text = String::new();
-    for block in system.blocks() {
-        match (cx.text_of(block), block) {
-            (Some(t), _) => {
-                let kept = strip_billing_header(t);
-                if kept.len() != t.len() {
-                    cx.dropped.add("system x-anthropic-billing-header line");
-                }
-                push_paragraph(&mut text, kept);
-            }
-            (None, BlockRef::Block(b)) => {
-                cx.dropped.add(format!("{} block in system", b.type_name()));
-            }
-            (None, BlockRef::Text(_)) => {}
-        }
-    }
-    text
-}
-
-/// `text` without a leading `x-anthropic-billing-header:` line, which Claude Code changes on
-/// every request (it would defeat every backend's prefix cache).
-fn strip_billing_header(text: &str) -> &str {
-    let trimmed = text.trim_start();
-    if !trimmed.starts_with("x-anthropic-billing-header:") {
-        return text;
-    }
-    trimmed.split_once('\n').map_or("", |(_, rest)| rest)
-}
-
-fn assistant_turn<'a>(cx: &mut Cx<'_>, out: &mut Out, turn: impl Iterator<Item = BlockRef<'a>>) {
-    out.close_tool_turn();
+fn assistant_message(cx: &mut Cx<'_>, messages: &mut Vec<ChatMessage>, parts: Vec<AssistantPart>) {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
-    for block in turn {
-        if let Some(t) = cx.text_of(block) {
-            push_paragraph(&mut text, t);
-            continue;
-        }
-        let BlockRef::Block(block) = block else {
-            continue;
-        };
-        match block {
-            ContentBlock::ToolUse(call) => {
-                cx.dropped.extras("tool_use", &call.extra);
-                let arguments = match &call.input {
-                    Value::Null => "{}".to_owned(),
-                    input => input.to_string(),
-                };
-                let id = sanitize_id(&call.id, 0);
-                out.pending_calls.push((id.clone(), call.name.clone()));
-                calls.push(ToolCall {
-                    id,
-                    kind: FunctionType::Function,
-                    function: FunctionCall {
-                        name: cx.names.upstream_name(&call.name),
-                        arguments,
-                    },
-                });
-            }
-            ContentBlock::Thinking(t) => {
-                let echo = cx.profile.reasoning_echo == ReasoningEcho::ReasoningContent;
-                if echo && signature::is_ours(&t.signature, &t.thinking) {
-                    if !reasoning.is_empty() && !t.thinking.is_empty() {
+    let echo = cx.profile.reasoning_echo == ReasoningEcho::ReasoningContent;
+    for part in parts {
+        match part {
+            AssistantPart::Text(t) => push_paragraph(&mut text, &t),
+            AssistantPart::ToolCall(call) => calls.push(ToolCall {
+                id: call.id,
+                kind: FunctionType::Function,
+                function: FunctionCall {
+                    name: cx.names.upstream_name(&call.name),
+                    arguments: call.input.to_string(),
+                },
+            }),
+            AssistantPart::Thinking {
+                text: thinking,
+                signature,
+            } => {
+                if echo && signature == (Signature::Ours { valid: true }) {
+                    if !reasoning.is_empty() && !thinking.is_empty() {
                         reasoning.push('\n');
                     }
-                    reasoning.push_str(&t.thinking);
+                    reasoning.push_str(&thinking);
                 } else if echo {
                     cx.dropped.add("thinking block (signature not ours)");
                 } else {
                     cx.dropped.add("thinking block");
                 }
             }
-            other => cx
-                .dropped
-                .add(format!("{} block in an assistant turn", other.type_name())),
         }
     }
     if text.is_empty() && calls.is_empty() {
@@ -690,276 +453,89 @@ fn assistant_turn<'a>(cx: &mut Cx<'_>, out: &mut Out, turn: impl Iterator<Item =
         ReasoningEcho::ReasoningContent => Some(reasoning),
         ReasoningEcho::Drop => None,
     };
-    out.messages.push(ChatMessage::Assistant(AssistantMessage {
+    messages.push(ChatMessage::Assistant(AssistantMessage {
         content: (!text.is_empty()).then_some(text),
         tool_calls: calls,
         reasoning_content,
     }));
 }
 
-fn user_turn<'a>(
-    cx: &mut Cx<'_>,
-    out: &mut Out,
-    turn: impl Iterator<Item = BlockRef<'a>>,
-) -> Result<(), ApiError> {
-    // Parts of the user message that follows the tool messages: attachments of tool results
-    // first, then the rest of the turn in order.
-    let mut attachments: Vec<ContentPart> = Vec::new();
-    let mut rest: Vec<ContentPart> = Vec::new();
-    let mut answered: Vec<ChatMessage> = Vec::new();
-    for block in turn {
-        if let Some(t) = cx.text_of(block) {
-            if !t.trim().is_empty() {
-                rest.push(text_part(t));
-            }
-            continue;
-        }
-        let BlockRef::Block(block) = block else {
-            continue;
-        };
-        match block {
-            ContentBlock::Image(image) => {
-                cx.dropped.extras("image", &image.extra);
-                if let Some(part) = image_part(cx, &image.source)? {
-                    rest.push(part);
-                }
-            }
-            ContentBlock::Document(doc) => document_parts(cx, doc, &mut rest)?,
-            ContentBlock::ToolResult(result) => {
-                cx.dropped.extras("tool_result", &result.extra);
-                let id = sanitize_id(&result.tool_use_id, 0);
-                let pending = out.pending_calls.iter().position(|(p, _)| *p == id);
-                let (text, files) = tool_result_content(cx, result)?;
-                match pending {
-                    Some(index) => {
-                        let (id, name) = out.pending_calls.remove(index);
-                        if !files.is_empty() {
-                            attachments.push(text_part(format!(
-                                "Attachments returned by tool call {id} ({name}):"
-                            )));
-                            attachments.extend(files);
-                        }
-                        answered.push(ChatMessage::Tool {
-                            tool_call_id: id,
-                            content: text,
-                        });
-                    }
-                    None => {
-                        cx.dropped
-                            .add("tool_result without a matching tool call (sent as user text)");
-                        rest.push(text_part(format!("Result of tool call {id}:\n{text}")));
-                        rest.extend(files);
-                    }
-                }
-            }
-            other => cx
-                .dropped
-                .add(format!("{} block in a user turn", other.type_name())),
-        }
-    }
-    out.messages.extend(answered);
-    out.close_tool_turn();
-    attachments.extend(rest);
-    out.push_user(attachments);
-    Ok(())
-}
-
 /// A tool result's text for the `tool` message, and its images and files for the user
 /// message that follows.
 fn tool_result_content(
     cx: &mut Cx<'_>,
-    result: &ToolResultBlock,
+    result: &ToolResult,
 ) -> Result<(String, Vec<ContentPart>), ApiError> {
     let mut text = String::new();
     let mut files = Vec::new();
-    for block in result.content.iter().flat_map(Content::blocks) {
-        if let Some(t) = cx.text_of(block) {
-            push_paragraph(&mut text, t);
-            continue;
-        }
-        let BlockRef::Block(block) = block else {
-            continue;
-        };
-        match block {
-            ContentBlock::Image(image) => {
-                if let Some(part) = image_part(cx, &image.source)? {
-                    files.push(part);
-                }
-            }
-            ContentBlock::Document(doc) => {
-                let mut parts = Vec::new();
-                document_parts(cx, doc, &mut parts)?;
-                for part in parts {
-                    match part {
-                        ContentPart::Text { text: t } => push_paragraph(&mut text, &t),
-                        other => files.push(other),
-                    }
-                }
-            }
-            other => {
-                if let Some(name) = tool_reference(other) {
-                    push_paragraph(&mut text, &format!("Tool {name} is now available to call."));
-                } else if let Some(found) = search_result_text(other) {
-                    push_paragraph(&mut text, &found);
-                } else {
-                    cx.dropped
-                        .add(format!("{} block in a tool result", other.type_name()));
-                }
+    for part in &result.content {
+        let mut parts = Vec::new();
+        user_part(cx, part.clone(), &mut parts)?;
+        for part in parts {
+            match part {
+                ContentPart::Text { text: t } => push_paragraph(&mut text, &t),
+                other => files.push(other),
             }
         }
     }
-    if text.is_empty() && !files.is_empty() {
-        text.push_str("(the result's attachments follow in the next user message)");
-    }
-    if result.is_error == Some(true) {
-        let detail = if text.is_empty() {
-            "(no details)"
-        } else {
-            &text
-        };
-        text = format!("Error: {detail}");
-    } else if text.is_empty() {
-        text.push_str(EMPTY_RESULT);
-    }
-    Ok((text, files))
-}
-
-/// The text of a `search_result` block: title, source and content text.
-fn search_result_text(block: &ContentBlock) -> Option<String> {
-    let ContentBlock::Other(v) = block else {
-        return None;
-    };
-    if v.get("type").and_then(Value::as_str) != Some("search_result") {
-        return None;
-    }
-    let mut text = String::new();
-    let title = v.get("title").and_then(Value::as_str).unwrap_or("");
-    let source = v.get("source").and_then(Value::as_str).unwrap_or("");
-    push_paragraph(&mut text, format!("{title} {source}").trim());
-    for item in v
-        .get("content")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = item.get("text").and_then(Value::as_str) {
-            push_paragraph(&mut text, t);
-        }
-    }
-    Some(text)
-}
-
-fn image_part(cx: &mut Cx<'_>, source: &Source) -> Result<Option<ContentPart>, ApiError> {
-    let url = match source {
-        Source::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
-        Source::Url { url } => url.clone(),
-        Source::File { .. } => {
-            return Err(invalid(
-                "images given as Anthropic Files API references (file_id) cannot be sent to \
-                 this backend; attach the image data instead",
-            ));
-        }
-        Source::Text { .. } | Source::Content { .. } | Source::Other(_) => {
-            cx.dropped.add("image with an unsupported source");
-            return Ok(None);
-        }
-    };
-    Ok(Some(ContentPart::ImageUrl {
-        image_url: ImageUrl { url },
-    }))
+    let has_files = !files.is_empty();
+    Ok((result_text(text, has_files, result.is_error), files))
 }
 
 const NO_PDF: &str = "this backend cannot read PDF documents; extract the text first (for \
                       example with pdftotext) or use a provider that accepts PDF input \
                       (openai, openrouter, azure)";
 
-/// The parts a `document` block becomes: text for plain-text and inline-content sources, a
-/// `file` part for a PDF on a backend that reads PDFs.
-fn document_parts(
-    cx: &mut Cx<'_>,
-    doc: &DocumentBlock,
-    parts: &mut Vec<ContentPart>,
-) -> Result<(), ApiError> {
-    cx.dropped.extras("document", &doc.extra);
-    let mut heading = String::new();
-    if let Some(title) = &doc.title {
-        push_paragraph(&mut heading, &format!("Document: {title}"));
-    }
-    if let Some(context) = &doc.context {
-        push_paragraph(&mut heading, context);
-    }
-    match &doc.source {
-        Source::Text { data, .. } => {
-            push_paragraph(&mut heading, data);
-            if !heading.is_empty() {
-                parts.push(text_part(heading));
-            }
-        }
-        Source::Content { content } => {
-            if !heading.is_empty() {
-                parts.push(text_part(heading));
-            }
-            for block in content.blocks() {
-                match (cx.text_of(block), block) {
-                    (Some(t), _) if !t.trim().is_empty() => parts.push(text_part(t)),
-                    (Some(_), _) | (None, BlockRef::Text(_)) => {}
-                    (None, BlockRef::Block(ContentBlock::Image(image))) => {
-                        if let Some(part) = image_part(cx, &image.source)? {
-                            parts.push(part);
-                        }
-                    }
-                    (None, BlockRef::Block(b)) => cx
-                        .dropped
-                        .add(format!("{} block in a document", b.type_name())),
+/// The Chat parts for one user-side part: an image as an `image_url` (a data URL when
+/// inline), a PDF as a `file` part after its heading on a backend that reads PDFs.
+fn user_part(cx: &mut Cx<'_>, part: Part, parts: &mut Vec<ContentPart>) -> Result<(), ApiError> {
+    match part {
+        Part::Text(text) => parts.push(text_part(text)),
+        Part::Image(media) => parts.push(ContentPart::ImageUrl {
+            image_url: ImageUrl {
+                url: media_url(media),
+            },
+        }),
+        Part::Pdf(pdf) => match pdf.source {
+            Media::Base64 { .. } if !cx.profile.pdf => return Err(invalid(NO_PDF)),
+            Media::Base64 { media_type, data } => {
+                if !pdf.heading.is_empty() {
+                    parts.push(text_part(pdf.heading));
                 }
+                parts.push(ContentPart::File {
+                    file: FileData {
+                        filename: pdf.title.unwrap_or_else(|| "document.pdf".to_owned()),
+                        file_data: format!("data:{media_type};base64,{data}"),
+                    },
+                });
             }
-        }
-        Source::Base64 { media_type, data } if media_type == "application/pdf" => {
-            if !cx.profile.pdf {
-                return Err(invalid(NO_PDF));
+            Media::Url(_) => {
+                return Err(invalid(if cx.profile.pdf {
+                    "documents given by URL cannot be sent to this backend; attach the file's \
+                     data instead"
+                } else {
+                    NO_PDF
+                }));
             }
-            if !heading.is_empty() {
-                parts.push(text_part(heading));
-            }
-            let filename = doc
-                .title
-                .as_deref()
-                .filter(|t| !t.trim().is_empty())
-                .map_or_else(|| "document.pdf".to_owned(), |t| t.to_owned());
-            parts.push(ContentPart::File {
-                file: FileData {
-                    filename,
-                    file_data: format!("data:{media_type};base64,{data}"),
-                },
-            });
-        }
-        Source::Url { .. } => {
-            return Err(invalid(if cx.profile.pdf {
-                "documents given by URL cannot be sent to this backend; attach the file's \
-                 data instead"
-            } else {
-                NO_PDF
-            }));
-        }
-        Source::File { .. } => {
-            return Err(invalid(
-                "documents given as Anthropic Files API references (file_id) cannot be sent \
-                 to this backend; attach the file's data instead",
-            ));
-        }
-        Source::Base64 { media_type, .. } => {
-            cx.dropped
-                .add(format!("document with media type {media_type}"));
-        }
-        Source::Other(_) => cx.dropped.add("document with an unsupported source"),
+        },
     }
     Ok(())
+}
+
+fn media_url(media: Media) -> String {
+    match media {
+        Media::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+        Media::Url(url) => url,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conversation::parameters;
     use crate::provider::{PRESETS, preset};
+    use crate::translate::signature;
+    use serde_json::Value;
     use serde_json::json;
 
     fn profile(name: &str) -> ChatProfile {
@@ -1688,7 +1264,7 @@ mod tests {
 
     #[test]
     fn the_claude_code_fixture_translates_on_every_preset() {
-        let fixture = include_str!("../../tests/fixtures/requests/claude-code-2.1.197.json");
+        let fixture = include_str!("../../../tests/fixtures/requests/claude-code-2.1.197.json");
         let req = MessagesRequest::from_slice(fixture.as_bytes()).unwrap();
         for preset in PRESETS {
             let chat = to_chat(&req, "gpt-5-mini", &preset.profile).unwrap();
@@ -1718,11 +1294,11 @@ mod tests {
     fn real_claude_code_requests_translate_on_every_preset() {
         let fixtures = [
             (
-                include_str!("../../tests/fixtures/claude-code/2.1.197-first-request.json"),
+                include_str!("../../../tests/fixtures/claude-code/2.1.197-first-request.json"),
                 24,
             ),
             (
-                include_str!("../../tests/fixtures/claude-code/2.1.332-first-request.json"),
+                include_str!("../../../tests/fixtures/claude-code/2.1.332-first-request.json"),
                 11,
             ),
         ];

@@ -4,12 +4,12 @@
 //! Owned here: [`ChatStream`] and the rules that make its output something Claude Code
 //! accepts (protocol.md A.6, B.1, G; claude-code.md "How a failed stream looks"):
 //!
-//! - `message_start` first (client's model name, estimated input tokens); block indexes
-//!   0-based and contiguous; one block open at a time; every stream ends with exactly
-//!   `message_delta` + `message_stop`, or with `event: error` after all blocks are closed,
-//!   and nothing after either.
+//! - Events go through the [`Writer`], which owns `message_start`, block indexes, one open
+//!   block at a time, thinking signatures and the two endings (`message_delta` +
+//!   `message_stop`, or `event: error` inside an open block); this module decides what the
+//!   Chat chunks mean.
 //! - `delta.content` → `text`; `delta.reasoning ?? delta.reasoning_content` → `thinking`,
-//!   closed with a `signature_delta` of [`sign`] over its text; `delta.refusal` → `text`.
+//!   signed by the writer with ours over its text; `delta.refusal` → `text`.
 //!   Empty strings are skipped, and a block is not opened on whitespace alone: leading
 //!   whitespace is held until real text follows and dropped if something else comes first,
 //!   so no empty or whitespace-only block is ever emitted (G.3).
@@ -31,45 +31,25 @@
 //!   [`super::response::stop_reason_for`] and [`super::response::final_usage`].
 //! - **Failures**: an `{"error":…}` chunk (or `event: error`), a data line that is not a
 //!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
-//!   close the open block (thinking gets its signature) and end with `Event::Error`.
-//!   Buffered tool calls and deferred text are then not emitted.
+//!   end the answer with [`Writer::fail`]. Buffered tool calls and deferred text are then
+//!   not emitted.
 //! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
 //!   is everything after `[DONE]` or the end.
 
-use crate::anthropic::error::{ApiError, ErrorKind};
-use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason, Usage};
-use crate::openai::response::{
+use super::wire_response::{
     ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
 };
+use crate::anthropic::error::{ApiError, ErrorKind};
+use crate::anthropic::stream::Usage;
+use crate::anthropic::writer::Writer;
 use crate::sse::{SseDecoder, SseEvent};
 
 use super::response::{
     final_usage, parse_tool_arguments, snippet, stop_reason_for, stream_error, tool_id_seed,
     unique_tool_id,
 };
-use super::signature::sign;
-use super::tokens::estimate_text_tokens;
-use super::tool_names::ToolNames;
-
-/// What the translation of one answer needs to know about its request.
-#[derive(Debug, Clone, Default)]
-pub struct StreamContext {
-    /// The Anthropic message id to report (`msg_…`).
-    pub message_id: String,
-    /// The model name exactly as Claude Code sent it.
-    pub client_model: String,
-    /// Estimated input tokens, for `message_start` and when the backend reports no usage.
-    pub input_tokens_estimate: u64,
-    /// The tool names shortened for this request, to map the backend's calls back.
-    pub tool_names: ToolNames,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    New,
-    Streaming,
-    Done,
-}
+use crate::translate::tokens::estimate_text_tokens;
+use crate::translate::tool_names::ToolNames;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TextKind {
@@ -81,18 +61,9 @@ enum TextKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     None,
-    Text {
-        index: usize,
-    },
-    /// `start` is where this block's text begins in `ChatStream::emitted`.
-    Thinking {
-        index: usize,
-        start: usize,
-    },
-    Tool {
-        index: usize,
-        slot: usize,
-    },
+    Text,
+    Thinking,
+    Tool { slot: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,20 +94,18 @@ struct ToolSlot {
     state: SlotState,
 }
 
-/// Translates one streamed Chat Completions answer into Anthropic stream events.
+/// Translates one streamed Chat Completions answer into [`Writer`] calls.
 ///
-/// Call [`start`](Self::start) once, [`push`](Self::push) for every piece of the upstream
-/// body, then [`finish`](Self::finish) at its end (or [`fail`](Self::fail) when the transport
-/// failed). Each call appends the events it produced to `out`; `push`, `finish` and `fail`
-/// call `start` themselves if it was not called. Once [`is_finished`](Self::is_finished),
-/// every call emits nothing.
+/// Call [`push`](Self::push) for every piece of the upstream body, then
+/// [`finish`](Self::finish) at its end (or [`fail`](Self::fail) when the transport failed).
+/// The message id (for generated tool ids) and the input estimate come from the writer's
+/// [`head`](Writer::head). Once the writer [is finished](Writer::is_finished), every call
+/// writes nothing.
 #[derive(Debug)]
 pub struct ChatStream {
-    ctx: StreamContext,
+    tool_names: ToolNames,
     decoder: SseDecoder,
     scratch: Vec<SseEvent>,
-    phase: Phase,
-    next_index: usize,
     open: Open,
     /// Whitespace held back before opening a block of `held_kind`.
     held: String,
@@ -145,29 +114,25 @@ pub struct ChatStream {
     /// Text and reasoning that arrived while a tool block was open, emitted after the tools.
     deferred: Vec<(TextKind, String)>,
     /// Everything emitted (text, thinking, tool names and arguments), for the output
-    /// estimate and thinking signatures.
+    /// estimate.
     emitted: String,
     used_ids: Vec<String>,
     tool_blocks: usize,
     finish_reason: Option<String>,
     refused: bool,
     upstream_usage: Option<CompletionUsage>,
-    final_usage: Option<Usage>,
-    stop_reason: Option<StopReason>,
-    failure: Option<ApiError>,
     /// `finish` found an event not terminated by a blank line (the stream was cut).
     cut_at_eof: bool,
 }
 
 impl ChatStream {
-    /// A stream translator for one answer.
-    pub fn new(ctx: StreamContext) -> Self {
+    /// A stream translator for one answer; `tool_names` maps the backend's (shortened)
+    /// tool names back.
+    pub fn new(tool_names: ToolNames) -> Self {
         ChatStream {
-            ctx,
+            tool_names,
             decoder: SseDecoder::new(),
             scratch: Vec::new(),
-            phase: Phase::New,
-            next_index: 0,
             open: Open::None,
             held: String::new(),
             held_kind: TextKind::Text,
@@ -179,124 +144,79 @@ impl ChatStream {
             finish_reason: None,
             refused: false,
             upstream_usage: None,
-            final_usage: None,
-            stop_reason: None,
-            failure: None,
             cut_at_eof: false,
         }
     }
 
-    /// Emits `message_start` (the client's model name, `input_tokens` = the estimate,
-    /// `output_tokens` = 1). Does nothing when already started.
-    pub fn start(&mut self, out: &mut Vec<Event>) {
-        if self.phase != Phase::New {
-            return;
-        }
-        self.phase = Phase::Streaming;
-        out.push(Event::MessageStart {
-            id: self.ctx.message_id.clone(),
-            model: self.ctx.client_model.clone(),
-            usage: Usage {
-                input_tokens: self.ctx.input_tokens_estimate,
-                output_tokens: 1,
-                ..Usage::default()
-            },
-        });
-    }
-
     /// Feeds raw upstream body bytes, split anywhere.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) {
-        self.start(out);
-        if self.phase == Phase::Done {
+    pub fn push(&mut self, bytes: &[u8], w: &mut Writer) {
+        w.start();
+        if w.is_finished() {
             return;
         }
         let mut events = std::mem::take(&mut self.scratch);
         let decoded = self.decoder.push(bytes, &mut events);
-        self.handle_all(&mut events, out);
+        self.handle_all(&mut events, w);
         self.scratch = events;
         if let Err(e) = decoded {
-            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), out);
+            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), w);
         }
     }
 
     /// The upstream body ended. Completes the message if a finish reason was seen (or
     /// `[DONE]`), otherwise fails it: a stream cut short is never a normal end.
-    pub fn finish(&mut self, out: &mut Vec<Event>) {
-        self.start(out);
-        if self.phase == Phase::Done {
+    pub fn finish(&mut self, w: &mut Writer) {
+        w.start();
+        if w.is_finished() {
             return;
         }
         let mut events = std::mem::take(&mut self.scratch);
         self.cut_at_eof = self.decoder.has_pending();
         let decoded = self.decoder.finish(&mut events);
-        self.handle_all(&mut events, out);
+        self.handle_all(&mut events, w);
         self.scratch = events;
         if let Err(e) = decoded {
-            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), out);
+            self.fail(ApiError::new(ErrorKind::Api, e.to_string()), w);
         }
-        if self.phase == Phase::Done {
+        if w.is_finished() {
             return;
         }
         if self.finish_reason.is_some() {
-            self.complete(out);
+            self.complete(w);
         } else {
             self.fail(
                 ApiError::new(
                     ErrorKind::Api,
                     "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete",
                 ),
-                out,
+                w,
             );
         }
     }
 
-    /// A failure outside the body (timeout, reset, shutdown): closes the open block, then
-    /// emits `err` as `event: error`.
-    pub fn fail(&mut self, err: ApiError, out: &mut Vec<Event>) {
-        self.start(out);
-        if self.phase == Phase::Done {
-            return;
-        }
+    /// Ends the answer with `err` (see [`Writer::fail`] for how a failure ends).
+    pub fn fail(&mut self, err: ApiError, w: &mut Writer) {
         self.held.clear();
-        match self.open {
-            Open::None => {}
-            Open::Tool { index, slot } => {
-                self.slots[slot].state = SlotState::Done;
-                out.push(Event::BlockStop { index });
-            }
-            _ => self.close_text(out),
+        if let Open::Tool { slot } = self.open {
+            self.slots[slot].state = SlotState::Done;
         }
         self.open = Open::None;
-        self.phase = Phase::Done;
-        out.push(Event::Error(err.clone()));
-        self.failure = Some(err);
+        w.fail(err);
     }
 
-    /// Whether the stream has ended (`message_stop` or `error` emitted).
-    pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Done
-    }
-
-    /// The usage reported in the final `message_delta` once finished; before that (or after
-    /// a failure), the best current figure: upstream counts where known, else estimates.
-    pub fn usage(&self) -> Usage {
-        self.final_usage.unwrap_or_else(|| {
-            final_usage(
-                self.upstream_usage.as_ref(),
-                self.ctx.input_tokens_estimate,
-                || estimate_text_tokens(&self.emitted),
-            )
+    /// The best usage figure so far: upstream counts where known, else estimates (the
+    /// writer's final usage once it finished).
+    pub fn usage(&self, w: &Writer) -> Usage {
+        w.final_usage().unwrap_or_else(|| {
+            final_usage(self.upstream_usage.as_ref(), w.head().input_tokens, || {
+                estimate_text_tokens(&self.emitted)
+            })
         })
     }
 
-    /// The stop reason sent, once the message completed normally.
-    pub fn stop_reason(&self) -> Option<StopReason> {
-        self.stop_reason
-    }
-
-    /// The error that ended the stream, if it failed.
-    pub fn failure(&self) -> Option<&ApiError> {
-        self.failure.as_ref()
+    /// The tool names this answer maps back.
+    pub fn tool_names(&self) -> &ToolNames {
+        &self.tool_names
     }
 
     /// The backend's own `finish_reason` (last non-empty one), for logs.
@@ -304,34 +224,22 @@ impl ChatStream {
         self.finish_reason.as_deref()
     }
 
-    /// How many content blocks have been started. A stream that failed with none (see
-    /// [`failure`](Self::failure)) is better answered with an HTTP error status (retried by
-    /// the client) than with a 200 and an error event, if the 200 is not yet committed.
-    pub fn blocks_emitted(&self) -> usize {
-        self.next_index
-    }
-
-    /// The context this stream was created with.
-    pub fn context(&self) -> &StreamContext {
-        &self.ctx
-    }
-
-    fn handle_all(&mut self, events: &mut Vec<SseEvent>, out: &mut Vec<Event>) {
+    fn handle_all(&mut self, events: &mut Vec<SseEvent>, w: &mut Writer) {
         for ev in events.drain(..) {
-            if self.phase == Phase::Done {
+            if w.is_finished() {
                 continue;
             }
-            self.handle(ev, out);
+            self.handle(ev, w);
         }
     }
 
-    fn handle(&mut self, ev: SseEvent, out: &mut Vec<Event>) {
+    fn handle(&mut self, ev: SseEvent, w: &mut Writer) {
         let data = ev.data.trim();
         if data.is_empty() {
             return;
         }
         if data == "[DONE]" {
-            self.complete(out);
+            self.complete(w);
             return;
         }
         let named = ev.event.as_deref().filter(|n| *n != "message");
@@ -344,7 +252,7 @@ impl ChatStream {
                             message: Some(data.to_owned()),
                             ..ErrorObject::default()
                         });
-                        self.fail(stream_error(&obj), out);
+                        self.fail(stream_error(&obj), w);
                     }
                     // An event of some other name that is not a chunk: not ours to read.
                     Some(_) => {}
@@ -360,7 +268,7 @@ impl ChatStream {
                                 snippet(data, 200)
                             )
                         };
-                        self.fail(ApiError::new(ErrorKind::Api, message), out);
+                        self.fail(ApiError::new(ErrorKind::Api, message), w);
                     }
                 }
                 return;
@@ -380,7 +288,7 @@ impl ChatStream {
             _ => None,
         };
         if let Some(obj) = error {
-            self.fail(stream_error(&obj), out);
+            self.fail(stream_error(&obj), w);
             return;
         }
         // A usage object with no counts (some servers send `{}` on every chunk) is not the
@@ -402,18 +310,18 @@ impl ChatStream {
                 ..
             } = choice.delta;
             if let Some(r) = reasoning.or(reasoning_content) {
-                self.text(TextKind::Thinking, r, out);
+                self.text(TextKind::Thinking, r, w);
             }
             if let Some(c) = content {
-                self.text(TextKind::Text, c, out);
+                self.text(TextKind::Text, c, w);
             }
             if let Some(r) = refusal.filter(|r| !r.is_empty()) {
                 self.refused = true;
-                self.text(TextKind::Text, r, out);
+                self.text(TextKind::Text, r, w);
             }
             for (position, call) in tool_calls.into_iter().enumerate() {
-                if let Err(err) = self.tool_fragment(call, position, out) {
-                    self.fail(err, out);
+                if let Err(err) = self.tool_fragment(call, position, w) {
+                    self.fail(err, w);
                     return;
                 }
             }
@@ -427,12 +335,12 @@ impl ChatStream {
             self.upstream_usage = Some(usage);
         }
         if has_usage && self.finish_reason.is_some() {
-            self.complete(out);
+            self.complete(w);
         }
     }
 
     /// A piece of answer text or reasoning.
-    fn text(&mut self, kind: TextKind, s: String, out: &mut Vec<Event>) {
+    fn text(&mut self, kind: TextKind, s: String, w: &mut Writer) {
         if s.is_empty() {
             return;
         }
@@ -445,11 +353,11 @@ impl ChatStream {
         }
         let same_open = matches!(
             (kind, self.open),
-            (TextKind::Text, Open::Text { .. }) | (TextKind::Thinking, Open::Thinking { .. })
+            (TextKind::Text, Open::Text) | (TextKind::Thinking, Open::Thinking)
         );
         if same_open {
             self.held.clear();
-            self.delta(kind, s, out);
+            self.delta(kind, s, w);
             return;
         }
         if self.held_kind != kind {
@@ -467,56 +375,35 @@ impl ChatStream {
             t.push_str(&s);
             t
         };
-        self.close_text(out);
-        self.open_text(kind, out);
-        self.delta(kind, text, out);
+        self.close_text(w);
+        self.open_text(kind, w);
+        self.delta(kind, text, w);
     }
 
-    fn open_text(&mut self, kind: TextKind, out: &mut Vec<Event>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        let (open, block) = match kind {
-            TextKind::Text => (Open::Text { index }, BlockStart::Text),
-            TextKind::Thinking => (
-                Open::Thinking {
-                    index,
-                    start: self.emitted.len(),
-                },
-                BlockStart::Thinking,
-            ),
+    /// Opens a new block of `kind` (the writer opens it with the first delta).
+    fn open_text(&mut self, kind: TextKind, w: &mut Writer) {
+        w.close_block();
+        self.open = match kind {
+            TextKind::Text => Open::Text,
+            TextKind::Thinking => Open::Thinking,
         };
-        self.open = open;
-        out.push(Event::BlockStart { index, block });
     }
 
-    fn delta(&mut self, kind: TextKind, text: String, out: &mut Vec<Event>) {
-        let index = match self.open {
-            Open::Text { index } | Open::Thinking { index, .. } | Open::Tool { index, .. } => index,
-            Open::None => return,
-        };
-        self.emitted.push_str(&text);
-        let delta = match kind {
-            TextKind::Text => Delta::Text(text),
-            TextKind::Thinking => Delta::Thinking(text),
-        };
-        out.push(Event::BlockDelta { index, delta });
-    }
-
-    /// Closes an open text or thinking block (a thinking block gets its signature first).
-    fn close_text(&mut self, out: &mut Vec<Event>) {
-        match self.open {
-            Open::Text { index } => out.push(Event::BlockStop { index }),
-            Open::Thinking { index, start } => {
-                let signature = sign(self.emitted.get(start..).unwrap_or(""));
-                out.push(Event::BlockDelta {
-                    index,
-                    delta: Delta::Signature(signature),
-                });
-                out.push(Event::BlockStop { index });
-            }
-            Open::None | Open::Tool { .. } => return,
+    fn delta(&mut self, kind: TextKind, text: String, w: &mut Writer) {
+        match (kind, self.open) {
+            (TextKind::Text, Open::Text) => w.text(&text),
+            (TextKind::Thinking, Open::Thinking) => w.thinking(&text),
+            _ => return,
         }
-        self.open = Open::None;
+        self.emitted.push_str(&text);
+    }
+
+    /// Closes an open text or thinking block (the writer signs a thinking block).
+    fn close_text(&mut self, w: &mut Writer) {
+        if matches!(self.open, Open::Text | Open::Thinking) {
+            w.close_block();
+            self.open = Open::None;
+        }
     }
 
     /// One tool-call fragment.
@@ -524,7 +411,7 @@ impl ChatStream {
         &mut self,
         call: ToolCallDelta,
         position: usize,
-        out: &mut Vec<Event>,
+        w: &mut Writer,
     ) -> Result<(), ApiError> {
         let id = call.id.as_deref().map(str::trim).unwrap_or("");
         let slot = self.slot_for(call.index, id, position);
@@ -535,7 +422,7 @@ impl ChatStream {
             if args.trim().is_empty() {
                 return Ok(());
             }
-            let name = self.ctx.tool_names.original(&s.name).to_owned();
+            let name = self.tool_names.original(&s.name).to_owned();
             return Err(ApiError::new(
                 ErrorKind::Api,
                 format!(
@@ -553,16 +440,16 @@ impl ChatStream {
         s.args.push_str(&args);
 
         match self.open {
-            Open::Tool { slot: live, .. } if live == slot => self.send_args(slot, out),
+            Open::Tool { slot: live, .. } if live == slot => self.send_args(slot, w),
             Open::Tool { slot: live, .. } => {
                 if self.args_complete(live) {
-                    self.close_tool(out)?;
-                    self.activate_next(out);
+                    self.close_tool(w)?;
+                    self.activate_next(w);
                 }
             }
             _ => {
                 if !self.slots[slot].name.is_empty() {
-                    self.activate_next(out);
+                    self.activate_next(w);
                 }
             }
         }
@@ -623,7 +510,7 @@ impl ChatStream {
 
     /// Opens the first waiting tool call that has a name (closing an open text block first)
     /// and sends its arguments so far.
-    fn activate_next(&mut self, out: &mut Vec<Event>) {
+    fn activate_next(&mut self, w: &mut Writer) {
         let Some(slot) = self
             .slots
             .iter()
@@ -632,35 +519,26 @@ impl ChatStream {
             return;
         };
         self.held.clear();
-        self.close_text(out);
-        self.open_tool(slot, out);
-        self.send_args(slot, out);
+        self.close_text(w);
+        self.open_tool(slot, w);
+        self.send_args(slot, w);
     }
 
-    fn open_tool(&mut self, slot: usize, out: &mut Vec<Event>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        let seed = tool_id_seed(&self.ctx.message_id, slot);
+    fn open_tool(&mut self, slot: usize, w: &mut Writer) {
+        let seed = tool_id_seed(&w.head().id, slot);
         let id = unique_tool_id(&self.slots[slot].raw_id, seed, &mut self.used_ids);
-        let name = self
-            .ctx
-            .tool_names
-            .original(&self.slots[slot].name)
-            .to_owned();
-        self.emitted.push_str(&name);
+        let name = self.tool_names.original(&self.slots[slot].name);
+        self.emitted.push_str(name);
+        w.tool_start(&id, name);
         self.slots[slot].state = SlotState::Live;
-        self.open = Open::Tool { index, slot };
+        self.open = Open::Tool { slot };
         self.tool_blocks += 1;
-        out.push(Event::BlockStart {
-            index,
-            block: BlockStart::ToolUse { id, name },
-        });
     }
 
     /// Sends the live slot's unsent arguments (leading whitespace is never sent, so
     /// whitespace-only arguments can still become `{}`).
-    fn send_args(&mut self, slot: usize, out: &mut Vec<Event>) {
-        let Open::Tool { index, .. } = self.open else {
+    fn send_args(&mut self, slot: usize, w: &mut Writer) {
+        let Open::Tool { .. } = self.open else {
             return;
         };
         let s = &mut self.slots[slot];
@@ -671,82 +549,65 @@ impl ChatStream {
             }
         }
         if s.sent < s.args.len() {
-            let part = s.args[s.sent..].to_owned();
+            w.tool_args(&s.args[s.sent..]);
             s.sent = s.args.len();
-            out.push(Event::BlockDelta {
-                index,
-                delta: Delta::InputJson(part),
-            });
         }
     }
 
     /// Closes the open tool block after checking its arguments. On bad arguments the block
-    /// is still closed, and the error is returned for the caller to emit.
-    fn close_tool(&mut self, out: &mut Vec<Event>) -> Result<(), ApiError> {
-        let Open::Tool { index, slot } = self.open else {
+    /// is left open and the error returned for the caller to end the answer with.
+    fn close_tool(&mut self, w: &mut Writer) -> Result<(), ApiError> {
+        let Open::Tool { slot } = self.open else {
             return Ok(());
         };
         self.open = Open::None;
         let s = &mut self.slots[slot];
         s.state = SlotState::Done;
-        let name = self.ctx.tool_names.original(&s.name);
-        let checked = parse_tool_arguments(name, &s.args, self.finish_reason.as_deref());
-        if checked.is_ok() && s.args.trim().is_empty() {
-            out.push(Event::BlockDelta {
-                index,
-                delta: Delta::InputJson("{}".to_owned()),
-            });
+        let name = self.tool_names.original(&s.name);
+        parse_tool_arguments(name, &s.args, self.finish_reason.as_deref())?;
+        if s.args.trim().is_empty() {
+            w.tool_args("{}");
         }
-        out.push(Event::BlockStop { index });
+        w.close_block();
         self.emitted.push_str(&s.args);
-        checked.map(|_| ())
+        Ok(())
     }
 
     /// The answer is complete: closes and flushes everything, then `message_delta` and
     /// `message_stop` (or an error, when a tool call's arguments are broken).
-    fn complete(&mut self, out: &mut Vec<Event>) {
-        if self.phase == Phase::Done {
+    fn complete(&mut self, w: &mut Writer) {
+        if w.is_finished() {
             return;
         }
         self.held.clear();
-        self.close_text(out);
-        if let Err(err) = self.flush_tools(out) {
-            self.fail(err, out);
+        self.close_text(w);
+        if let Err(err) = self.flush_tools(w) {
+            self.fail(err, w);
             return;
         }
         for (kind, text) in std::mem::take(&mut self.deferred) {
             if text.trim().is_empty() {
                 continue;
             }
-            self.close_text(out);
-            self.open_text(kind, out);
-            self.delta(kind, text, out);
+            self.close_text(w);
+            self.open_text(kind, w);
+            self.delta(kind, text, w);
         }
-        self.close_text(out);
+        self.close_text(w);
         let stop_reason = stop_reason_for(
             self.finish_reason.as_deref(),
             self.tool_blocks > 0,
             self.refused,
         );
-        let usage = final_usage(
-            self.upstream_usage.as_ref(),
-            self.ctx.input_tokens_estimate,
-            || estimate_text_tokens(&self.emitted),
-        );
-        self.stop_reason = Some(stop_reason);
-        self.final_usage = Some(usage);
-        self.phase = Phase::Done;
-        out.push(Event::MessageDelta {
-            stop_reason,
-            stop_sequence: None,
-            usage,
+        let usage = final_usage(self.upstream_usage.as_ref(), w.head().input_tokens, || {
+            estimate_text_tokens(&self.emitted)
         });
-        out.push(Event::MessageStop);
+        w.finish(stop_reason, usage);
     }
 
     /// Closes the live tool block and emits every waiting call, in order of appearance.
-    fn flush_tools(&mut self, out: &mut Vec<Event>) -> Result<(), ApiError> {
-        self.close_tool(out)?;
+    fn flush_tools(&mut self, w: &mut Writer) -> Result<(), ApiError> {
+        self.close_tool(w)?;
         for slot in 0..self.slots.len() {
             let s = &self.slots[slot];
             if s.state != SlotState::Waiting {
@@ -764,157 +625,19 @@ impl ChatStream {
                     ),
                 ));
             }
-            self.open_tool(slot, out);
-            self.send_args(slot, out);
-            self.close_tool(out)?;
+            self.open_tool(slot, w);
+            self.send_args(slot, w);
+            self.close_tool(w)?;
         }
         Ok(())
     }
 }
 
-/// Checks the rules every emitted stream must follow; `Err` says which one broke where.
-/// With `require_end`, the stream must also have ended (message_stop or error).
-#[cfg(test)]
-pub(crate) fn check_invariants(events: &[Event], require_end: bool) -> Result<(), String> {
-    #[derive(PartialEq)]
-    enum Kind {
-        Text,
-        Thinking,
-        Tool,
-    }
-    let mut open: Option<(usize, Kind, String, bool)> = None; // index, kind, content, signed
-    let mut next = 0;
-    let mut ended = false;
-    let mut tool_blocks = 0;
-    let mut saw_delta = false;
-    for (i, ev) in events.iter().enumerate() {
-        let at = format!("event {i} ({})", ev.name());
-        if ended {
-            return Err(format!("{at}: after the end"));
-        }
-        if (i == 0) != matches!(ev, Event::MessageStart { .. }) {
-            return Err(format!("{at}: message_start must be first and only first"));
-        }
-        match ev {
-            Event::MessageStart { .. } | Event::Ping => {}
-            Event::BlockStart { index, block } => {
-                if open.is_some() {
-                    return Err(format!("{at}: block opened while another is open"));
-                }
-                if *index != next {
-                    return Err(format!("{at}: index {index}, expected {next}"));
-                }
-                next += 1;
-                let kind = match block {
-                    BlockStart::Text => Kind::Text,
-                    BlockStart::Thinking => Kind::Thinking,
-                    BlockStart::ToolUse { id, name } => {
-                        if id.is_empty()
-                            || !id
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                        {
-                            return Err(format!("{at}: bad tool id {id:?}"));
-                        }
-                        if name.is_empty() {
-                            return Err(format!("{at}: empty tool name"));
-                        }
-                        tool_blocks += 1;
-                        Kind::Tool
-                    }
-                };
-                open = Some((*index, kind, String::new(), false));
-            }
-            Event::BlockDelta { index, delta } => {
-                let Some((open_index, kind, content, signed)) = &mut open else {
-                    return Err(format!("{at}: delta with no open block"));
-                };
-                if index != open_index {
-                    return Err(format!("{at}: delta for {index}, open is {open_index}"));
-                }
-                if *signed {
-                    return Err(format!("{at}: delta after the signature"));
-                }
-                match (kind, delta) {
-                    (Kind::Text, Delta::Text(t)) | (Kind::Thinking, Delta::Thinking(t)) => {
-                        if t.is_empty() {
-                            return Err(format!("{at}: empty delta"));
-                        }
-                        content.push_str(t);
-                    }
-                    (Kind::Thinking, Delta::Signature(s)) => {
-                        if *s != sign(content) {
-                            return Err(format!("{at}: signature does not match the thinking"));
-                        }
-                        *signed = true;
-                    }
-                    (Kind::Tool, Delta::InputJson(p)) => {
-                        if p.is_empty() {
-                            return Err(format!("{at}: empty input_json_delta"));
-                        }
-                        content.push_str(p);
-                    }
-                    _ => return Err(format!("{at}: wrong delta kind for the block")),
-                }
-                saw_delta = true;
-            }
-            Event::BlockStop { index } => {
-                let Some((open_index, kind, content, signed)) = open.take() else {
-                    return Err(format!("{at}: stop with no open block"));
-                };
-                if *index != open_index {
-                    return Err(format!("{at}: stop for {index}, open is {open_index}"));
-                }
-                match kind {
-                    Kind::Text if content.trim().is_empty() => {
-                        return Err(format!("{at}: empty or whitespace-only text block"));
-                    }
-                    Kind::Thinking if !signed => {
-                        return Err(format!("{at}: thinking block closed without a signature"));
-                    }
-                    _ => {}
-                }
-            }
-            Event::MessageDelta { stop_reason, .. } => {
-                if open.is_some() {
-                    return Err(format!("{at}: message_delta with a block open"));
-                }
-                if !matches!(events.get(i + 1), Some(Event::MessageStop)) || events.len() != i + 2 {
-                    return Err(format!("{at}: must be followed by message_stop, last"));
-                }
-                if (tool_blocks > 0) != (*stop_reason == StopReason::ToolUse) {
-                    return Err(format!(
-                        "{at}: stop_reason {stop_reason:?} with {tool_blocks} tool blocks"
-                    ));
-                }
-            }
-            Event::MessageStop => {
-                if !matches!(
-                    events.get(i.wrapping_sub(1)),
-                    Some(Event::MessageDelta { .. })
-                ) {
-                    return Err(format!("{at}: message_stop without message_delta"));
-                }
-                ended = true;
-            }
-            Event::Error(_) => {
-                if open.is_some() {
-                    return Err(format!("{at}: error with a block open"));
-                }
-                ended = true;
-            }
-        }
-    }
-    let _ = saw_delta;
-    if require_end && !ended {
-        return Err("the stream did not end".to_owned());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason};
+    use crate::anthropic::writer::{MessageHead, check_events as check_invariants};
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
 
@@ -923,19 +646,64 @@ mod tests {
     const LONG_TOOL: &str =
         "mcp__github__create_pull_request_review_comment_with_suggestion_and_thread_resolution";
 
-    fn ctx() -> StreamContext {
+    fn ctx() -> ToolNames {
         let mut tool_names = ToolNames::default();
         tool_names.upstream_name(LONG_TOOL);
-        StreamContext {
-            message_id: "msg_test".into(),
-            client_model: "claude-sonnet-4-5".into(),
-            input_tokens_estimate: 100,
-            tool_names,
+        tool_names
+    }
+
+    /// A [`ChatStream`] with its event writer, appending the events of each call to `out`.
+    struct Stream {
+        s: ChatStream,
+        w: Writer,
+    }
+
+    impl Stream {
+        fn new(tool_names: ToolNames) -> Self {
+            Stream {
+                s: ChatStream::new(tool_names),
+                w: Writer::events(MessageHead {
+                    id: "msg_test".into(),
+                    model: "claude-sonnet-4-5".into(),
+                    input_tokens: 100,
+                }),
+            }
+        }
+        fn start(&mut self, out: &mut Vec<Event>) {
+            self.w.start();
+            out.extend(self.w.take_events());
+        }
+        fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) {
+            self.s.push(bytes, &mut self.w);
+            out.extend(self.w.take_events());
+        }
+        fn finish(&mut self, out: &mut Vec<Event>) {
+            self.s.finish(&mut self.w);
+            out.extend(self.w.take_events());
+        }
+        fn fail(&mut self, err: ApiError, out: &mut Vec<Event>) {
+            self.s.fail(err, &mut self.w);
+            out.extend(self.w.take_events());
+        }
+        fn stop_reason(&self) -> Option<StopReason> {
+            self.w.stop_reason()
+        }
+        fn failure(&self) -> Option<&ApiError> {
+            self.w.failure()
+        }
+        fn is_finished(&self) -> bool {
+            self.w.is_finished()
+        }
+        fn usage(&self) -> Usage {
+            self.s.usage(&self.w)
+        }
+        fn raw_finish_reason(&self) -> Option<&str> {
+            self.s.raw_finish_reason()
         }
     }
 
-    fn run(chunks: &[&[u8]]) -> (Vec<Event>, ChatStream) {
-        let mut s = ChatStream::new(ctx());
+    fn run(chunks: &[&[u8]]) -> (Vec<Event>, Stream) {
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         s.start(&mut out);
         for c in chunks {
@@ -1064,7 +832,7 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     }
 
-    fn fixture(name: &str) -> (Vec<Event>, ChatStream) {
+    fn fixture(name: &str) -> (Vec<Event>, Stream) {
         let body = std::fs::read(fixture_dir().join(format!("{name}.sse"))).unwrap();
         run(&[&body])
     }
@@ -1089,8 +857,8 @@ mod tests {
     }
 
     #[test]
-    fn fail_closes_open_blocks_and_ends() {
-        let mut s = ChatStream::new(ctx());
+    fn fail_ends_inside_the_open_block() {
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         s.push(
             b"data: {\"choices\":[{\"delta\":{\"reasoning\":\"hmm\"}}]}\n\n",
@@ -1101,26 +869,30 @@ mod tests {
             &mut out,
         );
         check_invariants(&out, true).unwrap();
+        // The thinking block stays open (no signature, no stop) and the error follows: the
+        // ending that makes Claude Code retry instead of keeping a truncated answer.
         assert_eq!(
             transcript(&out[1..]),
             format!(
-                "{}\n{}\n{}\n{}\n{}\n",
+                "{}\n{}\n{}\n",
                 r#"{"content_block":{"signature":"","thinking":"","type":"thinking"},"index":0,"type":"content_block_start"}"#,
                 r#"{"delta":{"thinking":"hmm","type":"thinking_delta"},"index":0,"type":"content_block_delta"}"#,
-                format_args!(
-                    r#"{{"delta":{{"signature":"{}","type":"signature_delta"}},"index":0,"type":"content_block_delta"}}"#,
-                    sign("hmm")
-                ),
-                r#"{"index":0,"type":"content_block_stop"}"#,
                 r#"{"error":{"message":"upstream idle for 300s","type":"timeout_error"},"type":"error"}"#,
             )
         );
         assert_eq!(s.failure().map(|e| e.kind), Some(ErrorKind::Timeout));
-        // fail before anything: message_start then the error.
-        let mut s = ChatStream::new(ctx());
+        // Fail before anything: message_start, an empty text block left open, the error.
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         s.fail(ApiError::new(ErrorKind::Overloaded, "busy"), &mut out);
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out[1],
+            Event::BlockStart {
+                index: 0,
+                block: BlockStart::Text
+            }
+        ));
         check_invariants(&out, true).unwrap();
     }
 
@@ -1146,7 +918,7 @@ mod tests {
             "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n".to_owned(),
         ]
         .concat();
-        let mut s = ChatStream::new(ctx());
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         // Feed up to the first fragment of call 1: call 0's block must already be closed
         // and call 1's open, streaming live.
@@ -1336,7 +1108,7 @@ mod tests {
             assert_eq!(s.raw_finish_reason(), Some(reason));
         }
         // Nothing final is sent at finish_reason; the usage chunk completes the message.
-        let mut s = ChatStream::new(ctx());
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         s.push(
             format!(
@@ -1409,7 +1181,7 @@ mod tests {
 
     #[test]
     fn oversized_event_fails_cleanly() {
-        let mut s = ChatStream::new(ctx());
+        let mut s = Stream::new(ctx());
         let mut out = Vec::new();
         s.push(chunk(r#"{"content":"hi"}"#).as_bytes(), &mut out);
         let big = vec![b'x'; 1 << 20];
@@ -1524,7 +1296,7 @@ mod tests {
         ) {
             // Whatever was pushed so far is a valid (unfinished) stream.
             let body = pieces.concat();
-            let mut s = ChatStream::new(ctx());
+            let mut s = Stream::new(ctx());
             let mut out = Vec::new();
             for b in body.as_bytes().chunks(7) {
                 s.push(b, &mut out);
@@ -1554,7 +1326,7 @@ mod tests {
         let (mut events, mut chunks, mut runs) = (0usize, 0usize, 0usize);
         let started = std::time::Instant::now();
         while started.elapsed().as_millis() < 500 || runs == 0 {
-            let mut s = ChatStream::new(ctx());
+            let mut s = Stream::new(ctx());
             s.start(&mut out);
             for piece in bytes.chunks(1500) {
                 s.push(piece, &mut out);
