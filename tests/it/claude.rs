@@ -64,7 +64,7 @@ pub fn pinned(test: &str) -> Vec<Claude> {
         return Vec::new();
     }
     panic!(
-        "{test} needs the pinned Claude Code, and {} is not installed: run scripts/test.sh \
+        "{test} needs the pinned Claude Code; not installed: {}. Run scripts/test.sh \
          (or scripts/install-claude.sh, then set ANYCLAUDE_TEST_CLAUDE_DIR if you installed \
          elsewhere), or set {SKIP_VAR}=1 to skip the end-to-end tests",
         missing.join(", ")
