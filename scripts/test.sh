@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the pinned Claude Code versions the end-to-end tests drive
-# (cached under .cache/, see scripts/install-claude.sh), then runs every test.
+# (cached under .cache/, see scripts/install-claude.sh), then runs every test, then says how
+# many end-to-end cases ran to the end on each pinned version.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh e2e             # only tests whose name contains "e2e" (cargo test filter)
@@ -15,4 +16,20 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 scripts/install-claude.sh
 export ANYCLAUDE_TEST_CLAUDE_DIR="${ANYCLAUDE_TEST_CLAUDE_DIR:-$PWD/.cache/claude-code}"
-cargo test "$@"
+# Each end-to-end case appends "<version> <case>" here when it has run to the end.
+mkdir -p target
+export ANYCLAUDE_E2E_RECORD="$PWD/target/e2e-ran.tsv"
+: >"$ANYCLAUDE_E2E_RECORD"
+
+summary() {
+    echo "== end-to-end cases run to the end, per pinned Claude Code version"
+    while read -r v; do
+        [ -n "$v" ] || continue
+        n=$(awk -F'\t' -v v="$v" '$1 == v' "$ANYCLAUDE_E2E_RECORD" | wc -l)
+        echo "   Claude Code $v: $n"
+    done <scripts/claude-versions
+}
+status=0
+cargo test "$@" || status=$?
+summary
+exit "$status"

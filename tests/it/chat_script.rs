@@ -86,3 +86,12 @@ pub fn tool_calls(calls: &[(&str, &str, Value)], size: usize) -> Vec<String> {
     out.push(done());
     out
 }
+
+/// A whole non-streamed answer (`stream: false`): one `chat.completion` with this text.
+pub fn completion(text: &str) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "upstream-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105},
+    })
+}

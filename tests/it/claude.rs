@@ -10,7 +10,8 @@ use std::time::Duration;
 pub struct Claude {
     /// Its version, e.g. `2.1.332`.
     pub version: String,
-    /// The `claude.exe` binary.
+    /// The program npm linked: `node_modules/.bin/claude`, a native binary for 2.1.x and
+    /// the Node script `cli.js` (run through its `#!/usr/bin/env node` line) for 2.0.x.
     pub bin: PathBuf,
 }
 
@@ -18,36 +19,93 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every pinned version that is installed. When one is missing: in CI (`CI=true`) the test
-/// fails, since CI must drive the real client; elsewhere it says why and returns fewer.
-pub fn pinned() -> Vec<Claude> {
+/// The opt-out: with `ANYCLAUDE_SKIP_E2E=1` an end-to-end test whose tools are missing passes
+/// having run nothing, and says so on stderr (`cargo test -- --nocapture` shows it).
+pub const SKIP_VAR: &str = "ANYCLAUDE_SKIP_E2E";
+
+fn skipping() -> bool {
+    std::env::var(SKIP_VAR).is_ok_and(|v| v == "1")
+}
+
+/// The pinned versions, in order: `scripts/claude-versions` is the one list.
+pub fn versions() -> Vec<String> {
+    std::fs::read_to_string(repo().join("scripts/claude-versions"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every pinned version. An end-to-end test never passes having run nothing: when a version
+/// is not installed it fails, naming the command that installs it, unless
+/// [`SKIP_VAR`]`=1` is set, in which case `test` says it was skipped and runs no version.
+pub fn pinned(test: &str) -> Vec<Claude> {
     let dir = std::env::var_os("ANYCLAUDE_TEST_CLAUDE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".cache/claude-code"));
-    let versions = std::fs::read_to_string(repo().join("scripts/claude-versions")).unwrap();
     let mut found = Vec::new();
-    for version in versions.split_whitespace() {
-        let bin = dir
-            .join(version)
-            .join("node_modules/@anthropic-ai/claude-code/bin/claude.exe");
+    let mut missing = Vec::new();
+    for version in versions() {
+        let bin = dir.join(&version).join("node_modules/.bin/claude");
         if bin.is_file() {
-            found.push(Claude {
-                version: version.to_owned(),
-                bin,
-            });
-        } else if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "Claude Code {version} is not installed at {}; run scripts/install-claude.sh",
-                bin.display()
-            );
+            found.push(Claude { version, bin });
         } else {
-            eprintln!(
-                "Claude Code {version} is not installed at {}: its end-to-end cases did not run (scripts/install-claude.sh installs it)",
-                bin.display()
-            );
+            missing.push(format!("{version} (no {})", bin.display()));
         }
     }
-    found
+    if missing.is_empty() {
+        return found;
+    }
+    if skipping() {
+        eprintln!(
+            "SKIPPED {test}: Claude Code {} not installed and {SKIP_VAR}=1",
+            missing.join(", ")
+        );
+        return Vec::new();
+    }
+    panic!(
+        "{test} needs the pinned Claude Code; not installed: {}. Run scripts/test.sh \
+         (or scripts/install-claude.sh, then set ANYCLAUDE_TEST_CLAUDE_DIR if you installed \
+         elsewhere), or set {SKIP_VAR}=1 to skip the end-to-end tests",
+        missing.join(", ")
+    );
+}
+
+/// Whether a program the interactive test needs (tmux) is there; if not, the test fails
+/// saying how to install it, unless [`SKIP_VAR`]`=1`, when it says it was skipped.
+pub fn tool_present(test: &str, program: &str, install: &str) -> bool {
+    if std::process::Command::new(program)
+        .arg("-V")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    if skipping() {
+        eprintln!("SKIPPED {test}: {program} is not installed and {SKIP_VAR}=1");
+        return false;
+    }
+    panic!(
+        "{test} needs {program}, which is not installed: {install} (scripts/test.sh does), \
+         or set {SKIP_VAR}=1 to skip the end-to-end tests"
+    );
+}
+
+/// Records that end-to-end case `case` ran to the end on `claude`: one line appended to the
+/// file named by `ANYCLAUDE_E2E_RECORD` (scripts/test.sh sets it and sums it up per version).
+pub fn record(case: &str, claude: &Claude) {
+    let Some(path) = std::env::var_os("ANYCLAUDE_E2E_RECORD") else {
+        return;
+    };
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("the e2e record file opens");
+    // One short write per line: appends from parallel tests do not interleave.
+    file.write_all(format!("{}\t{case}\n", claude.version).as_bytes())
+        .expect("the e2e record is written");
 }
 
 /// A fresh HOME with first-run screens already passed for `project`.
@@ -74,17 +132,81 @@ pub fn base_env(home: &Path) -> Vec<(String, String)> {
     ]
 }
 
-/// Runs a command to completion with a deadline, killing it (by its pid) when it overruns.
+/// Runs a command to completion with a deadline, killing it (by its pid) when it overruns
+/// and then failing with what it had printed.
 pub async fn run(mut cmd: tokio::process::Command, deadline: Duration) -> Output {
+    use tokio::io::AsyncReadExt;
     cmd.kill_on_drop(true)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().expect("spawn");
-    match tokio::time::timeout(deadline, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait"),
-        Err(_) => panic!("command did not finish within {deadline:?}: {cmd:?}"),
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf).await;
+        buf
+    });
+    let err = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        buf
+    });
+    let status = match tokio::time::timeout(deadline, child.wait()).await {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            // SIGTERM first: anyclaude forwards it to its claude child, which would
+            // otherwise keep the pipes open; then SIGKILL if it is still there.
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+            let grace = Duration::from_secs(5);
+            let out = tokio::time::timeout(grace, out)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            let err = tokio::time::timeout(grace, err)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            let (out, err) = (out.unwrap_or_default(), err.unwrap_or_default());
+            let err = String::from_utf8_lossy(&err);
+            panic!(
+                "command did not finish within {deadline:?}: {cmd:?}\nstdout: {}\nstderr: {err}\n{}",
+                String::from_utf8_lossy(&out),
+                log_tail(&err)
+            );
+        }
+    };
+    Output {
+        status,
+        stdout: out.await.unwrap(),
+        stderr: err.await.unwrap(),
     }
+}
+
+/// The end of the log anyclaude named on stderr (`anyclaude: log: PATH`), if any.
+pub fn log_tail(stderr: &str) -> String {
+    let Some(path) = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("anyclaude: log: "))
+    else {
+        return String::new();
+    };
+    let log = std::fs::read_to_string(path.trim()).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!("anyclaude's log ({path}), last lines:\n{}", tail.join("\n"))
 }
 
 /// The stream-json lines Claude Code printed.

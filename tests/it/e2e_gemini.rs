@@ -486,35 +486,40 @@ async fn mid_stream_failure(claude: &Claude) {
 
 #[tokio::test]
 async fn e2e_gemini_plain_answer() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_gemini_plain_answer") {
         plain_answer(&claude).await;
+        claude::record("e2e_gemini_plain_answer", &claude);
     }
 }
 
 #[tokio::test]
 async fn e2e_gemini_parallel_tool_round_trip() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_gemini_parallel_tool_round_trip") {
         parallel_tool_round_trip(&claude).await;
+        claude::record("e2e_gemini_parallel_tool_round_trip", &claude);
     }
 }
 
 #[tokio::test]
 async fn e2e_gemini_thinking_then_text() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_gemini_thinking_then_text") {
         thinking_then_text(&claude).await;
+        claude::record("e2e_gemini_thinking_then_text", &claude);
     }
 }
 
 #[tokio::test]
 async fn e2e_gemini_rate_limited_then_success() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_gemini_rate_limited_then_success") {
         rate_limited_then_success(&claude).await;
+        claude::record("e2e_gemini_rate_limited_then_success", &claude);
     }
 }
 
 #[tokio::test]
 async fn e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated") {
         mid_stream_failure(&claude).await;
+        claude::record("e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated", &claude);
     }
 }

@@ -75,7 +75,8 @@ async fn plain_answer(claude: &Claude) {
 
 #[tokio::test]
 async fn e2e_pass_through_plain_answer() {
-    for claude in claude::pinned() {
+    for claude in claude::pinned("e2e_pass_through_plain_answer") {
         plain_answer(&claude).await;
+        claude::record("e2e_pass_through_plain_answer", &claude);
     }
 }

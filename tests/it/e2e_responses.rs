@@ -21,12 +21,12 @@ use crate::scripted::{Received, Reply, Step, Upstream};
 const MODEL: &str = "openai/gpt-5-codex";
 const ENCRYPTED: &str = "gAAAAABpKx1r-e2e+encrypted/reasoning==";
 
-/// The pinned versions test `test` runs on: the one place this file meets the matrix
-/// (the version list in `scripts/claude-versions`, and what to do when one is missing).
+/// The pinned versions test `test` runs on (the matrix's one list), each recorded as run
+/// for `scripts/test.sh`'s count; a case that then fails fails the suite.
 fn pinned(test: &str) -> Vec<Claude> {
-    let found = claude::pinned();
-    if found.is_empty() {
-        eprintln!("{test}: no pinned Claude Code is installed, so no version ran");
+    let found = claude::pinned(test);
+    for claude in &found {
+        claude::record(test, claude);
     }
     found
 }

@@ -129,6 +129,11 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON, if it is JSON (a startup probe `GET /` has no body).
+    pub fn try_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("upstream got JSON")
