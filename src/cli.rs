@@ -50,13 +50,13 @@ use crate::provider;
         claude as is.\n\n\
         Claude Code's own help: anyclaude -- --help\n\
         Claude Code's version:  anyclaude -- --version\n\n\
-        Durations take a unit: 250ms, 45s, 10m, 1h30m. Logs go to \
+        Durations take a unit: 250ms, 45s, 10m, 1h30m; at most 24h. Logs go to \
         $XDG_STATE_HOME/anyclaude/ (default ~/.local/state/anyclaude/), one file per run."
 )]
 pub struct Args {
     /// Longest wait for the upstream to start answering (its response headers); past it
     /// Claude Code gets a 504 timeout_error and retries [default: 10m] [env:
-    /// ANYCLAUDE_REQUEST_TIMEOUT, where a bare number means milliseconds]
+    /// ANYCLAUDE_REQUEST_TIMEOUT, where a bare number of at least 1000 means milliseconds]
     #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
     pub timeout: Option<String>,
 
@@ -96,9 +96,10 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Claude Code")]
     pub claude: Option<OsString>,
 
-    /// Log detail, 0-3: 0 warnings and errors, 1 one line per request, 2 bodies, 3 every
-    /// stream event; bare means 1. (claude's own --debug still goes to claude) [default: 0]
-    /// [env: ANYCLAUDE_DEBUG]
+    /// Log detail, 0-3: 0 warnings and errors, 1 one line per request, 2 also request,
+    /// error and non-streamed answer bodies, 3 also streamed answers chunk by chunk; bare
+    /// means 1. (claude's own --debug still goes to claude) [default: 0] [env:
+    /// ANYCLAUDE_DEBUG]
     #[arg(
         long,
         value_name = "LEVEL",
