@@ -322,7 +322,7 @@ async fn serve_and_run(
 
 /// What anyclaude says after claude refused, at once, an argument that looks like a
 /// misspelt option of ours.
-pub fn misspelt_hint(given: &str, ours: &str) -> String {
+fn misspelt_hint(given: &str, ours: &str) -> String {
     format!(
         "anyclaude: claude stopped at once; if it refused {given}, that is no anyclaude \
          option either: did you mean {ours}?"

@@ -34,6 +34,7 @@ use crate::provider;
 #[command(
     name = "anyclaude",
     version,
+    disable_help_subcommand = true,
     about = "Run Claude Code on the model of your choice.",
     long_about = "Run Claude Code on the model of your choice.\n\n\
         anyclaude starts a local proxy that speaks the Anthropic Messages API to Claude Code \
@@ -541,6 +542,8 @@ mod tests {
         }
         assert!(long.contains("OPENAI_API_KEY"), "{long}");
         assert!(long.contains("completions"), "{long}");
+        // `help` is claude's word (a prompt), not a command of ours.
+        assert!(!short.contains("  help "), "{short}");
     }
 
     #[test]
