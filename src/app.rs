@@ -3,6 +3,10 @@
 //! supervise claude (or, with `--proxy-only`, wait for Ctrl-C), then shut the proxy down
 //! and exit with claude's status.
 //!
+//! Invocations that never reach the model (`--version`, `mcp list`, ...: see
+//! [`cli::pass_through`]) replace anyclaude with claude at once: no proxy, no log, no
+//! warnings. `completions <SHELL>` and `man` print what clap renders and exit.
+//!
 //! Exit statuses: claude's own (or 128+N when it died of signal N); 2 for a usage or
 //! configuration error (nothing started); 127 when claude cannot be found, 126 when it
 //! cannot be executed; 1 for anything else. Everything anyclaude prints goes to stderr and
@@ -10,18 +14,19 @@
 //! (stdout).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{self, Args, Parsed};
+use crate::cli::{self, Invocation, Parsed, Tool};
 use crate::config::{self, Config, ConfigError, HumanDuration};
 use crate::logging;
 use crate::secrets::Scrubber;
@@ -32,6 +37,18 @@ use crate::supervise::{self, ChildSpec, Signals, SpawnError, env::Injection};
 /// own, shorter grace period; this only guards against a hang).
 const SERVE_DRAIN_BOUND: Duration = Duration::from_secs(10);
 
+/// A claude that fails within this long of starting most likely refused its arguments:
+/// Claude Code rejects an unknown option in about half a second on an idle machine, and
+/// in up to 5 s on a loaded one. Only then, and only for an argument close to one of our
+/// options, is the hint printed (claude's stderr is never read: it owns the terminal).
+const QUICK_EXIT: Duration = Duration::from_secs(10);
+
+/// The `--claude` program is a directory (exit status 126, as for anything that cannot
+/// be executed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAProgram(String);
+
 /// Entry point: runs anyclaude with the process's arguments and environment.
 pub fn main() -> ExitCode {
     match cli::parse(std::env::args_os().skip(1)) {
@@ -39,14 +56,44 @@ pub fn main() -> ExitCode {
             let _ = err.print();
             ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
         }
-        Parsed::Run(args, claude_args) => match run(args, claude_args, config::process_env()) {
-            Ok(code) => ExitCode::from(code),
-            Err(err) => {
-                eprintln!("anyclaude: {err:#}");
-                tracing::error!(error = format!("{err:#}"), "exiting");
-                ExitCode::from(exit_status_for(&err))
+        Parsed::Run(invocation) => {
+            if let Some(tool) = &invocation.args.command {
+                return print_tool(tool);
             }
-        },
+            match run(*invocation, config::process_env()) {
+                Ok(code) => ExitCode::from(code),
+                Err(err) => {
+                    eprintln!("anyclaude: {err:#}");
+                    tracing::error!(error = format!("{err:#}"), "exiting");
+                    ExitCode::from(exit_status_for(&err))
+                }
+            }
+        }
+    }
+}
+
+/// Prints a completion script or the man page on stdout.
+fn print_tool(tool: &Tool) -> ExitCode {
+    let mut text = Vec::new();
+    match tool {
+        Tool::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli::command(), "anyclaude", &mut text);
+        }
+        Tool::Man => {
+            if let Err(err) = clap_mangen::Man::new(cli::command()).render(&mut text) {
+                eprintln!("anyclaude: cannot render the man page: {err}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&text).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("anyclaude: cannot write to stdout: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -56,6 +103,9 @@ pub fn exit_status_for(err: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return 2;
         }
+        if cause.is::<NotAProgram>() {
+            return 126;
+        }
         if let Some(spawn) = cause.downcast_ref::<SpawnError>() {
             return spawn.exit_code();
         }
@@ -64,28 +114,36 @@ pub fn exit_status_for(err: &anyhow::Error) -> u8 {
 }
 
 /// Runs anyclaude; returns the status to exit with.
-pub fn run(
-    args: Args,
-    claude_args: Vec<OsString>,
-    env: HashMap<String, String>,
-) -> anyhow::Result<u8> {
+pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Result<u8> {
+    let Invocation {
+        args,
+        claude_args,
+        misspelt,
+    } = invocation;
     let config = Config::new(args, claude_args, &env)?;
+    if config.pass_through {
+        let program = find_claude(&config, &env)?;
+        let err = std::process::Command::new(&program)
+            .args(&config.claude_args)
+            .exec();
+        return Err(SpawnError::Io {
+            path: program.display().to_string(),
+            source: err,
+        }
+        .into());
+    }
+    // Everything that can fail cheaply fails before the port is bound or a child spawned.
+    let program = if config.proxy_only {
+        None
+    } else {
+        Some(find_claude(&config, &env)?)
+    };
     {
         let mut err = std::io::stderr().lock();
         for warning in &config.warnings {
             let _ = writeln!(err, "anyclaude: warning: {warning}");
         }
     }
-
-    // Everything that can fail cheaply fails before the port is bound or a child spawned.
-    let program = if config.proxy_only {
-        None
-    } else {
-        Some(supervise::resolve(
-            &config.claude,
-            env.get("PATH").map(String::as_str),
-        )?)
-    };
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
     let log_path = open_log(&config, &env, Scrubber::from_env(&env, &token))?;
@@ -163,11 +221,14 @@ pub fn run(
         model: config.model.as_ref(),
     };
     let mode = match program {
-        Some(program) => Mode::Supervise(ChildSpec {
-            program,
-            args: config.claude_args.clone(),
-            env: supervise::env::child_env(&env, &inj),
-        }),
+        Some(program) => Mode::Supervise(
+            ChildSpec {
+                program,
+                args: config.claude_args.clone(),
+                env: supervise::env::child_env(&env, &inj),
+            },
+            misspelt,
+        ),
         None => Mode::ProxyOnly {
             exports: supervise::env::export_lines(&supervise::env::child_env(
                 &HashMap::new(),
@@ -193,8 +254,9 @@ pub fn run(
 
 /// What to do while the proxy serves.
 enum Mode {
-    /// Run claude and exit with its status.
-    Supervise(ChildSpec),
+    /// Run claude and exit with its status; the arguments it got that look like misspelt
+    /// options of ours are pointed out if it fails at once.
+    Supervise(ChildSpec, Vec<(String, String)>),
     /// Print the `export` lines and serve until told to stop.
     ProxyOnly {
         exports: String,
@@ -214,10 +276,22 @@ async fn serve_and_run(
     let server = tokio::spawn(server::serve(listener, proxy, shutdown.child_token()));
 
     let result = match mode {
-        Mode::Supervise(spec) => supervise::run(spec, &mut signals)
-            .await
-            .map(supervise::exit::exit_code)
-            .map_err(anyhow::Error::from),
+        Mode::Supervise(spec, misspelt) => {
+            let started = Instant::now();
+            let result = supervise::run(spec, &mut signals)
+                .await
+                .map(supervise::exit::exit_code)
+                .map_err(anyhow::Error::from);
+            if let Ok(code) = result
+                && code != 0
+                && started.elapsed() < QUICK_EXIT
+            {
+                for (given, ours) in &misspelt {
+                    eprintln!("{}", misspelt_hint(given, ours));
+                }
+            }
+            result
+        }
         Mode::ProxyOnly { exports, log_path } => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(exports.as_bytes());
@@ -250,6 +324,36 @@ async fn serve_and_run(
         }
     }
     result
+}
+
+/// What anyclaude says after claude refused, at once, an argument that looks like a
+/// misspelt option of ours.
+fn misspelt_hint(given: &str, ours: &str) -> String {
+    format!(
+        "anyclaude: claude stopped at once; if it refused {given}, that is no anyclaude \
+         option either: did you mean {ours}?"
+    )
+}
+
+/// Finds the claude program, saying so plainly when it names a directory.
+fn find_claude(config: &Config, env: &HashMap<String, String>) -> anyhow::Result<PathBuf> {
+    let given = Path::new(&config.claude);
+    if config.claude.as_encoded_bytes().contains(&b'/') && given.is_dir() {
+        let inside = given.join("claude");
+        let fix = if inside.is_file() {
+            format!("did you mean {}?", inside.display())
+        } else {
+            "point it at the claude program itself".to_owned()
+        };
+        return Err(NotAProgram(format!(
+            "{} {} is a directory, not a program; {fix}",
+            config.claude_from,
+            given.display()
+        ))
+        .into());
+    }
+    let path = env.get("PATH").map(String::as_str);
+    Ok(supervise::resolve(OsStr::new(&config.claude), path)?)
 }
 
 /// Opens the log. A log file the user named must open; the default one is best effort (a

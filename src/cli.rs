@@ -14,16 +14,27 @@
 //!   is a single digit (`--log-level 2`); bare, it means 1.
 //! - Every other argument goes to claude. `--model X` / `--model=X` goes to claude *and* is
 //!   read for routing ([`model_arg`]).
+//! - `completions <SHELL>` and `man` as the *first* argument are anyclaude's own commands
+//!   (no pinned claude has a command by either name; a test checks).
+//!
+//! It also recognises invocations that never reach the model ([`pass_through`]) and
+//! arguments that look like a misspelt option of ours ([`Split::misspelt`]); the
+//! suggestions themselves live in [`suggest`].
+
+pub mod suggest;
 
 use std::ffi::{OsStr, OsString};
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::provider;
 
 /// anyclaude's own options, as given (durations and addresses are validated by `config`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(
     name = "anyclaude",
     version,
+    disable_help_subcommand = true,
     about = "Run Claude Code on the model of your choice.",
     long_about = "Run Claude Code on the model of your choice.\n\n\
         anyclaude starts a local proxy that speaks the Anthropic Messages API to Claude Code \
@@ -40,13 +51,13 @@ use clap::{CommandFactory, Parser};
         claude as is.\n\n\
         Claude Code's own help: anyclaude -- --help\n\
         Claude Code's version:  anyclaude -- --version\n\n\
-        Durations take a unit: 250ms, 45s, 10m, 1h30m. Logs go to \
+        Durations take a unit: 250ms, 45s, 10m, 1h30m; at most 24h. Logs go to \
         $XDG_STATE_HOME/anyclaude/ (default ~/.local/state/anyclaude/), one file per run."
 )]
 pub struct Args {
     /// Longest wait for the upstream to start answering (its response headers); past it
     /// Claude Code gets a 504 timeout_error and retries [default: 10m] [env:
-    /// ANYCLAUDE_REQUEST_TIMEOUT, where a bare number means milliseconds]
+    /// ANYCLAUDE_REQUEST_TIMEOUT, where a bare number of at least 1000 means milliseconds]
     #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
     pub timeout: Option<String>,
 
@@ -86,9 +97,10 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Claude Code")]
     pub claude: Option<OsString>,
 
-    /// Log detail, 0-3: 0 warnings and errors, 1 one line per request, 2 bodies, 3 every
-    /// stream event; bare means 1. (claude's own --debug still goes to claude) [default: 0]
-    /// [env: ANYCLAUDE_DEBUG]
+    /// Log detail, 0-3: 0 warnings and errors, 1 one line per request, 2 also request,
+    /// error and non-streamed answer bodies, 3 also streamed answers chunk by chunk; bare
+    /// means 1. (claude's own --debug still goes to claude) [default: 0] [env:
+    /// ANYCLAUDE_DEBUG]
     #[arg(
         long,
         value_name = "LEVEL",
@@ -104,7 +116,36 @@ pub struct Args {
     /// $XDG_STATE_HOME/anyclaude/
     #[arg(long, value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<OsString>,
+
+    /// claude's own option, which anyclaude also reads: the provider prefix picks the
+    /// backend for every request that names no provider of its own (Claude Code's
+    /// background work). Providers are listed below.
+    // Shown in --help, the man page and completions; `split` never hands it to clap (it
+    // stays claude's), so it is always `None` here; read it with [`model_arg`].
+    #[arg(long, value_name = "PROVIDER/MODEL", help_heading = "Model")]
+    pub model: Option<String>,
+
+    /// anyclaude's own commands (only as the first argument).
+    #[command(subcommand)]
+    pub command: Option<Tool>,
 }
+
+/// anyclaude's own commands; everything else is claude's.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Tool {
+    /// Print a shell completion script, e.g. `anyclaude completions bash >
+    /// ~/.local/share/bash-completion/completions/anyclaude`
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `anyclaude man > ~/.local/share/man/man1/anyclaude.1`
+    Man,
+}
+
+/// The words that start anyclaude's own commands (as the first argument only).
+pub const COMMANDS: &[&str] = &["completions", "man"];
 
 /// The command line, split into anyclaude's options and claude's arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +154,9 @@ pub struct Split {
     pub ours: Vec<OsString>,
     /// claude's arguments, in order, exactly as given (without the `--` separator).
     pub claude: Vec<OsString>,
+    /// Arguments before `--` that went to claude but look like a misspelt option of ours:
+    /// `(as given, ours)`, e.g. `("--log-levl", "--log-level")`.
+    pub misspelt: Vec<(String, String)>,
 }
 
 /// How an option of ours takes a value.
@@ -160,6 +204,14 @@ where
 {
     let mut out = Split::default();
     let mut args = args.into_iter().peekable();
+    if args
+        .peek()
+        .and_then(|first| first.to_str())
+        .is_some_and(|first| COMMANDS.contains(&first))
+    {
+        out.ours.extend(args);
+        return out;
+    }
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
             out.claude.push(arg);
@@ -182,6 +234,9 @@ where
             None => (body, None),
         };
         let Some(&(_, takes)) = LONG.iter().find(|(n, _)| *n == name) else {
+            if let Some(ours) = suggest::own_option(name) {
+                out.misspelt.push((format!("--{name}"), ours));
+            }
             out.claude.push(arg);
             continue;
         };
@@ -234,11 +289,76 @@ pub fn model_arg(claude_args: &[OsString]) -> Option<String> {
     model
 }
 
+/// Claude Code's commands that never talk to the model: run as the first argument, they
+/// need no proxy (checked against each pinned version's `claude --help` by a test).
+/// `agents`, `attach`, `respawn` and `ultrareview` are left out: they start or resume
+/// sessions.
+pub const CLAUDE_LOCAL_COMMANDS: &[&str] = &[
+    "auth",
+    "auto-mode",
+    "config",
+    "doctor",
+    "gateway",
+    "import",
+    "install",
+    "kill",
+    "logs",
+    "mcp",
+    "migrate-installer",
+    "plugin",
+    "plugins",
+    "project",
+    "purge",
+    "rm",
+    "setup-token",
+    "stop",
+    "update",
+    "upgrade",
+];
+
+/// Whether claude, given these arguments, only prints something or manages its own
+/// settings and never talks to the model: `--version`/`-v` or `--help`/`-h` anywhere before
+/// a `--` of claude's own, or one of [`CLAUDE_LOCAL_COMMANDS`] first (after any `--model`).
+/// Such runs need no proxy, no log and no warnings.
+pub fn pass_through(claude_args: &[OsString]) -> bool {
+    let texts: Vec<&str> = claude_args
+        .iter()
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
+    if texts
+        .iter()
+        .any(|a| matches!(*a, "--version" | "-v" | "--help" | "-h"))
+    {
+        return true;
+    }
+    let mut rest = texts.iter();
+    while let Some(arg) = rest.next() {
+        if *arg == "--model" {
+            rest.next();
+        } else if !arg.starts_with("--model=") {
+            return CLAUDE_LOCAL_COMMANDS.contains(arg);
+        }
+    }
+    false
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Our options.
+    pub args: Args,
+    /// claude's arguments, in order.
+    pub claude_args: Vec<OsString>,
+    /// Arguments claude got that look like misspelt options of ours (see [`Split`]).
+    pub misspelt: Vec<(String, String)>,
+}
+
 /// The outcome of parsing the command line.
 #[derive(Debug)]
 pub enum Parsed {
-    /// Options to run with, and claude's arguments.
-    Run(Args, Vec<OsString>),
+    /// Run with these options and claude's arguments.
+    Run(Box<Invocation>),
     /// `--help`, `--version` or a usage error: clap has the text and the exit status
     /// (0 for help and version, 2 for errors).
     Exit(clap::Error),
@@ -251,15 +371,45 @@ where
 {
     let split = split(args);
     let argv = std::iter::once(OsString::from("anyclaude")).chain(split.ours);
-    match Args::try_parse_from(argv) {
-        Ok(args) => Parsed::Run(args, split.claude),
+    let parsed = command()
+        .try_get_matches_from(argv)
+        .and_then(|matches| Args::from_arg_matches(&matches));
+    match parsed {
+        Ok(args) => Parsed::Run(Box::new(Invocation {
+            args,
+            claude_args: split.claude,
+            misspelt: split.misspelt,
+        })),
         Err(err) => Parsed::Exit(err),
     }
 }
 
-/// The clap command, for tests and help rendering.
+/// The clap command, with the providers listed in the help: what `--help`, the man page
+/// and the completions are rendered from.
 pub fn command() -> clap::Command {
-    Args::command()
+    let names = provider::preset_names();
+    let mut long = String::from(
+        "Providers, with the variable that holds each one's key (local servers need none):\n",
+    );
+    for p in provider::PRESETS {
+        let key = match p.key_var {
+            Some(var) => var.to_owned(),
+            None if p.default_base_url.is_empty() => String::new(),
+            None => format!("(local: {})", p.default_base_url),
+        };
+        long.push_str(&format!("  {:<11} {key}\n", p.name));
+    }
+    let cmd = Args::command().mut_arg("model", |a| {
+        a.help(format!(
+            "claude's option, also read by anyclaude: the provider picks the backend; \
+             e.g. openai/gpt-5-mini, ollama/qwen3 [providers: {names}]"
+        ))
+    });
+    let after = cmd
+        .get_after_long_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    cmd.after_long_help(format!("{long}\n{after}"))
 }
 
 #[cfg(test)]
@@ -321,6 +471,82 @@ mod tests {
     }
 
     #[test]
+    fn misspelt_options_are_noted() {
+        let got = split(os(&[
+            "--log-levl",
+            "2",
+            "--timeout=5m",
+            "--time-out=5m",
+            "--model",
+            "x",
+            "--",
+            "--prot",
+        ]));
+        assert_eq!(
+            got.misspelt,
+            [
+                ("--log-levl".to_owned(), "--log-level".to_owned()),
+                ("--time-out".to_owned(), "--timeout".to_owned())
+            ]
+        );
+        assert_eq!(
+            got.claude,
+            os(&["--log-levl", "2", "--time-out=5m", "--model", "x", "--prot"])
+        );
+    }
+
+    #[test]
+    fn pass_through_invocations() {
+        let yes: &[&[&str]] = &[
+            &["--version"],
+            &["-v"],
+            &["--help"],
+            &["-h"],
+            &["-p", "--help"],
+            &["mcp", "list"],
+            &["--model", "openai/x", "mcp", "list"],
+            &["--model=x", "config", "get"],
+            &["update"],
+            &["doctor"],
+            &["plugin", "install", "x"],
+            &["mcp", "--", "--help"],
+        ];
+        let no: &[&[&str]] = &[
+            &[],
+            &["-p", "hi"],
+            &["update the readme"],
+            &["-p", "update"],
+            &["--resume", "mcp"],
+            &["agents"],
+            &["attach", "x"],
+            &["-p", "x", "--", "-v"],
+        ];
+        for args in yes {
+            assert!(pass_through(&os(args)), "{args:?}");
+        }
+        for args in no {
+            assert!(!pass_through(&os(args)), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn help_lists_model_and_providers() {
+        let mut cmd = command();
+        let short = cmd.render_help().to_string();
+        let long = cmd.render_long_help().to_string();
+        for help in [&short, &long] {
+            assert!(help.contains("--model <PROVIDER/MODEL>"), "{help}");
+            for p in provider::PRESETS {
+                assert!(help.contains(p.name), "{} missing from\n{help}", p.name);
+            }
+        }
+        assert!(long.contains("OPENAI_API_KEY"), "{long}");
+        assert!(long.contains("completions"), "{long}");
+        // `help` is claude's word (a prompt), not a command of ours.
+        assert!(!short.contains("  help "), "{short}");
+    }
+
+    #[test]
     fn log_level_value() {
         check(&["--log-level"], &["--log-level"], &[]);
         check(&["--log-level", "2", "hi"], &["--log-level=2"], &["hi"]);
@@ -340,7 +566,7 @@ mod tests {
 
     #[test]
     fn parses_ours() {
-        let Parsed::Run(args, claude) = parse(os(&[
+        let Parsed::Run(run) = parse(os(&[
             "--log-level",
             "-p",
             "--timeout",
@@ -351,15 +577,41 @@ mod tests {
         ])) else {
             panic!("expected Run")
         };
-        assert_eq!(args.log_level, Some(1));
-        assert_eq!(args.timeout.as_deref(), Some("45s"));
-        assert_eq!(args.port, Some(9000));
-        assert_eq!(claude, os(&["-p", "x"]));
+        assert_eq!(run.args.log_level, Some(1));
+        assert_eq!(run.args.timeout.as_deref(), Some("45s"));
+        assert_eq!(run.args.port, Some(9000));
+        assert_eq!(run.args.command, None);
+        assert_eq!(run.claude_args, os(&["-p", "x"]));
 
-        let Parsed::Run(args, _) = parse(os(&["--log-level", "2"])) else {
+        let Parsed::Run(run) = parse(os(&["--log-level", "2"])) else {
             panic!("expected Run")
         };
-        assert_eq!(args.log_level, Some(2));
+        assert_eq!(run.args.log_level, Some(2));
+
+        let Parsed::Run(run) = parse(os(&["completions", "zsh"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(
+            run.args.command,
+            Some(Tool::Completions {
+                shell: clap_complete::Shell::Zsh
+            })
+        );
+        assert!(run.claude_args.is_empty());
+        let Parsed::Run(run) = parse(os(&["man"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(run.args.command, Some(Tool::Man));
+        // Only as the first argument: elsewhere they are claude's (a prompt, say).
+        let Parsed::Run(run) = parse(os(&["-p", "man"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(run.args.command, None);
+        assert_eq!(run.claude_args, os(&["-p", "man"]));
+        let Parsed::Exit(err) = parse(os(&["completions", "cmd"])) else {
+            panic!("expected an error")
+        };
+        assert_eq!(err.exit_code(), 2);
 
         let Parsed::Exit(err) = parse(os(&["--log-level=7"])) else {
             panic!("expected an error")

@@ -93,8 +93,8 @@ pub struct ConfigError(pub String);
 pub struct ModelChoice {
     /// As given: `openai/gpt-5-mini`.
     pub full: String,
-    /// The provider its prefix names; `None` when it has no `provider/` prefix (a Claude
-    /// alias such as `sonnet`).
+    /// The provider its prefix names (always set once validated: a model without a
+    /// provider is refused).
     pub preset: Option<&'static Preset>,
 }
 
@@ -111,6 +111,9 @@ pub struct Config {
     pub proxy_only: bool,
     /// The Claude Code program: a path, or a name looked up on `PATH`.
     pub claude: OsString,
+    /// Where [`Config::claude`] came from, for messages: `--claude`,
+    /// `ANYCLAUDE_CLAUDE_PATH` or `the default`.
+    pub claude_from: &'static str,
     /// 0–3.
     pub log_level: u8,
     /// Log here instead of a new file per run.
@@ -121,6 +124,10 @@ pub struct Config {
     pub claude_args: Vec<OsString>,
     /// One line each, printed on stderr before claude starts.
     pub warnings: Vec<String>,
+    /// claude only prints something or manages its own settings (`--version`, `mcp list`,
+    /// ...; see [`crate::cli::pass_through`]): run it as is, with no proxy, no log, no
+    /// warnings and no `--model` check.
+    pub pass_through: bool,
 }
 
 impl Config {
@@ -159,11 +166,11 @@ impl Config {
             || env
                 .non_empty("PROXY_ONLY")
                 .is_some_and(|v| truthy(&v) == Some(true));
-        let claude = args
-            .claude
-            .clone()
-            .or_else(|| env.non_empty("ANYCLAUDE_CLAUDE_PATH").map(OsString::from))
-            .unwrap_or_else(|| OsString::from("claude"));
+        let (claude, claude_from) = match (&args.claude, env.non_empty("ANYCLAUDE_CLAUDE_PATH")) {
+            (Some(path), _) => (path.clone(), "--claude"),
+            (None, Some(path)) => (OsString::from(path), "ANYCLAUDE_CLAUDE_PATH"),
+            (None, None) => (OsString::from("claude"), "the default"),
+        };
         let log_level = match args.log_level {
             Some(l) => l,
             None => match env.non_empty("ANYCLAUDE_DEBUG") {
@@ -171,6 +178,24 @@ impl Config {
                 None => 0,
             },
         };
+
+        let pass_through = !proxy_only && crate::cli::pass_through(&claude_args);
+        if pass_through {
+            return Ok(Config {
+                timeouts,
+                host,
+                port,
+                proxy_only,
+                claude,
+                claude_from,
+                log_level,
+                log_file: args.log_file.map(PathBuf::from),
+                model: None,
+                claude_args,
+                warnings: Vec::new(),
+                pass_through,
+            });
+        }
 
         let model = match crate::cli::model_arg(&claude_args) {
             Some(full) => Some(model_choice(full)?),
@@ -195,11 +220,13 @@ impl Config {
             port,
             proxy_only,
             claude,
+            claude_from,
             log_level,
             log_file: args.log_file.map(PathBuf::from),
             model,
             claude_args,
             warnings,
+            pass_through,
         })
     }
 }
@@ -335,6 +362,24 @@ fn timeouts(
     })
 }
 
+/// The longest duration any option or variable accepts: anything longer is a mistake (and
+/// would come near the limits of the clock arithmetic it feeds).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// How a duration is written, for messages.
+const DURATION_EXAMPLES: &str = "a number and a unit, e.g. 250ms, 45s, 10m, 1h30m";
+
+/// `600s (10m)`, or just `600ms` when the two readings are the same.
+fn reading(n: u64, unit: &str, value: Duration) -> String {
+    let written = format!("{n}{unit}");
+    let human = HumanDuration(value).to_string();
+    if human == written {
+        written
+    } else {
+        format!("{written} ({human})")
+    }
+}
+
 /// Parses a duration flag; a value must carry its unit.
 fn parse_flag_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
     let t = raw.trim();
@@ -344,18 +389,29 @@ fn parse_flag_duration(name: &str, raw: &str) -> Result<Duration, ConfigError> {
                 "{name} {raw}: must be greater than zero"
             )));
         }
-        let ms = Duration::from_millis(n);
-        let s = Duration::from_secs(n);
-        return Err(ConfigError(format!(
-            "{name} {raw}: no unit; did you mean {n}ms ({}) or {n}s ({})?",
-            HumanDuration(ms),
-            HumanDuration(s)
-        )));
+        // Each sensible reading once, leaving out those over the limit.
+        let readings: Vec<String> = [
+            ("ms", Duration::from_millis(n)),
+            ("s", Duration::from_secs(n)),
+        ]
+        .into_iter()
+        .filter(|(_, d)| *d <= MAX_DURATION)
+        .map(|(unit, d)| reading(n, unit, d))
+        .collect();
+        return Err(ConfigError(if readings.is_empty() {
+            format!("{name} {raw}: no unit; write {DURATION_EXAMPLES} (at most 24h)")
+        } else {
+            format!(
+                "{name} {raw}: no unit; did you mean {}?",
+                readings.join(" or ")
+            )
+        }));
     }
     parse_duration(name, " ", raw)
 }
 
-/// Parses a duration variable; a bare integer means milliseconds (as in earlier tools).
+/// Parses a duration variable; a bare integer means milliseconds (as in earlier tools),
+/// but under a second it is refused: `600` was surely meant as seconds.
 fn parse_env_duration_ms(name: &str, raw: &str) -> Result<Duration, ConfigError> {
     let t = raw.trim();
     if let Ok(n) = t.parse::<u64>() {
@@ -364,7 +420,14 @@ fn parse_env_duration_ms(name: &str, raw: &str) -> Result<Duration, ConfigError>
                 "{name}={raw}: must be greater than zero"
             )));
         }
-        return Ok(Duration::from_millis(n));
+        if n < 1000 {
+            return Err(ConfigError(format!(
+                "{name}={raw}: a bare number here means milliseconds, and {n}ms is surely not \
+                 what you meant; write {name}={}, or {name}={n}ms if you do mean it",
+                reading(n, "s", Duration::from_secs(n))
+            )));
+        }
+        return at_most_a_day(name, "=", raw, Duration::from_millis(n));
     }
     parse_duration(name, "=", raw)
 }
@@ -380,12 +443,20 @@ fn parse_duration(name: &str, sep: &str, raw: &str) -> Result<Duration, ConfigEr
         Ok(d) if d.is_zero() => Err(ConfigError(format!(
             "{name}{sep}{raw}: must be greater than zero"
         ))),
-        Ok(d) => Ok(d),
-        Err(err) => Err(ConfigError(format!(
-            "{name}{sep}{raw}: not a duration ({err}); write it with a unit, e.g. 250ms, 45s, \
-             10m, 1h30m"
+        Ok(d) => at_most_a_day(name, sep, raw, d),
+        Err(_) => Err(ConfigError(format!(
+            "{name}{sep}{raw}: not a duration; write {DURATION_EXAMPLES}"
         ))),
     }
+}
+
+fn at_most_a_day(name: &str, sep: &str, raw: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d > MAX_DURATION {
+        return Err(ConfigError(format!(
+            "{name}{sep}{raw}: longer than 24h, the longest any duration may be"
+        )));
+    }
+    Ok(d)
 }
 
 /// A duration printed compactly: `10m`, `6d 22h 40m`, `1m 30s`, `250ms`.
@@ -463,8 +534,17 @@ fn parse_debug(raw: &str) -> Result<u8, ConfigError> {
 }
 
 fn model_choice(full: String) -> Result<ModelChoice, ConfigError> {
+    let names = provider::preset_names();
     let Some((prefix, rest)) = full.split_once('/') else {
-        return Ok(ModelChoice { full, preset: None });
+        let fix = match crate::cli::suggest::model(&full) {
+            Some(likely) => format!("did you mean --model {likely}?"),
+            None => {
+                "write it as <provider>/<model>, e.g. openai/gpt-5-mini or ollama/qwen3".to_owned()
+            }
+        };
+        return Err(ConfigError(format!(
+            "--model {full} names no provider; {fix} (providers: {names})"
+        )));
     };
     match provider::preset(prefix) {
         Some(preset) if !rest.is_empty() => Ok(ModelChoice {
@@ -475,8 +555,7 @@ fn model_choice(full: String) -> Result<ModelChoice, ConfigError> {
             "--model {full}: no model after the provider; e.g. --model {prefix}/<model>"
         ))),
         None => Err(ConfigError(format!(
-            "--model {full}: unknown provider {prefix:?}; known providers: {}",
-            provider::preset_names()
+            "--model {full}: unknown provider {prefix:?}; known providers: {names}"
         ))),
     }
 }
@@ -488,13 +567,8 @@ fn model_warnings(model: Option<&ModelChoice>, env: &dyn Env, warnings: &mut Vec
              `anyclaude --model openai/gpt-5-mini` (or `/model openai/gpt-5-mini` inside claude)"
                 .to_owned(),
         ),
-        Some(ModelChoice {
-            full, preset: None, ..
-        }) => warnings.push(format!(
-            "--model {full} names no provider; anyclaude routes by prefix, e.g. \
-             openai/gpt-5-mini (providers: {})",
-            provider::preset_names()
-        )),
+        // Refused by `model_choice`.
+        Some(ModelChoice { preset: None, .. }) => {}
         Some(ModelChoice {
             preset: Some(p), ..
         }) => {
@@ -665,6 +739,24 @@ mod tests {
             &["API_TIMEOUT_MS=600000 (10m) is not longer than anyclaude's request timeout (10m)"],
         );
         check_ok(
+            &[("timeout", "24h")],
+            &[],
+            [secs(86400), secs(300), secs(10), secs(60), secs(10)],
+            &["over 1h"],
+        );
+        check_ok(
+            &[("timeout", "1m")],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "600")],
+            [secs(60), secs(60), secs(10), secs(30), secs(10)],
+            &[],
+        );
+        check_ok(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "86400000")],
+            [secs(86400), secs(300), secs(10), secs(60), secs(10)],
+            &["over 1h"],
+        );
+        check_ok(
             &[],
             &[("API_TIMEOUT_MS", "900000")],
             [secs(600), secs(300), secs(10), secs(60), secs(10)],
@@ -677,12 +769,62 @@ mod tests {
         check_err(
             &[("timeout", "600000")],
             &[],
-            "--timeout 600000: no unit; did you mean 600000ms (10m) or 600000s (6d 22h 40m)?",
+            "--timeout 600000: no unit; did you mean 600000ms (10m)?",
+        );
+        check_err(
+            &[("timeout", "600")],
+            &[],
+            "--timeout 600: no unit; did you mean 600ms or 600s (10m)?",
         );
         check_err(
             &[("keepalive", "10")],
             &[],
-            "--keepalive 10: no unit; did you mean 10ms (10ms) or 10s (10s)?",
+            "--keepalive 10: no unit; did you mean 10ms or 10s?",
+        );
+        check_err(
+            &[("timeout", "100000000")],
+            &[],
+            "--timeout 100000000: no unit; write a number and a unit, e.g. 250ms, 45s, 10m, \
+             1h30m (at most 24h)",
+        );
+        check_err(
+            &[("timeout", "abc")],
+            &[],
+            "--timeout abc: not a duration; write a number and a unit, e.g. 250ms, 45s, 10m, \
+             1h30m",
+        );
+        // At most a day, for every duration and the variable.
+        for (flag, raw) in [
+            ("timeout", "25h"),
+            ("idle", "2d"),
+            ("keepalive", "1day 1s"),
+            ("drain", "100000000000h"),
+        ] {
+            let err = build(&[(flag, raw)], &[]).unwrap_err().0;
+            assert!(
+                err.ends_with(&format!(
+                    "{raw}: longer than 24h, the longest any duration may be"
+                )),
+                "{err}"
+            );
+        }
+        check_err(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "86400001")],
+            "ANYCLAUDE_REQUEST_TIMEOUT=86400001: longer than 24h, the longest any duration may be",
+        );
+        check_err(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "25h")],
+            "ANYCLAUDE_REQUEST_TIMEOUT=25h: longer than 24h, the longest any duration may be",
+        );
+        // A bare number under a second in the variable is refused, with the fix.
+        check_err(
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "600")],
+            "ANYCLAUDE_REQUEST_TIMEOUT=600: a bare number here means milliseconds, and 600ms \
+             is surely not what you meant; write ANYCLAUDE_REQUEST_TIMEOUT=600s (10m), or \
+             ANYCLAUDE_REQUEST_TIMEOUT=600ms if you do mean it",
         );
         check_err(
             &[("timeout", "0")],
@@ -865,9 +1007,38 @@ mod tests {
             "--model nope/x: unknown provider \"nope\"; known providers: anthropic, openai"
         ));
         assert!(run("openai/", &[]).is_err());
-        let alias = run("sonnet", &[]).unwrap();
-        assert_eq!(alias.model.unwrap().preset, None);
-        assert!(alias.warnings[0].contains("names no provider"));
+        // A model without a provider is refused, with the likely fix.
+        for (bare, fix) in [
+            ("gpt-5", "did you mean --model openai/gpt-5?"),
+            ("ollama:qwen3", "did you mean --model ollama/qwen3?"),
+            (
+                "sonnet",
+                "did you mean --model anthropic/claude-sonnet-4-5?",
+            ),
+            (
+                "my-model",
+                "write it as <provider>/<model>, e.g. openai/gpt-5-mini or ollama/qwen3",
+            ),
+        ] {
+            let err = run(bare, &[]).unwrap_err().0;
+            assert_eq!(
+                err,
+                format!(
+                    "--model {bare} names no provider; {fix} (providers: {})",
+                    provider::preset_names()
+                )
+            );
+        }
+        // Unless claude only prints something: no check, no warnings.
+        let version = Config::new(
+            Args::default(),
+            vec!["--model".into(), "gpt-5".into(), "--version".into()],
+            &map(&[]),
+        )
+        .unwrap();
+        assert!(version.pass_through);
+        assert!(version.warnings.is_empty());
+        assert!(version.model.is_none());
         let none = Config::new(Args::default(), vec![], &map(&[])).unwrap();
         assert!(none.warnings[0].starts_with("no --model given"));
     }

@@ -17,6 +17,13 @@ use crate::support::process::Finished;
 /// A table row: arguments, variables, the expected stderr line's start.
 type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
+/// A table row: arguments, variables, the whole expected stderr.
+type Refused = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    String,
+);
+
 fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.contains(needle)).collect()
 }
@@ -131,7 +138,7 @@ fn everything_after_double_dash_goes_to_claude() {
         "--log-level",
         "-c",
         "--",
-        "--help",
+        "--verbose",
         "--timeout",
         "5",
         "--",
@@ -143,7 +150,7 @@ fn everything_after_double_dash_goes_to_claude() {
         a.record().argv(),
         [
             "-c",
-            "--help",
+            "--verbose",
             "--timeout",
             "5",
             "--",
@@ -299,6 +306,238 @@ fn model_warnings_and_errors() {
     assert!(!a.claude_ran());
 }
 
+// --- mistakes: a clear message and the fix, before claude starts ---------------------
+
+#[test]
+fn mistakes_are_refused_with_the_fix_before_claude_starts() {
+    let providers = anyclaude::provider::preset_names();
+    let model_err = |bare: &str, fix: &str| {
+        format!("anyclaude: --model {bare} names no provider; {fix} (providers: {providers})")
+    };
+    let cases: Vec<Refused> = vec![
+        (
+            &["--model", "gpt-5"],
+            &[],
+            model_err("gpt-5", "did you mean --model openai/gpt-5?"),
+        ),
+        (
+            &["--model=ollama:qwen3", "-p", "hi"],
+            &[],
+            model_err("ollama:qwen3", "did you mean --model ollama/qwen3?"),
+        ),
+        (
+            &["--model", "openai,gpt-5"],
+            &[],
+            model_err("openai,gpt-5", "did you mean --model openai/gpt-5?"),
+        ),
+        (
+            &["--timeout", "600"],
+            &[],
+            "anyclaude: --timeout 600: no unit; did you mean 600ms or 600s (10m)?".to_owned(),
+        ),
+        (
+            &["--timeout", "abc"],
+            &[],
+            "anyclaude: --timeout abc: not a duration; write a number and a unit, e.g. 250ms, \
+             45s, 10m, 1h30m"
+                .to_owned(),
+        ),
+        (
+            &["--keepalive", "2d"],
+            &[],
+            "anyclaude: --keepalive 2d: longer than 24h, the longest any duration may be"
+                .to_owned(),
+        ),
+        (
+            &[],
+            &[("ANYCLAUDE_REQUEST_TIMEOUT", "600")],
+            "anyclaude: ANYCLAUDE_REQUEST_TIMEOUT=600: a bare number here means milliseconds, \
+             and 600ms is surely not what you meant; write ANYCLAUDE_REQUEST_TIMEOUT=600s (10m), \
+             or ANYCLAUDE_REQUEST_TIMEOUT=600ms if you do mean it"
+                .to_owned(),
+        ),
+    ];
+    for (args, env, want) in cases {
+        let mut a = Anyclaude::with_fake("exit:0");
+        a.env("OPENAI_API_KEY", "k").args(args);
+        for (k, v) in env {
+            a.env(k, v);
+        }
+        let out = a.run();
+        out.assert_code(2);
+        // The one line, and nothing else: no warning, no log.
+        assert_eq!(out.stderr.trim_end(), want, "{args:?} {env:?}");
+        assert!(!a.claude_ran(), "{args:?}: claude started");
+        assert!(!a.log_dir().exists(), "{args:?}: a log was written");
+    }
+}
+
+#[test]
+fn claude_pointing_at_a_directory_says_so() {
+    let a = Anyclaude::bare();
+    let dir = a.dir.path().join("bin");
+    fs::create_dir(&dir).unwrap();
+    let mut a = a;
+    let out = a
+        .args([std::ffi::OsStr::new("--claude"), dir.as_os_str()])
+        .run();
+    out.assert_code(126);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "anyclaude: --claude {} is a directory, not a program; point it at the claude \
+             program itself",
+            dir.display()
+        )
+    );
+
+    // With a claude inside, the message names it; the variable is named when it is the source.
+    std::os::unix::fs::symlink(crate::support::cli::fake_claude(), dir.join("claude")).unwrap();
+    let mut b = Anyclaude::bare();
+    let out = b.env("ANYCLAUDE_CLAUDE_PATH", &dir).run();
+    out.assert_code(126);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "anyclaude: ANYCLAUDE_CLAUDE_PATH {} is a directory, not a program; did you mean {}?",
+            dir.display(),
+            dir.join("claude").display()
+        )
+    );
+}
+
+#[test]
+fn a_misspelt_option_of_ours_is_pointed_out_when_claude_refuses_at_once() {
+    let hint = "anyclaude: claude stopped at once; if it refused --log-levl, that is no \
+                anyclaude option either: did you mean --log-level?";
+    let mut a = Anyclaude::with_fake("exit:1");
+    let out = a.args(["--log-levl", "2", "--model", "ollama/qwen3"]).run();
+    out.assert_code(1);
+    assert_eq!(
+        a.record().argv(),
+        ["--log-levl", "2", "--model", "ollama/qwen3"]
+    );
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let claude_said = lines.iter().position(|l| *l == "fake-claude: started");
+    let we_said = lines.iter().position(|l| *l == hint);
+    assert!(
+        claude_said.is_some() && we_said > claude_said,
+        "want the hint after claude's output:\n{}",
+        out.stderr
+    );
+
+    // Not when claude succeeds, nor for arguments unlike ours, nor after `--`.
+    for (mode, args) in [
+        ("exit:0", &["--log-levl", "2"][..]),
+        ("exit:1", &["--resume", "abc"][..]),
+        ("exit:1", &["--", "--log-levl"][..]),
+    ] {
+        let out = Anyclaude::with_fake(mode)
+            .args(args)
+            .args(["--model", "ollama/qwen3"])
+            .run();
+        assert!(
+            !out.stderr.contains("did you mean"),
+            "{mode} {args:?}:\n{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn pass_through_invocations_start_no_proxy_write_no_log_and_warn_about_nothing() {
+    let cases: &[&[&str]] = &[
+        &["--", "--version"],
+        &["-v"],
+        &["--", "--help"],
+        &["--", "-h"],
+        &["mcp", "list"],
+        &["--model", "gpt-5", "mcp", "list"],
+        &["config", "get", "theme"],
+        &["update"],
+        &["plugin", "list"],
+    ];
+    for args in cases {
+        let mut a = Anyclaude::with_fake("exit:3");
+        a.args(*args);
+        let out = a.run();
+        out.assert_code(3);
+        let want: Vec<&str> = args.iter().copied().filter(|a| *a != "--").collect();
+        assert_eq!(a.record().argv(), want, "{args:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            "fake-claude: started",
+            "{args:?}: anyclaude said something"
+        );
+        assert_eq!(
+            a.record().var("ANTHROPIC_BASE_URL"),
+            None,
+            "{args:?}: a proxy"
+        );
+        assert!(!a.log_dir().exists(), "{args:?}: a log was written");
+    }
+    // claude's own environment is untouched.
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env("ANTHROPIC_BASE_URL", "https://example.invalid")
+        .args(["-v"]);
+    a.run().assert_code(0);
+    assert_eq!(
+        a.record().var("ANTHROPIC_BASE_URL").as_deref(),
+        Some("https://example.invalid")
+    );
+    // A missing claude is still reported.
+    let out = Anyclaude::bare()
+        .args(["--claude", "/nonexistent/claude", "mcp", "list"])
+        .run();
+    out.assert_code(127);
+}
+
+// --- completions and the man page ---------------------------------------------------------
+
+#[test]
+fn completions_and_man_page_come_from_the_options() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let mut a = Anyclaude::with_fake("exit:0");
+        let out = a.args(["completions", shell]).run();
+        out.assert_code(0);
+        for want in ["anyclaude", "timeout", "log-level", "model", "proxy-only"] {
+            assert!(out.stdout.contains(want), "{shell}: no {want}");
+        }
+        assert!(!a.claude_ran(), "{shell}: claude started");
+        assert!(out.stderr.is_empty(), "{shell}: {}", out.stderr);
+    }
+    // The bash script is valid bash.
+    let mut a = Anyclaude::with_fake("exit:0");
+    let out = a.args(["completions", "bash"]).run();
+    let script = a.dir.path().join("anyclaude.bash");
+    fs::write(&script, &out.stdout).unwrap();
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    let mut a = Anyclaude::with_fake("exit:0");
+    let out = a.args(["man"]).run();
+    out.assert_code(0);
+    assert!(
+        out.stdout.starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        out.stdout
+    );
+    for want in [".TH anyclaude 1", "\\-\\-timeout", "\\-\\-model", "ollama"] {
+        assert!(out.stdout.contains(want), "man page lacks {want}");
+    }
+    assert!(!a.claude_ran());
+
+    let out = Anyclaude::with_fake("exit:0")
+        .args(["completions", "tcsh"])
+        .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("possible values"), "{}", out.stderr);
+}
+
 // --- exit statuses and the proxy's lifetime -------------------------------------------
 
 #[test]
@@ -396,12 +635,12 @@ fn timeout_misconfigurations_are_refused_before_anything_starts() {
         (
             &["--timeout", "600000"],
             &[],
-            "anyclaude: --timeout 600000: no unit; did you mean 600000ms (10m) or 600000s (6d 22h 40m)?",
+            "anyclaude: --timeout 600000: no unit; did you mean 600000ms (10m)?",
         ),
         (
             &["--idle-timeout=90"],
             &[],
-            "anyclaude: --idle-timeout 90: no unit; did you mean 90ms (90ms) or 90s (1m 30s)?",
+            "anyclaude: --idle-timeout 90: no unit; did you mean 90ms or 90s (1m 30s)?",
         ),
         (
             &["--timeout", "0s"],
@@ -762,6 +1001,7 @@ fn mentions_option(text: &str, option: &str) -> bool {
 fn no_option_of_ours_collides_with_claudes() {
     let ours = anyclaude::cli::own_long_options();
     assert!(ours.contains(&"--log-level".to_owned()));
+    let mut seen_commands = std::collections::BTreeSet::new();
     for (version, bin) in pinned_claudes() {
         let home = tempfile::tempdir().unwrap();
         let out = Command::new(&bin)
@@ -782,7 +1022,52 @@ fn no_option_of_ours_collides_with_claudes() {
             );
         }
         assert!(!mentions_option(&help, "-V"), "claude {version} has -V");
+
+        // Our commands are none of claude's.
+        let commands = claude_commands(&help);
+        assert!(
+            commands.contains(&"mcp".to_owned()),
+            "{version}: {commands:?}"
+        );
+        for ours in anyclaude::cli::COMMANDS {
+            assert!(
+                !commands.iter().any(|c| c == ours),
+                "claude {version} has a command {ours:?} too; rename ours"
+            );
+        }
+        // No option of claude's is taken for a misspelling of ours.
+        for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[') {
+            if let Some(name) = word.strip_prefix("--") {
+                assert_eq!(
+                    anyclaude::cli::suggest::own_option(name),
+                    None,
+                    "claude {version}'s --{name} would be called a misspelling of ours"
+                );
+            }
+        }
+        seen_commands.extend(commands);
     }
+    // Every command run without a proxy is one of claude's (or of its earlier versions).
+    if !seen_commands.is_empty() {
+        for command in anyclaude::cli::CLAUDE_LOCAL_COMMANDS {
+            assert!(
+                seen_commands.contains(*command)
+                    || ["config", "migrate-installer"].contains(command),
+                "{command} is no command of any pinned claude: {seen_commands:?}"
+            );
+        }
+    }
+}
+
+/// The command names in claude's `--help` (`plugin|plugins` gives both).
+fn claude_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .flat_map(|names| names.split('|').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
 }
 
 #[test]
@@ -804,5 +1089,31 @@ fn double_dash_help_reaches_the_real_claude() {
             .run();
         out.assert_code(0);
         assert!(out.stdout.contains(&version), "{}", out.stdout);
+        assert!(out.stderr.is_empty(), "{version}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn the_real_claude_refusing_a_misspelt_option_of_ours_gets_the_hint() {
+    for (version, bin) in pinned_claudes() {
+        let mut a = Anyclaude::bare();
+        let out = a
+            .args([std::ffi::OsStr::new("--claude"), bin.as_os_str()])
+            .args(["--log-levl", "2", "--model", "ollama/qwen3"])
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .run();
+        assert!(!out.status.success(), "{version}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        let refused = lines
+            .iter()
+            .position(|l| l.contains("unknown option '--log-levl'"));
+        let hint = lines.iter().position(|l| {
+            l.starts_with("anyclaude: claude stopped at once; if it refused --log-levl")
+        });
+        assert!(
+            refused.is_some() && hint > refused,
+            "{version}: want claude's refusal, then our hint:\n{}",
+            out.stderr
+        );
     }
 }
