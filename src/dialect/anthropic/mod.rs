@@ -2,7 +2,8 @@
 //! Messages API themselves: `deepseek-anthropic/`, `kimi/`, `zai/`, `minimax/`): the request
 //! goes to the preset's base URL with the user's key and the model name changed, minus what
 //! the host rejects (see [`request`]); the answer streams back unchanged but for the model
-//! name and, from a host, its thinking signatures wrapped in its own envelope.
+//! name, tool ids outside `^[a-zA-Z0-9_-]+$` (some hosts') made valid the way [`request`]
+//! makes them valid, and, from a host, its thinking signatures wrapped in its own envelope.
 //!
 //! Claude Code's token and credentials are never forwarded: the upstream request is built
 //! from scratch with only `anthropic-version`, `anthropic-beta` (as the preset allows) and
@@ -189,6 +190,14 @@ impl Passthrough {
                         }
                     }
                 }
+                "content_block_start" if data.contains("\"tool_use\"") => {
+                    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&data)
+                        && value["content_block"]["type"] == "tool_use"
+                    {
+                        request::rewrite_id(&mut value["content_block"], "id");
+                        data = value.to_string();
+                    }
+                }
                 "content_block_start" | "content_block_delta" | "content_block_stop"
                     if self.signature_tag.is_some() =>
                 {
@@ -283,6 +292,9 @@ impl AnswerDecoder for Passthrough {
                 if let Some(blocks) = message.get_mut("content").and_then(|c| c.as_array_mut()) {
                     for block in blocks {
                         self.wrap_block(block);
+                        if block["type"] == "tool_use" {
+                            request::rewrite_id(block, "id");
+                        }
                     }
                 }
                 let usage = &message["usage"];

@@ -219,7 +219,7 @@ fn replace_unsupported(block: &mut Value, profile: &MessagesProfile, dropped: &m
 
 /// A tool id valid for the Messages API (`^[a-zA-Z0-9_-]+$`): kept when it is, else
 /// sanitised with a hash of the original (distinct ids stay distinct).
-fn rewrite_id(block: &mut Value, field: &str) {
+pub(crate) fn rewrite_id(block: &mut Value, field: &str) {
     let Some(id) = block.get(field).and_then(Value::as_str) else {
         return;
     };
