@@ -139,6 +139,10 @@ pub struct MessagesProfile {
     /// Whether document (PDF, text) and `search_result` blocks are sent; otherwise each
     /// becomes a short text note.
     pub documents: bool,
+    /// Whether `role: "system"` turns inside `messages` are sent as they are; otherwise each
+    /// becomes user text in a `<system-reminder>` and neighbouring turns of one role are
+    /// merged (the hosts take only `user` and `assistant`, alternating).
+    pub system_turns: bool,
 }
 
 impl MessagesProfile {
@@ -153,12 +157,13 @@ impl MessagesProfile {
         strip_cache_control: false,
         images: true,
         documents: true,
+        system_turns: true,
     };
 
     /// What every Anthropic-compatible host is sent: no beta header (they ignore or reject
     /// it), none of Anthropic's own services (context management, containers, MCP
     /// connectors, service tiers, server tools, cache scopes), thinking only as `enabled` or
-    /// `disabled`.
+    /// `disabled` (`adaptive`, which Claude Code asks for, becomes `enabled` with a budget).
     pub const HOST: MessagesProfile = MessagesProfile {
         signature_tag: None,
         betas: Some(&[]),
@@ -175,6 +180,7 @@ impl MessagesProfile {
         strip_cache_control: true,
         images: true,
         documents: false,
+        system_turns: false,
     };
 }
 

@@ -140,6 +140,18 @@ impl Strict {
             {
                 return Err(format!("thinking.type: unknown variant {kind}"));
             }
+            if let Some(thinking) = body.get("thinking").and_then(Value::as_object)
+                && let Some(key) = thinking
+                    .keys()
+                    .find(|k| *k != "type" && *k != "budget_tokens")
+            {
+                return Err(format!("thinking.{key}: Extra inputs are not permitted"));
+            }
+            for m in body["messages"].as_array().into_iter().flatten() {
+                if m["role"] != "user" && m["role"] != "assistant" {
+                    return Err(format!("messages: role {} is not supported", m["role"]));
+                }
+            }
             for tool in body["tools"].as_array().into_iter().flatten() {
                 if tool.get("type").is_some_and(|t| t != "custom") {
                     return Err(format!("tools: unsupported tool type {}", tool["type"]));

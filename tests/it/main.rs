@@ -8,6 +8,7 @@ mod claude;
 mod cli;
 mod e2e;
 mod e2e_gemini;
+mod e2e_hosts;
 mod e2e_passthrough;
 mod e2e_tty;
 mod gemini;

@@ -56,11 +56,21 @@ pub fn outbound_body(
     if let Some(types) = profile.thinking_types
         && let Some(kind) = body
             .get("thinking")
-            .map(|t| t["type"].as_str().unwrap_or(""))
-        && !types.contains(&kind)
+            .map(|t| t["type"].as_str().unwrap_or("").to_owned())
+        && !types.contains(&kind.as_str())
     {
-        dropped.push(format!("thinking of type {kind:?}"));
-        body.remove("thinking");
+        // Adaptive thinking (the model decides how much) is, for a host, thinking with a
+        // budget: half the output limit, at least the API's minimum of 1024 tokens.
+        let max_tokens = body.get("max_tokens").and_then(Value::as_u64).unwrap_or(0);
+        if kind == "adaptive" && types.contains(&"enabled") && max_tokens > 2048 {
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": (max_tokens / 2).min(32_000)}),
+            );
+        } else {
+            dropped.push(format!("thinking of type {kind:?}"));
+            body.remove("thinking");
+        }
     }
     if profile.custom_tools_only
         && let Some(tools) = body.get_mut("tools").and_then(Value::as_array_mut)
@@ -120,6 +130,9 @@ pub fn outbound_body(
         if messages.len() < before {
             dropped.push(format!("{} emptied message(s)", before - messages.len()));
         }
+        if !profile.system_turns {
+            merge_system_turns(messages, &mut dropped);
+        }
         if thinking_on(&body) && open_tool_turn_lacks_thinking(&body) {
             body.remove("thinking");
             dropped.push("thinking (the open tool turn has no thinking of this backend)".into());
@@ -128,6 +141,39 @@ pub fn outbound_body(
     let bytes =
         serde_json::to_vec(&body).map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))?;
     Ok((bytes, dropped))
+}
+
+/// `role: "system"` turns become user text in a `<system-reminder>`, and neighbouring
+/// turns of one role are merged into one.
+fn merge_system_turns(messages: &mut Vec<Value>, dropped: &mut Vec<String>) {
+    let blocks_of = |content: &Value| -> Vec<Value> {
+        match content {
+            Value::String(text) => vec![json!({"type": "text", "text": text})],
+            Value::Array(blocks) => blocks.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let mut merged: Vec<Value> = Vec::with_capacity(messages.len());
+    for mut message in std::mem::take(messages) {
+        if message["role"] == "system" {
+            let text: Vec<String> = blocks_of(&message["content"])
+                .iter()
+                .filter_map(|b| b["text"].as_str().map(str::to_owned))
+                .collect();
+            dropped.push("system turn (sent as a user reminder)".into());
+            message = json!({"role": "user", "content": [{"type": "text",
+                "text": format!("<system-reminder>\n{}\n</system-reminder>", text.join("\n"))}]});
+        }
+        match merged.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let mut blocks = blocks_of(&last["content"]);
+                blocks.extend(blocks_of(&message["content"]));
+                last["content"] = Value::Array(blocks);
+            }
+            _ => merged.push(message),
+        }
+    }
+    *messages = merged;
 }
 
 /// Removes a block's own `cache_control`; whether there was one.
@@ -385,7 +431,10 @@ mod tests {
         assert_eq!(body["output_config"], json!({"effort": "high"}));
         assert_eq!(body["metadata"], json!({"user_id": "u"}));
         assert!(body.get("context_management").is_none());
-        assert!(body.get("thinking").is_none(), "adaptive is not a host's");
+        assert!(
+            body.get("thinking").is_none(),
+            "adaptive with too small an output limit for a budget"
+        );
         assert!(body["system"][0].get("cache_control").is_none());
         assert_eq!(body["tools"].as_array().unwrap().len(), 1);
         assert!(body["tools"][0].get("cache_control").is_none());
@@ -408,6 +457,44 @@ mod tests {
         expected["model"] = json!("host-model");
         assert_eq!(body, expected, "Anthropic gets everything");
         assert!(dropped.is_empty());
+    }
+
+    #[test]
+    fn a_host_gets_system_turns_as_user_reminders_and_adaptive_thinking_as_enabled() {
+        let raw = json!({
+            "model": "x/y", "max_tokens": 32000, "thinking": {"type": "adaptive", "display": "updates"},
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": "be brief"},
+                {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+                {"role": "user", "content": [{"type": "text", "text": "again"}]},
+                {"role": "system", "content": [{"type": "text", "text": "late"}]}]
+        });
+        let kimi = preset("kimi").unwrap().messages;
+        let (body, _) = out(&raw, &kimi);
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 16000})
+        );
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([{"type": "text", "text": "hi"},
+                   {"type": "text", "text": "<system-reminder>\nbe brief\n</system-reminder>"}])
+        );
+        assert_eq!(types(&body["messages"][2]), ["text", "text"]);
+        let (body, _) = out(&raw, &MessagesProfile::ANTHROPIC);
+        assert_eq!(
+            body["messages"], raw["messages"],
+            "Anthropic takes system turns"
+        );
+        assert_eq!(body["thinking"], raw["thinking"]);
     }
 
     #[test]
