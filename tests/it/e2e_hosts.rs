@@ -4,7 +4,8 @@
 //! real client sends must come through the host's filtering and the signature rules. On
 //! every pinned version: a plain answer, a tool round trip that really runs the tool and
 //! carries the host's own thinking signature back, and one session that starts on
-//! `openai/…` (thinking and a tool call) and continues (`--continue`) on `anthropic/…`.
+//! `openai/…` (thinking and a tool call) and continues (`--continue`) on `anthropic/…`,
+//! then on `kimi/…`.
 
 use std::path::Path;
 use std::process::Output;
@@ -266,7 +267,8 @@ async fn host_tool_round_trip(claude: &Claude) {
 }
 
 /// Turn 1 on OpenAI (reasoning, a Bash call, then an answer); turn 2, `--continue`d on
-/// Anthropic, whose scripted server rejects anyclaude's signatures and invalid ids.
+/// Anthropic, whose scripted server rejects anyclaude's signatures and invalid ids; turn 3
+/// `--continue`d on Kimi, which rejects Anthropic's signature and what a host does not take.
 async fn session_switching_dialects(claude: &Claude) {
     let (_root, home, project) = dirs(claude);
     let chat = Upstream::with_handler(|r: &Received| {
@@ -307,22 +309,48 @@ async fn session_switching_dialects(claude: &Claude) {
     let rejected = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_by_handler = seen.clone();
-    let anthropic = strict(Strict::anthropic(&[]), rejected.clone(), move |req| {
-        if offers(req, "Bash") {
-            seen_by_handler.lock().unwrap().push(req.clone());
-        }
-        messages_reply(
-            req,
-            "claude-e2e",
-            &[json!({"type": "text", "text": "Anthropic continues"})],
-        )
-    })
+    let anthropic = strict(
+        Strict::anthropic(&["EqQBe2eAnthropic"]),
+        rejected.clone(),
+        move |req| {
+            if offers(req, "Bash") {
+                seen_by_handler.lock().unwrap().push(req.clone());
+            }
+            messages_reply(
+                req,
+                "claude-e2e",
+                &[
+                    json!({"type": "thinking", "thinking": "Claude reflects.", "signature": "EqQBe2eAnthropic"}),
+                    json!({"type": "text", "text": "Anthropic continues"}),
+                ],
+            )
+        },
+    )
+    .await;
+    let kimi_seen = Arc::new(Mutex::new(Vec::new()));
+    let kimi_seen_by_handler = kimi_seen.clone();
+    let kimi = strict(
+        Strict::host("kimi", &[], true),
+        rejected.clone(),
+        move |req| {
+            if offers(req, "Bash") {
+                kimi_seen_by_handler.lock().unwrap().push(req.clone());
+            }
+            messages_reply(
+                req,
+                "kimi-e2e",
+                &[json!({"type": "text", "text": "Kimi continues"})],
+            )
+        },
+    )
     .await;
     let env = vec![
         ("OPENAI_BASE_URL", format!("{}/v1", chat.url())),
         ("OPENAI_API_KEY", "sk-e2e".into()),
         ("ANTHROPIC_API_URL", anthropic.url()),
         ("ANTHROPIC_API_KEY", "sk-ant-e2e".into()),
+        ("KIMI_BASE_URL", kimi.url()),
+        ("MOONSHOT_API_KEY", "kimi-e2e-key".into()),
     ];
     let first = anyclaude(
         claude,
@@ -360,7 +388,7 @@ async fn session_switching_dialects(claude: &Claude) {
         rejected.lock().unwrap()
     );
     assert!(rejected.lock().unwrap().is_empty(), "{rejected:?}");
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let main = seen
         .iter()
         .find(|r| r.to_string().contains("and now?"))
@@ -386,6 +414,41 @@ async fn session_switching_dialects(claude: &Claude) {
         "{}: no OpenAI thinking",
         claude.version
     );
+    let third = anyclaude(
+        claude,
+        &env,
+        &project,
+        &home,
+        "kimi/kimi-e2e",
+        "and on Kimi?",
+        &["--continue"],
+    )
+    .await;
+    let result = third.result(&claude.version);
+    assert_eq!(
+        result["result"],
+        "Kimi continues",
+        "{}: {result}; rejected {:?}",
+        claude.version,
+        rejected.lock().unwrap()
+    );
+    assert!(rejected.lock().unwrap().is_empty(), "{rejected:?}");
+    let kimi_seen = kimi_seen.lock().unwrap().clone();
+    let on_kimi = kimi_seen
+        .iter()
+        .find(|r| r.to_string().contains("and on Kimi?"))
+        .unwrap_or_else(|| panic!("{}: no main request on Kimi", claude.version));
+    let text = on_kimi["messages"].to_string();
+    assert!(
+        text.contains("from-openai") && text.contains("Anthropic continues"),
+        "{}: {text}",
+        claude.version
+    );
+    assert!(
+        !text.contains("EqQBe2eAnthropic") && !text.contains("anyclaude-"),
+        "{}: {text}",
+        claude.version
+    );
     let shape: Vec<String> = main["messages"]
         .as_array()
         .into_iter()
@@ -401,8 +464,11 @@ async fn session_switching_dialects(claude: &Claude) {
         })
         .collect();
     eprintln!(
-        "{}: session OpenAI → Anthropic, turn 2 sent {shape:?}, thinking {}",
-        claude.version, main["thinking"]
+        "{}: session OpenAI → Anthropic → Kimi: Anthropic got {shape:?}, thinking {}; Kimi got {} messages, thinking {}",
+        claude.version,
+        main["thinking"],
+        on_kimi["messages"].as_array().map_or(0, Vec::len),
+        on_kimi["thinking"]
     );
 }
 
@@ -421,7 +487,7 @@ async fn e2e_host_tool_round_trip() {
 }
 
 #[tokio::test]
-async fn e2e_session_switching_openai_to_anthropic() {
+async fn e2e_session_switching_openai_anthropic_kimi() {
     for claude in claude::pinned() {
         session_switching_dialects(&claude).await;
     }
