@@ -158,10 +158,8 @@ impl Strict {
                 }
             }
         }
-        let cache_ok = |b: &Value| match b.get("cache_control") {
-            None => true,
-            Some(c) => !host && c.as_object().is_some_and(|_| true),
-        };
+        // The hosts take no cache_control (their caching is automatic); Anthropic takes it.
+        let cache_ok = |b: &Value| !host || b.get("cache_control").is_none();
         for b in body["system"].as_array().into_iter().flatten() {
             if !cache_ok(b) {
                 return Err("system.cache_control: not supported".into());

@@ -329,3 +329,124 @@ impl AnswerDecoder for Passthrough {
         self.usage
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anthropic::writer::MessageHead;
+
+    fn head() -> MessageHead {
+        MessageHead {
+            id: "msg_test".into(),
+            model: "kimi/kimi-k2".into(),
+            input_tokens: 0,
+        }
+    }
+
+    fn ev(name: &str, data: serde_json::Value) -> String {
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+
+    /// A host's stream: signed thinking, unsigned thinking, redacted thinking, a call with
+    /// an id Anthropic's pattern rejects.
+    fn host_stream() -> String {
+        use serde_json::json;
+        let start = |i: u64, block: serde_json::Value| {
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": block}),
+            )
+        };
+        let delta = |i: u64, d: serde_json::Value| {
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": d}),
+            )
+        };
+        let stop = |i: u64| {
+            ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": i}),
+            )
+        };
+        [
+            ev(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant",
+                       "model": "kimi-k2", "content": [], "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+            ),
+            start(0, json!({"type": "thinking", "thinking": "", "signature": ""})),
+            delta(0, json!({"type": "thinking_delta", "thinking": "a"})),
+            delta(0, json!({"type": "signature_delta", "signature": "sig-a"})),
+            stop(0),
+            start(1, json!({"type": "thinking", "thinking": "", "signature": ""})),
+            delta(1, json!({"type": "thinking_delta", "thinking": "b"})),
+            stop(1),
+            start(2, json!({"type": "redacted_thinking", "data": "red"})),
+            stop(2),
+            start(
+                3,
+                json!({"type": "tool_use", "id": "functions.Bash:0", "name": "Bash", "input": {}}),
+            ),
+            delta(3, json!({"type": "input_json_delta", "partial_json": "{}"})),
+            stop(3),
+            ev(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 4}}),
+            ),
+            ev("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat()
+    }
+
+    fn run(chunks: &[&[u8]]) -> String {
+        let mut decoder =
+            Passthrough::for_upstream("kimi/kimi-k2".into(), "kimi", Some("messages@kimi"));
+        let mut w = Writer::sse(head());
+        decoder.start(&mut w);
+        for chunk in chunks {
+            decoder.push(chunk, &mut w);
+        }
+        if !w.is_finished() {
+            decoder.finish(&mut w);
+        }
+        String::from_utf8(w.take_sse().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_hosts_signatures_are_wrapped_and_its_ids_made_valid_however_split() {
+        let body = host_stream();
+        let whole = run(&[body.as_bytes()]);
+        for cut in 0..=body.len() {
+            let (a, b) = body.as_bytes().split_at(cut);
+            assert_eq!(run(&[a, b]), whole, "split at {cut}");
+        }
+        assert!(whole.contains("\"model\":\"kimi/kimi-k2\""), "{whole}");
+        assert!(whole.contains("\"signature\":\"anyclaude-s1.messages@kimi.sig-a\""));
+        // The unsigned block gets the host's empty envelope before it closes.
+        let stamped = whole
+            .find("\"signature\":\"anyclaude-s1.messages@kimi.\"")
+            .expect("unsigned thinking stamped");
+        let stop_1 = whole
+            .find("{\"index\":1,\"type\":\"content_block_stop\"}")
+            .expect("block 1 closes");
+        assert!(stamped < stop_1, "{whole}");
+        assert!(whole.contains("\"data\":\"anyclaude-s1.messages@kimi.red\""));
+        assert!(!whole.contains("functions.Bash:0"), "{whole}");
+        assert!(whole.contains("\"id\":\"functions_Bash_0_"), "{whole}");
+        assert!(whole.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    }
+
+    #[test]
+    fn anthropics_own_stream_is_forwarded_as_sent_but_for_the_model() {
+        let body = host_stream().replace("functions.Bash:0", "toolu_01A");
+        let mut decoder = Passthrough::new("anthropic/claude-x".into());
+        let mut w = Writer::sse(head());
+        decoder.push(body.as_bytes(), &mut w);
+        let out = String::from_utf8(w.take_sse().to_vec()).unwrap();
+        assert!(out.contains("\"signature\":\"sig-a\""), "{out}");
+        assert!(out.contains("\"data\":\"red\""));
+        assert!(!out.contains("anyclaude-s1"));
+        assert!(out.contains("\"model\":\"anthropic/claude-x\""));
+    }
+}
