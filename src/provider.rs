@@ -177,6 +177,82 @@ impl ChatProfile {
     };
 }
 
+/// What an Anthropic Messages upstream accepts: the pass-through sends Claude Code's
+/// request on with only what the host would reject or misread taken out. Anthropic itself
+/// takes everything ([`MessagesProfile::ANTHROPIC`]); the hosts that serve the Messages API
+/// themselves (DeepSeek, Kimi, GLM, MiniMax) take a documented subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessagesProfile {
+    /// The tag the host's own thinking signatures are wrapped in on the way back to Claude
+    /// Code (`messages@<host>`), so that they are only ever sent back to that host (never to
+    /// Anthropic, which would reject them); `None` for Anthropic itself, whose signatures
+    /// pass as they are.
+    pub signature_tag: Option<&'static str>,
+    /// The `anthropic-beta` values forwarded: `None` forwards the header as sent; `Some` only
+    /// these values (the header is left out when none remains).
+    pub betas: Option<&'static [&'static str]>,
+    /// Top-level request fields never sent (features the host rejects or misreads).
+    pub drop_fields: &'static [&'static str],
+    /// The keys of `output_config` kept (`None`: the object as sent).
+    pub output_config_keys: Option<&'static [&'static str]>,
+    /// The `thinking.type` values sent; the `thinking` field is left out for others.
+    pub thinking_types: Option<&'static [&'static str]>,
+    /// Whether only custom tools (no `type`, or `type: "custom"`) are sent: server tools
+    /// (web search, code execution, …) are Anthropic's alone.
+    pub custom_tools_only: bool,
+    /// Whether `cache_control` markers are taken out everywhere (hosts cache by themselves;
+    /// Claude Code's `scope`/`ttl` extensions are Anthropic's).
+    pub strip_cache_control: bool,
+    /// Whether image blocks are sent; otherwise each becomes a short text note.
+    pub images: bool,
+    /// Whether document (PDF, text) and `search_result` blocks are sent; otherwise each
+    /// becomes a short text note.
+    pub documents: bool,
+    /// Whether `role: "system"` turns inside `messages` are sent as they are; otherwise each
+    /// becomes user text in a `<system-reminder>` and neighbouring turns of one role are
+    /// merged (the hosts take only `user` and `assistant`, alternating).
+    pub system_turns: bool,
+}
+
+impl MessagesProfile {
+    /// Anthropic itself: everything is sent as it is.
+    pub const ANTHROPIC: MessagesProfile = MessagesProfile {
+        signature_tag: None,
+        betas: None,
+        drop_fields: &[],
+        output_config_keys: None,
+        thinking_types: None,
+        custom_tools_only: false,
+        strip_cache_control: false,
+        images: true,
+        documents: true,
+        system_turns: true,
+    };
+
+    /// What every Anthropic-compatible host is sent: no beta header (they ignore or reject
+    /// it), none of Anthropic's own services (context management, containers, MCP
+    /// connectors, service tiers, server tools, cache scopes), thinking only as `enabled` or
+    /// `disabled` (`adaptive`, which Claude Code asks for, becomes `enabled` with a budget).
+    pub const HOST: MessagesProfile = MessagesProfile {
+        signature_tag: None,
+        betas: Some(&[]),
+        drop_fields: &[
+            "context_management",
+            "container",
+            "mcp_servers",
+            "service_tier",
+            "output_config",
+        ],
+        output_config_keys: None,
+        thinking_types: Some(&["enabled", "disabled"]),
+        custom_tools_only: true,
+        strip_cache_control: true,
+        images: true,
+        documents: false,
+        system_turns: false,
+    };
+}
+
 /// One provider preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preset {
@@ -200,8 +276,10 @@ pub struct Preset {
     pub auth: AuthScheme,
     /// How the URL is built.
     pub url: UrlScheme,
-    /// What the backend accepts.
+    /// What the backend accepts (Chat Completions).
     pub profile: ChatProfile,
+    /// What the backend accepts (Anthropic Messages).
+    pub messages: MessagesProfile,
 }
 
 const OPENAI_PROFILE: ChatProfile = ChatProfile {
@@ -232,6 +310,7 @@ const fn hosted(
         auth: AuthScheme::Bearer,
         url: UrlScheme::BasePath,
         profile,
+        messages: MessagesProfile::ANTHROPIC,
     }
 }
 
@@ -253,6 +332,34 @@ const fn local(
         auth: AuthScheme::Bearer,
         url: UrlScheme::BasePath,
         profile: ChatProfile::COMPATIBLE,
+        messages: MessagesProfile::ANTHROPIC,
+    }
+}
+
+/// A host serving the Anthropic Messages API itself (base URL up to, not including,
+/// `/v1/messages`).
+const fn messages_host(
+    name: &'static str,
+    url: &'static str,
+    url_vars: &'static [&'static str],
+    key: &'static str,
+    key_fallbacks: &'static [&'static str],
+    auth: AuthScheme,
+    messages: MessagesProfile,
+) -> Preset {
+    Preset {
+        name,
+        dialect: Dialect::Anthropic,
+        default_base_url: url,
+        base_url_vars: url_vars,
+        key_var: Some(key),
+        key_fallback_vars: key_fallbacks,
+        local: false,
+        server: None,
+        auth,
+        url: UrlScheme::BasePath,
+        profile: ChatProfile::COMPATIBLE,
+        messages,
     }
 }
 
@@ -270,6 +377,7 @@ pub const PRESETS: &[Preset] = &[
         auth: AuthScheme::Header("x-api-key"),
         url: UrlScheme::BasePath,
         profile: ChatProfile::COMPATIBLE,
+        messages: MessagesProfile::ANTHROPIC,
     },
     hosted(
         "openai",
@@ -354,6 +462,85 @@ pub const PRESETS: &[Preset] = &[
             OPENAI_PROFILE,
         )
     },
+    // The hosts that serve the Anthropic Messages API themselves (pass-through, filtered).
+    // DeepSeek's Anthropic endpoint: images and documents are not supported; `output_config`
+    // only for its effort; `metadata.user_id` is used.
+    messages_host(
+        "deepseek-anthropic",
+        "https://api.deepseek.com/anthropic",
+        &["DEEPSEEK_ANTHROPIC_BASE_URL"],
+        "DEEPSEEK_API_KEY",
+        &[],
+        AuthScheme::Header("x-api-key"),
+        MessagesProfile {
+            signature_tag: Some("messages@deepseek"),
+            drop_fields: &[
+                "context_management",
+                "container",
+                "mcp_servers",
+                "service_tier",
+            ],
+            output_config_keys: Some(&["effort"]),
+            images: false,
+            ..MessagesProfile::HOST
+        },
+    ),
+    // Moonshot's Kimi: images (vision models), no documents.
+    messages_host(
+        "kimi",
+        "https://api.moonshot.ai/anthropic",
+        &["KIMI_BASE_URL"],
+        "MOONSHOT_API_KEY",
+        &["KIMI_API_KEY"],
+        AuthScheme::Bearer,
+        MessagesProfile {
+            signature_tag: Some("messages@kimi"),
+            drop_fields: &[
+                "context_management",
+                "container",
+                "mcp_servers",
+                "service_tier",
+                "output_config",
+                "metadata",
+            ],
+            ..MessagesProfile::HOST
+        },
+    ),
+    // Z.ai's GLM (mainland China: ZAI_BASE_URL=https://open.bigmodel.cn/api/anthropic).
+    messages_host(
+        "zai",
+        "https://api.z.ai/api/anthropic",
+        &["ZAI_BASE_URL"],
+        "ZAI_API_KEY",
+        &["ZHIPUAI_API_KEY"],
+        AuthScheme::Bearer,
+        MessagesProfile {
+            signature_tag: Some("messages@zai"),
+            drop_fields: &[
+                "context_management",
+                "container",
+                "mcp_servers",
+                "service_tier",
+                "output_config",
+                "metadata",
+            ],
+            ..MessagesProfile::HOST
+        },
+    ),
+    // MiniMax: text and tool calls only (no image or document input); `metadata` taken.
+    messages_host(
+        "minimax",
+        "https://api.minimax.io/anthropic",
+        &["MINIMAX_BASE_URL"],
+        "MINIMAX_API_KEY",
+        &[],
+        AuthScheme::Bearer,
+        MessagesProfile {
+            signature_tag: Some("messages@minimax"),
+            images: false,
+            ..MessagesProfile::HOST
+        },
+    ),
     Preset {
         name: "gemini",
         dialect: Dialect::Gemini,
@@ -366,6 +553,7 @@ pub const PRESETS: &[Preset] = &[
         auth: AuthScheme::Header("x-goog-api-key"),
         url: UrlScheme::BasePath,
         profile: ChatProfile::COMPATIBLE,
+        messages: MessagesProfile::ANTHROPIC,
     },
     local(
         "ollama",
@@ -849,6 +1037,60 @@ mod tests {
         assert_eq!(
             r.url("/responses?x=1"),
             "https://r.openai.azure.com/openai/deployments/my%20dep/responses?x=1&api-version=2025-01-01"
+        );
+    }
+
+    #[test]
+    fn anthropic_compatible_hosts_have_their_url_key_and_header() {
+        let e = env(&[
+            ("DEEPSEEK_API_KEY", "d"),
+            ("KIMI_API_KEY", "k"),
+            ("ZAI_API_KEY", "z"),
+            ("MINIMAX_API_KEY", "m"),
+            ("ZAI_BASE_URL", "https://open.bigmodel.cn/api/anthropic/"),
+        ]);
+        let cases = [
+            (
+                "deepseek-anthropic/deepseek-chat",
+                "https://api.deepseek.com/anthropic/v1/messages",
+                ("x-api-key", "d"),
+            ),
+            (
+                "kimi/kimi-k2",
+                "https://api.moonshot.ai/anthropic/v1/messages",
+                ("authorization", "Bearer k"),
+            ),
+            (
+                "zai/glm-4.6",
+                "https://open.bigmodel.cn/api/anthropic/v1/messages",
+                ("authorization", "Bearer z"),
+            ),
+            (
+                "minimax/MiniMax-M2",
+                "https://api.minimax.io/anthropic/v1/messages",
+                ("authorization", "Bearer m"),
+            ),
+        ];
+        for (model, url, (header, value)) in cases {
+            let r = route(model, None, &e).unwrap();
+            assert_eq!(r.preset.dialect, Dialect::Anthropic, "{model}");
+            assert_eq!(r.url("/v1/messages"), url);
+            assert_eq!(r.auth_header(), Some((header, value.to_owned())), "{model}");
+            assert!(r.preset.messages.signature_tag.is_some(), "{model}");
+        }
+        assert_eq!(
+            route("deepseek/deepseek-chat", None, &e)
+                .unwrap()
+                .preset
+                .dialect,
+            Dialect::OpenAiChat,
+            "deepseek/ stays on Chat Completions"
+        );
+        let err = route("kimi/k2", None, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("MOONSHOT_API_KEY"), "{err}");
+        assert_eq!(
+            preset("anthropic").unwrap().messages,
+            MessagesProfile::ANTHROPIC
         );
     }
 

@@ -518,8 +518,13 @@ async fn e2e_gemini_rate_limited_then_success() {
 
 #[tokio::test]
 async fn e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated() {
-    for claude in claude::pinned("e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated") {
+    for claude in
+        claude::pinned("e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated")
+    {
         mid_stream_failure(&claude).await;
-        claude::record("e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated", &claude);
+        claude::record(
+            "e2e_gemini_mid_stream_failure_is_retried_or_shown_never_truncated",
+            &claude,
+        );
     }
 }

@@ -40,7 +40,7 @@ fn request(stream: bool) -> Value {
 
 /// An SSE event read back → the writer's event value, so the invariants can be checked on
 /// what went over the wire.
-fn event(ev: &Ev) -> Event {
+pub(crate) fn event(ev: &Ev) -> Event {
     let d = &ev.data;
     let usage = |u: &Value| Usage {
         input_tokens: u["input_tokens"].as_u64().unwrap_or(0),
@@ -108,7 +108,7 @@ fn event(ev: &Ev) -> Event {
 }
 
 /// Streams a request, checks the writer's invariants on every event, and returns them.
-async fn stream_events(proxy: &TestProxy, body: &Value) -> Vec<Ev> {
+pub(crate) async fn stream_events(proxy: &TestProxy, body: &Value) -> Vec<Ev> {
     let resp = proxy.messages(body).await;
     assert_eq!(resp.status(), 200);
     let events = parse_sse(&resp.text().await.unwrap());
@@ -118,7 +118,7 @@ async fn stream_events(proxy: &TestProxy, body: &Value) -> Vec<Ev> {
 }
 
 /// The content blocks rebuilt from a stream, tool inputs parsed.
-fn blocks(events: &[Ev]) -> Vec<Value> {
+pub(crate) fn blocks(events: &[Ev]) -> Vec<Value> {
     let mut blocks: Vec<Value> = Vec::new();
     for e in events {
         match e.name.as_str() {

@@ -1,13 +1,21 @@
-//! The Anthropic pass-through dialect (`anthropic/<model>`): the request goes to the
-//! Anthropic API (or `ANTHROPIC_API_URL`) with the user's `ANTHROPIC_API_KEY` and only the
-//! model name changed; the answer streams back unchanged but for the model name.
+//! The Anthropic pass-through dialect (`anthropic/<model>`, and the hosts that serve the
+//! Messages API themselves: `deepseek-anthropic/`, `kimi/`, `zai/`, `minimax/`): the request
+//! goes to the preset's base URL with the user's key and the model name changed, minus what
+//! the host rejects (see [`request`]); the answer streams back unchanged but for the model
+//! name, tool ids outside `^[a-zA-Z0-9_-]+$` (some hosts') made valid the way [`request`]
+//! makes them valid, and, from a host, its thinking signatures wrapped in its own envelope.
 //!
 //! Claude Code's token and credentials are never forwarded: the upstream request is built
-//! from scratch with only `anthropic-version`, `anthropic-beta` and `accept` copied over.
-//! Thinking blocks carrying one of anyclaude's signatures (ours or a provider's envelope,
-//! from a translated model earlier in the session) are stripped: Anthropic would reject them.
+//! from scratch with only `anthropic-version`, `anthropic-beta` (as the preset allows) and
+//! `accept` copied over. Thinking blocks are only ever sent back to the backend that made
+//! them: Anthropic's signatures pass as they are; a host's are wrapped on the way to Claude
+//! Code (`anyclaude-s1.messages@<host>.<signature>`, also when it sent none) and unwrapped
+//! on the way back to that host, so that a session moved to Anthropic with `/model` never
+//! sends Anthropic a signature it would reject.
 
-use http::HeaderName;
+pub mod request;
+
+use http::{HeaderName, HeaderValue};
 
 use super::{AnswerDecoder, Dialect, Inbound, Outbound, Prepared, Whole};
 use crate::anthropic::stream::Usage;
@@ -23,25 +31,43 @@ pub struct Anthropic;
 impl Dialect for Anthropic {
     fn prepare(&self, inbound: Inbound<'_>) -> Result<Prepared, ApiError> {
         let route = inbound.route;
-        let body = with_model(inbound.raw, &route.model)?;
+        let profile = &route.preset.messages;
+        let (body, dropped) = request::outbound_body(inbound.raw, &route.model, profile)?;
         let url = match inbound.query {
             Some(q) => route.url(&format!("/v1/messages?{q}")),
             None => route.url("/v1/messages"),
         };
         let mut headers = super::chat::auth_headers(route);
-        for name in ["anthropic-version", "anthropic-beta", "accept"] {
+        for name in ["anthropic-version", "accept"] {
             if let Some(value) = inbound.headers.get(name) {
                 headers.push((HeaderName::from_static(name), value.clone()));
             }
+        }
+        if let Some(sent) = inbound
+            .headers
+            .get("anthropic-beta")
+            .and_then(|v| v.to_str().ok())
+            && let Some(kept) = request::betas(sent, profile)
+            && let Ok(value) = HeaderValue::from_str(&kept)
+        {
+            headers.push((HeaderName::from_static("anthropic-beta"), value));
         }
         Ok(Prepared {
             outbound: Outbound {
                 url,
                 headers,
                 body: body.into(),
-                dropped: Vec::new(),
+                dropped,
             },
-            decoder: Box::new(Passthrough::new(inbound.request.model.clone())),
+            decoder: Box::new(Passthrough::for_upstream(
+                inbound.request.model.clone(),
+                if profile.signature_tag.is_some() {
+                    route.preset.name
+                } else {
+                    "Anthropic"
+                },
+                profile.signature_tag,
+            )),
         })
     }
 
@@ -51,40 +77,6 @@ impl Dialect for Anthropic {
 
     fn estimates_input(&self) -> bool {
         false
-    }
-}
-
-/// The raw request with its `model` replaced, every other field as sent — except thinking
-/// blocks that anyclaude itself signed (from a translated model earlier in the session,
-/// before `/model` switched to Anthropic): Anthropic would reject their signatures.
-fn with_model(raw: &[u8], model: &str) -> Result<Vec<u8>, ApiError> {
-    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}")))?;
-    value.insert("model".into(), serde_json::Value::String(model.to_owned()));
-    if let Some(messages) = value.get_mut("messages").and_then(|m| m.as_array_mut()) {
-        for message in messages {
-            strip_our_thinking(message);
-        }
-    }
-    serde_json::to_vec(&value).map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
-}
-
-/// Removes thinking blocks signed by anyclaude (ours or a provider envelope) from one
-/// message, unless nothing would be left.
-fn strip_our_thinking(message: &mut serde_json::Value) {
-    let Some(blocks) = message.get_mut("content").and_then(|c| c.as_array_mut()) else {
-        return;
-    };
-    let ours = |b: &serde_json::Value| {
-        b["type"] == "thinking"
-            && Signature::decode(
-                b["signature"].as_str().unwrap_or(""),
-                b["thinking"].as_str().unwrap_or(""),
-            )
-            .is_anyclaudes()
-    };
-    if blocks.iter().any(ours) && !blocks.iter().all(ours) {
-        blocks.retain(|b| !ours(b));
     }
 }
 
@@ -105,23 +97,59 @@ fn anthropic_error(status: u16, body: &[u8], retry_after: Option<&str>) -> ApiEr
 }
 
 /// The pass-through answer: each upstream event is re-framed unchanged (its `data` as
-/// sent) through [`Writer::forward_event`], rewriting only the model in `message_start`; a
-/// broken upstream still ends the way the writer's failure ending says.
+/// sent) through [`Writer::forward_event`], rewriting only the model in `message_start` and,
+/// from a host, the signatures of its thinking blocks (wrapped in its envelope; a thinking
+/// block closed without one gets one, so that it is recognised as the host's on the next
+/// turn); a broken upstream still ends the way the writer's failure ending says.
 pub struct Passthrough {
     client_model: String,
+    upstream: &'static str,
+    signature_tag: Option<&'static str>,
     decoder: SseDecoder,
     events: Vec<SseEvent>,
     usage: Usage,
+    /// The index of the open thinking block and whether it got a signature.
+    thinking: Option<(u64, bool)>,
 }
 
 impl Passthrough {
-    /// A pass-through answer as `client_model`.
+    /// A pass-through answer from Anthropic as `client_model`.
     pub fn new(client_model: String) -> Self {
+        Passthrough::for_upstream(client_model, "Anthropic", None)
+    }
+
+    /// A pass-through answer from `upstream` (its name, for messages) as `client_model`;
+    /// with a `signature_tag`, the upstream's thinking signatures are wrapped in it.
+    pub fn for_upstream(
+        client_model: String,
+        upstream: &'static str,
+        signature_tag: Option<&'static str>,
+    ) -> Self {
         Passthrough {
             client_model,
+            upstream,
+            signature_tag,
             decoder: SseDecoder::new(),
             events: Vec::new(),
             usage: Usage::default(),
+            thinking: None,
+        }
+    }
+
+    fn wrap(&self, signature: &str) -> Option<String> {
+        self.signature_tag
+            .map(|tag| Signature::provider(tag, signature).encode())
+    }
+
+    /// A host's content block, its signature (or redacted data) wrapped.
+    fn wrap_block(&self, block: &mut serde_json::Value) {
+        let field = match block["type"].as_str() {
+            Some("thinking") => "signature",
+            Some("redacted_thinking") => "data",
+            _ => return,
+        };
+        if let Some(wrapped) = self.wrap(block[field].as_str().unwrap_or("")) {
+            block[field] = serde_json::Value::String(wrapped);
         }
     }
 
@@ -151,11 +179,72 @@ impl Passthrough {
                     }
                 }
                 "message_delta" => {
-                    if let Some(n) = serde_json::from_str::<serde_json::Value>(&data)
-                        .ok()
-                        .and_then(|v| v["usage"]["output_tokens"].as_u64())
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) {
+                        let usage = &v["usage"];
+                        if let Some(n) = usage["output_tokens"].as_u64() {
+                            self.usage.output_tokens = n;
+                        }
+                        // Some hosts report the input only at the end.
+                        if let Some(n) = usage["input_tokens"].as_u64().filter(|n| *n > 0) {
+                            self.usage.input_tokens = n;
+                        }
+                    }
+                }
+                "content_block_start" if data.contains("\"tool_use\"") => {
+                    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&data)
+                        && value["content_block"]["type"] == "tool_use"
                     {
-                        self.usage.output_tokens = n;
+                        request::rewrite_id(&mut value["content_block"], "id");
+                        data = value.to_string();
+                    }
+                }
+                "content_block_start" | "content_block_delta" | "content_block_stop"
+                    if self.signature_tag.is_some() =>
+                {
+                    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&data) {
+                        let index = value["index"].as_u64().unwrap_or(0);
+                        match name {
+                            "content_block_start" => {
+                                let block = &mut value["content_block"];
+                                self.thinking = (block["type"] == "thinking").then(|| {
+                                    (index, !block["signature"].as_str().unwrap_or("").is_empty())
+                                });
+                                if block["type"] == "redacted_thinking"
+                                    || self.thinking.is_some_and(|(_, signed)| signed)
+                                {
+                                    self.wrap_block(block);
+                                }
+                            }
+                            "content_block_delta" => {
+                                let delta = &mut value["delta"];
+                                if delta["type"] == "signature_delta" {
+                                    if let Some(wrapped) =
+                                        self.wrap(delta["signature"].as_str().unwrap_or(""))
+                                    {
+                                        delta["signature"] = serde_json::Value::String(wrapped);
+                                    }
+                                    if let Some((open, signed)) = &mut self.thinking
+                                        && *open == index
+                                    {
+                                        *signed = true;
+                                    }
+                                }
+                            }
+                            _ => {
+                                if let Some((open, false)) = self.thinking
+                                    && open == index
+                                    && let Some(wrapped) = self.wrap("")
+                                {
+                                    let delta = serde_json::json!({
+                                        "type": "content_block_delta", "index": index,
+                                        "delta": {"type": "signature_delta", "signature": wrapped},
+                                    });
+                                    w.forward_event("content_block_delta", &delta.to_string());
+                                }
+                                self.thinking = None;
+                            }
+                        }
+                        data = value.to_string();
                     }
                 }
                 _ => {}
@@ -179,7 +268,7 @@ impl AnswerDecoder for Passthrough {
                 self.forward(w);
                 w.fail(ApiError::new(
                     ErrorKind::Api,
-                    format!("Anthropic sent a broken stream: {err}"),
+                    format!("{} sent a broken stream: {err}", self.upstream),
                 ));
             }
         }
@@ -189,7 +278,10 @@ impl AnswerDecoder for Passthrough {
         // An event not closed by its blank line is a truncated one: it is not forwarded.
         w.fail(ApiError::new(
             ErrorKind::Api,
-            "the Anthropic stream ended before message_stop; the answer above is incomplete",
+            format!(
+                "the {} stream ended before message_stop; the answer above is incomplete",
+                self.upstream
+            ),
         ));
     }
 
@@ -197,6 +289,14 @@ impl AnswerDecoder for Passthrough {
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(mut message) if message.get("type").and_then(|t| t.as_str()) == Some("message") => {
                 message["model"] = serde_json::Value::String(self.client_model.clone());
+                if let Some(blocks) = message.get_mut("content").and_then(|c| c.as_array_mut()) {
+                    for block in blocks {
+                        self.wrap_block(block);
+                        if block["type"] == "tool_use" {
+                            request::rewrite_id(block, "id");
+                        }
+                    }
+                }
                 let usage = &message["usage"];
                 let usage = Usage {
                     input_tokens: usage["input_tokens"].as_u64().unwrap_or(0),
@@ -212,7 +312,8 @@ impl AnswerDecoder for Passthrough {
                 w.fail(ApiError::new(
                     ErrorKind::Api,
                     format!(
-                        "Anthropic answered 200 with a body that is not a message: {}",
+                        "{} answered 200 with a body that is not a message: {}",
+                        self.upstream,
                         crate::dialect::chat::response::snippet(
                             &String::from_utf8_lossy(body),
                             200
@@ -232,37 +333,120 @@ impl AnswerDecoder for Passthrough {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::signature::sign;
+    use crate::anthropic::writer::MessageHead;
+
+    fn head() -> MessageHead {
+        MessageHead {
+            id: "msg_test".into(),
+            model: "kimi/kimi-k2".into(),
+            input_tokens: 0,
+        }
+    }
+
+    fn ev(name: &str, data: serde_json::Value) -> String {
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+
+    /// A host's stream: signed thinking, unsigned thinking, redacted thinking, a call with
+    /// an id Anthropic's pattern rejects.
+    fn host_stream() -> String {
+        use serde_json::json;
+        let start = |i: u64, block: serde_json::Value| {
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": block}),
+            )
+        };
+        let delta = |i: u64, d: serde_json::Value| {
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": d}),
+            )
+        };
+        let stop = |i: u64| {
+            ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": i}),
+            )
+        };
+        [
+            ev(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant",
+                       "model": "kimi-k2", "content": [], "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+            ),
+            start(0, json!({"type": "thinking", "thinking": "", "signature": ""})),
+            delta(0, json!({"type": "thinking_delta", "thinking": "a"})),
+            delta(0, json!({"type": "signature_delta", "signature": "sig-a"})),
+            stop(0),
+            start(1, json!({"type": "thinking", "thinking": "", "signature": ""})),
+            delta(1, json!({"type": "thinking_delta", "thinking": "b"})),
+            stop(1),
+            start(2, json!({"type": "redacted_thinking", "data": "red"})),
+            stop(2),
+            start(
+                3,
+                json!({"type": "tool_use", "id": "functions.Bash:0", "name": "Bash", "input": {}}),
+            ),
+            delta(3, json!({"type": "input_json_delta", "partial_json": "{}"})),
+            stop(3),
+            ev(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 4}}),
+            ),
+            ev("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat()
+    }
+
+    fn run(chunks: &[&[u8]]) -> String {
+        let mut decoder =
+            Passthrough::for_upstream("kimi/kimi-k2".into(), "kimi", Some("messages@kimi"));
+        let mut w = Writer::sse(head());
+        decoder.start(&mut w);
+        for chunk in chunks {
+            decoder.push(chunk, &mut w);
+        }
+        if !w.is_finished() {
+            decoder.finish(&mut w);
+        }
+        String::from_utf8(w.take_sse().to_vec()).unwrap()
+    }
 
     #[test]
-    fn only_our_thinking_is_stripped_before_anthropic() {
-        let raw = serde_json::json!({
-            "model": "anthropic/claude-x",
-            "messages": [
-                {"role": "user", "content": "hi"},
-                {"role": "assistant", "content": [
-                    {"type": "thinking", "thinking": "mine", "signature": sign("mine")},
-                    {"type": "thinking", "thinking": "gem", "signature":
-                        Signature::provider("gemini", "c2ln").encode()},
-                    {"type": "thinking", "thinking": "real", "signature": "EqQBCkYIBx"},
-                    {"type": "text", "text": "answer"}]},
-                {"role": "assistant", "content": [
-                    {"type": "thinking", "thinking": "alone", "signature": sign("alone")}]}
-            ]
-        });
-        let out: serde_json::Value =
-            serde_json::from_slice(&with_model(raw.to_string().as_bytes(), "claude-x").unwrap())
-                .unwrap();
-        assert_eq!(out["model"], "claude-x");
-        let kept: Vec<&str> = out["messages"][1]["content"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["type"].as_str().unwrap())
-            .collect();
-        assert_eq!(kept, ["thinking", "text"]);
-        assert_eq!(out["messages"][1]["content"][0]["signature"], "EqQBCkYIBx");
-        assert_eq!(out["messages"][2], raw["messages"][2]);
-        assert_eq!(out["messages"][0], raw["messages"][0]);
+    fn a_hosts_signatures_are_wrapped_and_its_ids_made_valid_however_split() {
+        let body = host_stream();
+        let whole = run(&[body.as_bytes()]);
+        for cut in 0..=body.len() {
+            let (a, b) = body.as_bytes().split_at(cut);
+            assert_eq!(run(&[a, b]), whole, "split at {cut}");
+        }
+        assert!(whole.contains("\"model\":\"kimi/kimi-k2\""), "{whole}");
+        assert!(whole.contains("\"signature\":\"anyclaude-s1.messages@kimi.sig-a\""));
+        // The unsigned block gets the host's empty envelope before it closes.
+        let stamped = whole
+            .find("\"signature\":\"anyclaude-s1.messages@kimi.\"")
+            .expect("unsigned thinking stamped");
+        let stop_1 = whole
+            .find("{\"index\":1,\"type\":\"content_block_stop\"}")
+            .expect("block 1 closes");
+        assert!(stamped < stop_1, "{whole}");
+        assert!(whole.contains("\"data\":\"anyclaude-s1.messages@kimi.red\""));
+        assert!(!whole.contains("functions.Bash:0"), "{whole}");
+        assert!(whole.contains("\"id\":\"functions_Bash_0_"), "{whole}");
+        assert!(whole.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    }
+
+    #[test]
+    fn anthropics_own_stream_is_forwarded_as_sent_but_for_the_model() {
+        let body = host_stream().replace("functions.Bash:0", "toolu_01A");
+        let mut decoder = Passthrough::new("anthropic/claude-x".into());
+        let mut w = Writer::sse(head());
+        decoder.push(body.as_bytes(), &mut w);
+        let out = String::from_utf8(w.take_sse().to_vec()).unwrap();
+        assert!(out.contains("\"signature\":\"sig-a\""), "{out}");
+        assert!(out.contains("\"data\":\"red\""));
+        assert!(!out.contains("anyclaude-s1"));
+        assert!(out.contains("\"model\":\"anthropic/claude-x\""));
     }
 }
