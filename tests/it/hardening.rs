@@ -130,7 +130,7 @@ async fn a_lone_surrogate_in_the_real_capture_is_replaced_and_served() {
     let proxy = TestProxy::start(&chat_env(&chat), None, test_timeouts()).await;
     let resp = post_raw(
         &proxy,
-        capture_with_lone_surrogate("openai/gpt-5-mini"),
+        capture_with_lone_surrogate("openai/gpt-4.1-mini"),
         None,
     )
     .await;
