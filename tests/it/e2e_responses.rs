@@ -4,7 +4,7 @@
 //! a parallel tool round trip whose tools really run (and whose encrypted reasoning comes
 //! back on the next request), thinking, a 429 then success, and a failure mid-stream —
 //! recovered by Claude Code's retry without streaming, or shown as an error when that fails
-//! too (2.1.x); 2.0.x ends such a turn with no answer, never with the truncated text.
+//! too, on every pinned version (2.0.x because anyclaude aborts the failed stream for it).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
