@@ -8,7 +8,10 @@
 //!   its `content_block_stop` (ours, over its text, when the dialect gave none); the stream
 //!   ends exactly once, in `message_delta` + `message_stop` or in `event: error`, and
 //!   nothing is written after the end.
-//! - **The failure ending**, in one function ([`failure_ending`]): see there.
+//! - **The failure ending**, in one function ([`failure_ending`]): see there. The one
+//!   exception to "the stream ends in `message_stop` or `event: error`":
+//!   [`FailureDelivery::Abort`], for Claude Code 2.0.x, where a failed stream writes no
+//!   error event and the server aborts the body instead.
 //! - **Where the events go** ([`Output`]): straight into SSE bytes for a streamed answer (no
 //!   event value is built), into a typed [`Message`] for a non-streamed one (so the whole
 //!   answer follows exactly the same rules as the stream), or into a list of [`Event`]s for
@@ -107,6 +110,7 @@ pub struct Writer {
     stop_reason: Option<StopReason>,
     usage: Option<Usage>,
     failure: Option<ApiError>,
+    delivery: FailureDelivery,
 }
 
 impl Writer {
@@ -122,7 +126,21 @@ impl Writer {
             stop_reason: None,
             usage: None,
             failure: None,
+            delivery: FailureDelivery::ErrorEvent,
         }
+    }
+
+    /// The same writer, delivering a failure as `delivery` says.
+    #[must_use]
+    pub fn with_failure_delivery(mut self, delivery: FailureDelivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// Whether the answer failed and is to end with its body aborted rather than an
+    /// `event: error` ([`FailureDelivery::Abort`]).
+    pub fn ends_by_abort(&self) -> bool {
+        self.failure.is_some() && self.delivery == FailureDelivery::Abort
     }
 
     /// A writer of SSE bytes.
@@ -403,6 +421,7 @@ impl Writer {
         }
         self.phase = Phase::Ended;
         match &mut self.out {
+            _ if self.delivery == FailureDelivery::Abort => {}
             Output::Sse(buf) => Event::Error(err.clone()).encode_into(buf),
             Output::Message(_) => {}
             Output::Events(events) => events.push(Event::Error(err.clone())),
@@ -434,6 +453,9 @@ impl Writer {
                         ApiError::new(super::ErrorKind::Api, "error event from Anthropic")
                     }),
                 );
+                if self.delivery == FailureDelivery::Abort {
+                    return;
+                }
             }
             _ => {
                 self.start();
@@ -541,6 +563,36 @@ pub fn failure_ending(block_open: bool) -> FailureEnding {
         FailureEnding::ErrorInOpenBlock
     } else {
         FailureEnding::OpenEmptyTextThenError
+    }
+}
+
+/// How a failed stream reaches the client, learned from its `user-agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureDelivery {
+    /// `event: error`, inside the open block (see [`failure_ending`]): every client but
+    /// Claude Code 2.0.x.
+    #[default]
+    ErrorEvent,
+    /// No error event: the block is left open (as [`failure_ending`] says) and the server
+    /// aborts the body, which ends without its terminating chunk. For Claude Code 2.0.x
+    /// (`claude-cli/2.0.…`): it shows no answer and no error (exit 0) for an `event: error`
+    /// that comes after more than one text delta, and neither retries; an aborted body
+    /// makes it retry without streaming, so the user sees the complete answer or the error
+    /// (measured on 2.0.77, tests/it/e2e_endings.rs).
+    Abort,
+}
+
+impl FailureDelivery {
+    /// The delivery for a client sending this `user-agent` (Claude Code sends
+    /// `claude-cli/<version> (external, …)`); [`ErrorEvent`](Self::ErrorEvent) for any other
+    /// or none.
+    pub fn for_user_agent(user_agent: Option<&str>) -> Self {
+        let version = user_agent.and_then(|ua| ua.strip_prefix("claude-cli/"));
+        if version.is_some_and(|v| v.starts_with("2.0.")) {
+            FailureDelivery::Abort
+        } else {
+            FailureDelivery::ErrorEvent
+        }
     }
 }
 
@@ -950,6 +1002,74 @@ mod tests {
         w.text("partial");
         w.fail(ApiError::new(ErrorKind::Api, "cut"));
         assert_eq!(w.into_message().unwrap_err().message, "cut");
+    }
+
+    #[test]
+    fn claude_code_2_0_gets_an_abort_every_other_client_the_error_event() {
+        use FailureDelivery::{Abort, ErrorEvent};
+        for (user_agent, delivery) in [
+            (Some("claude-cli/2.0.77 (external, sdk-cli)"), Abort),
+            (Some("claude-cli/2.0.0 (external, cli)"), Abort),
+            (Some("claude-cli/2.1.197 (external, sdk-cli)"), ErrorEvent),
+            (Some("claude-cli/2.1.332 (external, cli)"), ErrorEvent),
+            (Some("claude-cli/20.0.1"), ErrorEvent),
+            (Some("claude-cli/1.0.128 (external, cli)"), ErrorEvent),
+            (Some("curl/8.5.0 claude-cli/2.0.77"), ErrorEvent),
+            (Some(""), ErrorEvent),
+            (None, ErrorEvent),
+        ] {
+            assert_eq!(
+                FailureDelivery::for_user_agent(user_agent),
+                delivery,
+                "{user_agent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_aborted_failure_writes_no_error_but_leaves_the_block_open_and_records_it() {
+        let sse_of = |delivery: FailureDelivery, before: bool| {
+            let mut w = Writer::sse(head()).with_failure_delivery(delivery);
+            if before {
+                w.text("partial");
+            }
+            w.fail(ApiError::new(ErrorKind::Api, "cut"));
+            w.text("ignored");
+            let text = String::from_utf8(w.take_sse().to_vec()).unwrap();
+            (w, text)
+        };
+        for before in [false, true] {
+            let (w, aborted) = sse_of(FailureDelivery::Abort, before);
+            assert!(w.is_finished() && w.ends_by_abort(), "{aborted}");
+            assert_eq!(w.failure().unwrap().message, "cut");
+            assert!(!aborted.contains("event: error"), "{aborted}");
+            assert!(!aborted.contains("content_block_stop"), "{aborted}");
+            assert!(!aborted.contains("ignored"), "{aborted}");
+            // A block is open at the cut: the one that was, or an empty text block.
+            assert!(aborted.contains("content_block_start"), "{aborted}");
+            // The same stream as the error ending, without its last event.
+            let (w, errored) = sse_of(FailureDelivery::ErrorEvent, before);
+            assert!(!w.ends_by_abort());
+            let error_at = errored.find("event: error").unwrap();
+            assert_eq!(errored[..error_at], aborted);
+        }
+        // An upstream's own error event (the pass-through) is not forwarded either.
+        let mut w = Writer::sse(head()).with_failure_delivery(FailureDelivery::Abort);
+        w.forward_event("message_start", "{}");
+        w.forward_event("content_block_start", r#"{"index":0}"#);
+        w.forward_event(
+            "error",
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        let text = String::from_utf8(w.take_sse().to_vec()).unwrap();
+        assert!(w.ends_by_abort());
+        assert_eq!(w.failure().unwrap().message, "Overloaded");
+        assert!(!text.contains("error"), "{text}");
+        // A stream that finishes is not aborted, whatever the client.
+        let mut w = Writer::sse(head()).with_failure_delivery(FailureDelivery::Abort);
+        w.text("whole");
+        w.finish(StopReason::EndTurn, Usage::default());
+        assert!(!w.ends_by_abort());
     }
 
     #[test]

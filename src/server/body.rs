@@ -2,6 +2,7 @@
 //! Anthropic-shaped errors and streamed SSE, each with a `request-id` header.
 
 use std::convert::Infallible;
+use std::fmt;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -12,24 +13,50 @@ use tokio::sync::mpsc;
 use crate::anthropic::ApiError;
 
 /// Every response body the proxy sends.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+pub type Body = UnsyncBoxBody<Bytes, Aborted>;
+
+/// The one way a body fails: a streamed answer that is deliberately cut off. hyper then
+/// closes the connection without the chunked body's terminating chunk, so the client reads
+/// an aborted response (see [`FailureDelivery`](crate::anthropic::writer::FailureDelivery)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted;
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the stream failed and was aborted")
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+fn never(never: Infallible) -> Aborted {
+    match never {}
+}
 
 /// An empty body.
 pub fn empty() -> Body {
-    Empty::new().boxed_unsync()
+    Empty::new().map_err(never).boxed_unsync()
 }
 
 /// A body of these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
+    Full::new(bytes.into()).map_err(never).boxed_unsync()
 }
 
-/// A body streamed from a bounded channel; it ends when every sender is gone. Dropping the
-/// body (the client went away) closes the channel, which the sender notices.
-pub fn channel(rx: mpsc::Receiver<Bytes>) -> Body {
+/// A body streamed from a bounded channel; it ends when every sender is gone, or is aborted
+/// when an `Err` comes through. Dropping the body (the client went away) closes the channel,
+/// which the sender notices.
+pub fn channel(rx: mpsc::Receiver<Result<Bytes, Aborted>>) -> Body {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let bytes = rx.recv().await?;
-        Some((Ok::<_, Infallible>(Frame::data(bytes)), rx))
+        match rx.recv().await? {
+            Ok(bytes) => Some((Ok(Frame::data(bytes)), rx)),
+            Err(aborted) => {
+                // Give hyper one turn to flush what it holds of the frames before: the
+                // error makes it close the connection without writing its buffer.
+                tokio::task::yield_now().await;
+                Some((Err(aborted), rx))
+            }
+        }
     });
     BodyExt::boxed_unsync(StreamBody::new(stream))
 }

@@ -20,7 +20,7 @@ use super::{MAX_UPSTREAM_BODY, RequestContext};
 use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
-use crate::anthropic::writer::{MessageHead, Writer};
+use crate::anthropic::writer::{FailureDelivery, MessageHead, Writer};
 use crate::dialect::{self, AnswerDecoder, Inbound, Whole};
 use crate::metrics::Outcome;
 use crate::translate::tokens;
@@ -106,7 +106,10 @@ pub async fn forward(
         input_tokens,
     };
     if stream {
-        let translator = DialectStream::new(decoder, Writer::sse(head));
+        let user_agent = headers.get(http::header::USER_AGENT);
+        let delivery = FailureDelivery::for_user_agent(user_agent.and_then(|v| v.to_str().ok()));
+        let writer = Writer::sse(head).with_failure_delivery(delivery);
+        let translator = DialectStream::new(decoder, writer);
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
     }
@@ -216,6 +219,10 @@ impl Translate for DialectStream {
 
     fn failure(&self) -> Option<&ApiError> {
         self.writer.failure()
+    }
+
+    fn ends_by_abort(&self) -> bool {
+        self.writer.ends_by_abort()
     }
 
     fn usage(&self) -> Usage {

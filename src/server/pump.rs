@@ -13,6 +13,12 @@
 //!   cancelled, outcome `drain_timeout`);
 //! - anyclaude shuts down (`event: error`).
 //!
+//! The one exception to "a stream ends in `message_stop` or `event: error`": for Claude Code
+//! 2.0.x a failed stream writes no error event and its body is aborted instead (the
+//! connection closes without the chunked body's last chunk), because that version shows an
+//! empty result for the error event and retries an aborted stream (see the writer's
+//! `FailureDelivery`).
+//!
 //! While nothing goes to Claude Code (the upstream is silent, or sends only SSE comments such
 //! as llama.cpp's `: ping`), `event: ping` goes out every `--keepalive` so Claude Code's idle
 //! timer never fires. Memory per stream is bounded: at most [`CHANNEL_FRAMES`] frames
@@ -28,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 
+use super::body::Aborted;
 use crate::anthropic::stream::{Event, Usage};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::config::Timeouts;
@@ -58,6 +65,10 @@ pub trait Translate: Send + 'static {
     fn failure(&self) -> Option<&ApiError>;
     /// Usage so far (final once finished).
     fn usage(&self) -> Usage;
+    /// Whether the stream failed and its body is to be aborted rather than ended.
+    fn ends_by_abort(&self) -> bool {
+        false
+    }
 }
 
 /// What the pump needs besides the translator.
@@ -83,7 +94,7 @@ pub struct Job {
 }
 
 /// Starts the stream task and returns the receiving end for the response body.
-pub fn spawn<T: Translate>(job: Job, translator: T) -> mpsc::Receiver<Bytes> {
+pub fn spawn<T: Translate>(job: Job, translator: T) -> mpsc::Receiver<Result<Bytes, Aborted>> {
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     tokio::spawn(run(job, translator, tx));
     rx
@@ -193,7 +204,7 @@ enum Step {
     Shutdown,
 }
 
-async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>) {
+async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<Bytes, Aborted>>) {
     let Job {
         request_id,
         provider,
@@ -255,7 +266,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
                 Ok(permit) => {
                     let frame = out.split().freeze();
                     sent += frame.len() as u64;
-                    permit.send(frame);
+                    permit.send(Ok(frame));
                     waiting = false;
                     last_sent = tokio::time::Instant::now();
                     ping.as_mut().reset(last_sent + timeouts.keepalive);
@@ -393,4 +404,9 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Bytes>)
     }
     let detail = translator.failure().cloned();
     recorder.finish(outcome, translator.usage(), detail.as_ref());
+    if cut.is_none() && translator.ends_by_abort() {
+        // After the frames before it; a client that does not read for the drain timeout
+        // gets none (the body then simply ends).
+        let _ = tokio::time::timeout(timeouts.drain, tx.send(Err(Aborted))).await;
+    }
 }

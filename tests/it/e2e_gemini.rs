@@ -77,16 +77,6 @@ fn text_reply(r: &Received, pieces: &[&str]) -> Reply {
     )
 }
 
-/// Whether Claude Code ended the turn as an error: `is_error`, or (2.0.x, when a stream
-/// fails before its warm-up requests are done) a result of subtype `error_during_execution`
-/// with no text.
-fn shown_as_error(result: &Value) -> bool {
-    result["is_error"] == true
-        || result["subtype"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("error"))
-}
-
 struct Run {
     out: Output,
     lines: Vec<Value>,
@@ -391,8 +381,9 @@ async fn rate_limited_then_success(claude: &Claude) {
     );
 }
 
-/// A stream that fails mid-answer ends with its `event: error` inside the open block, which
-/// makes Claude Code retry without streaming (`:generateContent`) rather than keep the
+/// A stream that fails mid-answer ends with its `event: error` inside the open block (for
+/// Claude Code 2.0.x: its body aborted with the block open), which makes Claude Code retry
+/// without streaming (`:generateContent`) rather than keep the
 /// truncated text: `retry` is what that retry gets. Returns the run and the URIs asked.
 async fn mid_stream_failure_then(claude: &Claude, retry: Reply) -> (Run, Vec<String>) {
     let upstream = Upstream::with_handler(move |req| {
@@ -452,14 +443,14 @@ async fn mid_stream_failure(claude: &Claude) {
         "{}: mid-stream failure, retry succeeds: shown as {} (is_error {}); upstream requests: {uris:?}",
         claude.version, result["result"], result["is_error"]
     );
-    if uris.iter().any(|u| u.contains(":generateContent")) {
-        // Retried without streaming: the whole answer.
-        assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
-        assert_eq!(result["result"], "the whole answer", "{}", claude.version);
-    } else {
-        // Not retried (2.0.x, now and then): the turn is an error.
-        assert!(shown_as_error(result), "{}: {result}", claude.version);
-    }
+    // Retried without streaming, on every version: the whole answer.
+    assert!(
+        uris.iter().any(|u| u.contains(":generateContent")),
+        "{}: retried without streaming: {uris:?}",
+        claude.version
+    );
+    assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
+    assert_eq!(result["result"], "the whole answer", "{}", claude.version);
 
     // The retry fails too (a 400, which nobody retries): the turn is shown as an error.
     let refused = Reply::error(
@@ -472,16 +463,14 @@ async fn mid_stream_failure(claude: &Claude) {
         "{}: mid-stream failure, retry fails: shown as {} ({}); upstream requests: {uris:?}",
         claude.version, result["result"], result["subtype"]
     );
-    assert!(shown_as_error(result), "{}: {result}", claude.version);
-    if result["is_error"] == true {
-        assert_eq!(run.out.status.code(), Some(1), "{}", claude.version);
-        let shown = result.to_string();
-        assert!(
-            shown.contains("the model crashed"),
-            "{}: {shown}",
-            claude.version
-        );
-    }
+    assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
+    assert_eq!(run.out.status.code(), Some(1), "{}", claude.version);
+    let shown = result.to_string();
+    assert!(
+        shown.contains("the model crashed"),
+        "{}: {shown}",
+        claude.version
+    );
 }
 
 #[tokio::test]

@@ -417,3 +417,95 @@ async fn a_client_that_leaves_before_the_answer_is_recorded_once() {
     assert_eq!(last_outcome(&proxy), Outcome::ClientGone);
     proxy.stop().await;
 }
+
+/// Reads a streamed body to its end: the text, and whether it ended aborted (without its
+/// terminating chunk) rather than cleanly.
+async fn read_to_end_or_abort(mut resp: reqwest::Response) -> (String, bool) {
+    let mut text = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => text.extend_from_slice(&chunk),
+            Ok(None) => return (String::from_utf8(text).unwrap(), false),
+            Err(_) => return (String::from_utf8(text).unwrap(), true),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_stream_is_aborted_for_claude_code_2_0_and_an_error_event_for_others() {
+    // Two failures after a text delta, both with the block open: the upstream connection
+    // reset (our failure), and the upstream's own `event: error` (passed through).
+    let stream = anthropic_stream("m");
+    let mut reset = send(&stream[..4]);
+    reset.push(Step::Send(Bytes::from_static(b"lo\"}}\n\n")));
+    reset.push(Step::Reset);
+    let mut upstream_error = send(&stream[..4]);
+    upstream_error.push(Step::Send(Bytes::from(
+        "lo\"}}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    )));
+    let user_agents = [
+        (Some("claude-cli/2.0.77 (external, sdk-cli)"), true),
+        (Some("claude-cli/2.0.0 (external, cli)"), true),
+        (Some("claude-cli/2.1.197 (external, sdk-cli)"), false),
+        (Some("claude-cli/2.1.332 (external, cli)"), false),
+        (Some("claude-cli/20.0.1 (external, cli)"), false),
+        (Some("curl/8.5.0"), false),
+        (None, false),
+    ];
+    let mut replies = Vec::new();
+    for _ in user_agents {
+        replies.push(Reply::steps(reset.clone()));
+        replies.push(Reply::steps(upstream_error.clone()));
+    }
+    let upstream = Upstream::start(replies).await;
+    let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
+    let mut requests = 0;
+    for (user_agent, aborts) in user_agents {
+        for case in ["reset", "upstream error event"] {
+            let mut req = proxy
+                .client
+                .post(proxy.url("/v1/messages?beta=true"))
+                .json(&request());
+            if let Some(ua) = user_agent {
+                req = req.header(reqwest::header::USER_AGENT, ua);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let (text, aborted) = read_to_end_or_abort(resp).await;
+            requests += 1;
+            let events = parse_sse(&text);
+            let case = format!("{user_agent:?}, {case}: {text}");
+            assert_eq!(aborted, aborts, "{case}");
+            if aborts {
+                // The open block left open, no error event: the body is cut off.
+                assert_eq!(
+                    names(&events),
+                    [
+                        "message_start",
+                        "content_block_start",
+                        "content_block_delta"
+                    ],
+                    "{case}"
+                );
+            } else {
+                assert_eq!(
+                    names(&events),
+                    [
+                        "message_start",
+                        "content_block_start",
+                        "content_block_delta",
+                        "error"
+                    ],
+                    "{case}"
+                );
+            }
+        }
+    }
+    // The failure is recorded alike, whichever way it reached the client.
+    proxy.settled(requests).await;
+    assert_eq!(
+        proxy.proxy.metrics().count(Outcome::UpstreamError),
+        requests
+    );
+    proxy.stop().await;
+}
