@@ -14,6 +14,7 @@ mod gemini;
 mod gemini_script;
 mod hardening;
 mod harness;
+mod hostile;
 mod proxy;
 mod scripted;
 mod streams;
