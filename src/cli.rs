@@ -66,6 +66,13 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
     pub idle_timeout: Option<String>,
 
+    /// Longest time a streaming answer may go without output Claude Code would see (text,
+    /// reasoning, a tool call); keep-alive comments, whitespace and pings do not count. Past
+    /// it the stream ends with an error event [default: 5m, at least --idle-timeout] [env:
+    /// ANYCLAUDE_PROGRESS_TIMEOUT, where a bare number means milliseconds]
+    #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
+    pub progress_timeout: Option<String>,
+
     /// Interval between pings sent to Claude Code while the upstream is silent; must be
     /// shorter than --idle-timeout [default: 10s]
     #[arg(long, value_name = "DURATION", help_heading = "Timeouts")]
@@ -172,6 +179,7 @@ enum Takes {
 const LONG: &[(&str, Takes)] = &[
     ("timeout", Takes::Value),
     ("idle-timeout", Takes::Value),
+    ("progress-timeout", Takes::Value),
     ("keepalive", Takes::Value),
     ("drain-timeout", Takes::Value),
     ("host", Takes::Value),
@@ -355,6 +363,8 @@ pub struct Invocation {
 }
 
 /// The outcome of parsing the command line.
+// Built once per run: the size of the options is of no concern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// Run with these options and claude's arguments.

@@ -25,6 +25,10 @@ pub struct Timeouts {
     pub request: Duration,
     /// Longest silence between upstream bytes once the answer streams.
     pub idle: Duration,
+    /// Longest time a stream may go without output Claude Code would see (text, reasoning,
+    /// a tool call), however busy the upstream is with keep-alive comments, whitespace or
+    /// empty chunks.
+    pub progress: Duration,
     /// Interval between `ping` events while the upstream is silent.
     pub keepalive: Duration,
     /// How long a client that stopped reading is waited for.
@@ -38,6 +42,7 @@ impl Default for Timeouts {
         Timeouts {
             request: Duration::from_secs(600),
             idle: Duration::from_secs(300),
+            progress: Duration::from_secs(300),
             keepalive: Duration::from_secs(10),
             drain: Duration::from_secs(60),
             connect: Duration::from_secs(10),
@@ -310,11 +315,26 @@ fn timeouts(
     };
     let idle = flag("--idle-timeout", &args.idle_timeout)?
         .unwrap_or_else(|| fitted("--idle-timeout", defaults.idle, request.value));
+    // Never shorter than the idle timeout by default: a silent upstream makes no progress
+    // either, and its own timeout names the silence.
+    let progress = match flag("--progress-timeout", &args.progress_timeout)? {
+        Some(s) => s,
+        None => match env.non_empty("ANYCLAUDE_PROGRESS_TIMEOUT") {
+            Some(raw) => Setting {
+                value: parse_env_duration_ms("ANYCLAUDE_PROGRESS_TIMEOUT", &raw)?,
+                source: Source::Var("ANYCLAUDE_PROGRESS_TIMEOUT", raw),
+            },
+            None => Setting {
+                value: defaults.progress.max(idle.value),
+                source: Source::Default("--progress-timeout", false),
+            },
+        },
+    };
     let keepalive = flag("--keepalive", &args.keepalive)?
         .unwrap_or_else(|| fitted("--keepalive", defaults.keepalive, idle.value / 2));
     let drain = flag("--drain-timeout", &args.drain_timeout)?
         .unwrap_or_else(|| fitted("--drain-timeout", defaults.drain, request.value / 2));
-    for s in [&idle, &keepalive, &drain] {
+    for s in [&idle, &progress, &keepalive, &drain] {
         if s.value.is_zero() {
             // Only a tiny explicit --timeout can shrink a default to nothing.
             return Err(ConfigError(format!(
@@ -327,6 +347,11 @@ fn timeouts(
         return Err(ConfigError(format!(
             "{keepalive} must be shorter than {idle}: pings keep Claude Code's idle timer \
              from firing only if they come more often"
+        )));
+    }
+    if keepalive.value >= progress.value {
+        return Err(ConfigError(format!(
+            "{keepalive} must be shorter than {progress}"
         )));
     }
     if idle.value > request.value {
@@ -356,6 +381,7 @@ fn timeouts(
     Ok(Timeouts {
         request: request.value,
         idle: idle.value,
+        progress: progress.value,
         keepalive: keepalive.value,
         drain: drain.value,
         connect: defaults.connect.min(request.value),
@@ -635,6 +661,7 @@ mod tests {
             match *k {
                 "timeout" => a.timeout = v,
                 "idle" => a.idle_timeout = v,
+                "progress" => a.progress_timeout = v,
                 "keepalive" => a.keepalive = v,
                 "drain" => a.drain_timeout = v,
                 "host" => a.host = v,
@@ -672,6 +699,29 @@ mod tests {
             Ok(c) => panic!("{flags:?} {env:?}: accepted: {:?}", c.timeouts),
             Err(e) => assert_eq!(e.0, want, "{flags:?} {env:?}"),
         }
+    }
+
+    #[test]
+    fn progress_timeout() {
+        let progress = |flags: &[(&str, &str)], env: &[(&str, &str)]| {
+            build(flags, env).unwrap().timeouts.progress
+        };
+        assert_eq!(progress(&[], &[]), secs(300));
+        // The default is never shorter than the idle timeout.
+        assert_eq!(
+            progress(&[("timeout", "20m"), ("idle", "10m")], &[]),
+            secs(600)
+        );
+        assert_eq!(progress(&[("progress", "2m")], &[]), secs(120));
+        assert_eq!(
+            progress(&[], &[("ANYCLAUDE_PROGRESS_TIMEOUT", "90000")]),
+            secs(90)
+        );
+        let err = build(&[("progress", "5s")], &[]).unwrap_err().0;
+        assert!(
+            err.contains("--keepalive") && err.contains("--progress-timeout 5s"),
+            "{err}"
+        );
     }
 
     #[test]

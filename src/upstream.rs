@@ -56,6 +56,9 @@ pub enum Failure {
     /// The upstream went silent mid-answer for longer than `--idle-timeout` (streamed, or
     /// while reading a whole answer: our timeout, not a bad body).
     Idle(Duration),
+    /// The upstream kept the stream busy (keep-alive comments, whitespace, empty chunks)
+    /// without output Claude Code would see for longer than `--progress-timeout`.
+    NoProgress(Duration),
     /// The body broke mid-answer (reset, truncated chunk).
     Body(reqwest::Error),
     /// A whole answer larger than anyclaude reads.
@@ -93,6 +96,14 @@ impl Failure {
                 first_byte_timeout(target.provider, target.url, *timeout)
             }
             Failure::Idle(idle) => idle_timeout(target.provider, *idle),
+            Failure::NoProgress(timeout) => ApiError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{} sent no text, reasoning or tool call for {} mid-answer, only keep-alives or empty chunks (anyclaude --progress-timeout); the answer above is incomplete",
+                    target.provider,
+                    humantime::format_duration(*timeout)
+                ),
+            ),
             Failure::Body(err) => body_error(target.provider, err),
             Failure::TooLarge(limit) => ApiError::new(
                 ErrorKind::Api,
@@ -118,7 +129,7 @@ impl Failure {
     pub fn outcome(&self) -> Outcome {
         match self {
             Failure::NoHeaders(_) => Outcome::RequestTimeout,
-            Failure::Idle(_) => Outcome::IdleTimeout,
+            Failure::Idle(_) | Failure::NoProgress(_) => Outcome::IdleTimeout,
             Failure::Shutdown { answering: true } => Outcome::Shutdown,
             Failure::Shutdown { answering: false } | Failure::Send(_) | Failure::Status(_) => {
                 Outcome::Error

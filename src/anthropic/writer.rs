@@ -37,6 +37,10 @@ use super::stream::{
     encode_block_stop, encode_delta, encode_message_stop, encode_ping,
 };
 use crate::dialect::signature::Signature;
+use crate::secrets::Scrubber;
+use crate::translate::tokens::TokenCounter;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What the answer's `message_start` says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,6 +115,23 @@ pub struct Writer {
     usage: Option<Usage>,
     failure: Option<ApiError>,
     delivery: FailureDelivery,
+    /// The running estimate of the output written (text, thinking, tool names and
+    /// arguments).
+    output: TokenCounter,
+    /// Past this many output tokens the answer is cut with `max_tokens`.
+    output_limit: Option<u64>,
+    /// Bumped by everything Claude Code would see as progress (see [`Writer::progress`]).
+    progress: u64,
+    /// Removes secrets from the error that ends a failed stream.
+    scrubber: Option<Arc<Scrubber>>,
+}
+
+/// The output a stream may produce past the request's `max_tokens` before it is cut: our
+/// count is an estimate, so a backend that honours `max_tokens` is never cut by us.
+pub fn output_limit_for(max_tokens: u64) -> u64 {
+    max_tokens
+        .saturating_add(max_tokens / 10)
+        .saturating_add(256)
 }
 
 impl Writer {
@@ -127,6 +148,54 @@ impl Writer {
             usage: None,
             failure: None,
             delivery: FailureDelivery::ErrorEvent,
+            output: TokenCounter::default(),
+            output_limit: None,
+            progress: 0,
+            scrubber: None,
+        }
+    }
+
+    /// Removes `scrubber`'s secrets from the message of the error that ends the answer (an
+    /// upstream error that echoes the key must not show it to Claude Code).
+    pub fn scrub_errors(&mut self, scrubber: Arc<Scrubber>) {
+        self.scrubber = Some(scrubber);
+    }
+
+    /// Cuts the answer with `stop_reason: max_tokens` once its output passes
+    /// [`output_limit_for`]`(max_tokens)`: a runaway upstream that ignores the request's
+    /// `max_tokens` cannot stream forever.
+    pub fn limit_output(&mut self, max_tokens: u64) {
+        self.output_limit = Some(output_limit_for(max_tokens));
+    }
+
+    /// The estimated output tokens written so far (a running count: cheap to ask once, not
+    /// per piece).
+    pub fn output_tokens(&self) -> u64 {
+        self.output.total()
+    }
+
+    /// A number that changes whenever the answer makes progress Claude Code would see: a
+    /// block opened, text, thinking or arguments with more than whitespace, a forwarded
+    /// event. Pings, whitespace and empty pieces do not change it.
+    pub fn progress(&self) -> u64 {
+        self.progress
+    }
+
+    /// Counts written output and cuts the answer when it passes the limit.
+    fn count_output(&mut self, text: &str) {
+        self.output.push(text);
+        if text.bytes().any(|b| !b.is_ascii_whitespace()) {
+            self.progress += 1;
+        }
+        if let Some(limit) = self.output_limit
+            && self.output.counted() > limit
+        {
+            let usage = Usage {
+                input_tokens: self.head.input_tokens,
+                output_tokens: self.output.total(),
+                ..Usage::default()
+            };
+            self.finish(StopReason::MaxTokens, usage);
         }
     }
 
@@ -288,6 +357,7 @@ impl Writer {
             self.open_block_of(BlockKind::Text, BlockStartRef::Text);
         }
         self.delta(DeltaKind::Text, text);
+        self.count_output(text);
     }
 
     /// Reasoning text. Opens a thinking block unless an unsigned one is open (closing any
@@ -303,6 +373,7 @@ impl Writer {
             open.hash = fnv1a_continue(open.hash, text.as_bytes());
         }
         self.delta(DeltaKind::Thinking, text);
+        self.count_output(text);
     }
 
     /// The open thinking block's signature (a provider's opaque reasoning state, see
@@ -330,6 +401,8 @@ impl Writer {
         }
         self.tool_blocks += 1;
         self.open_block_of(BlockKind::ToolUse, BlockStartRef::ToolUse { id, name });
+        self.progress += 1;
+        self.count_output(name);
     }
 
     /// A fragment of the open tool call's JSON arguments. Ignored when empty or when no
@@ -343,6 +416,7 @@ impl Writer {
             return;
         }
         self.delta(DeltaKind::InputJson, fragment);
+        self.count_output(fragment);
     }
 
     /// Closes the open block, if any (a thinking block is signed first).
@@ -412,9 +486,14 @@ impl Writer {
     }
 
     /// Ends the answer with `err`, following [`failure_ending`]. Nothing is written after.
-    pub fn fail(&mut self, err: ApiError) {
+    pub fn fail(&mut self, mut err: ApiError) {
         if !self.live() {
             return;
+        }
+        if let Some(scrubber) = &self.scrubber
+            && let Cow::Owned(clean) = scrubber.scrub(&err.message)
+        {
+            err.message = clean;
         }
         if failure_ending(self.open.is_some()) == FailureEnding::OpenEmptyTextThenError {
             self.open_block_of(BlockKind::Text, BlockStartRef::Text);
@@ -436,6 +515,17 @@ impl Writer {
     pub fn forward_event(&mut self, name: &str, data: &str) {
         if self.phase == Phase::Ended {
             return;
+        }
+        let scrubbed;
+        let data = match &self.scrubber {
+            Some(scrubber) if name == "error" => {
+                scrubbed = scrubber.scrub(data).into_owned();
+                scrubbed.as_str()
+            }
+            _ => data,
+        };
+        if name != "ping" {
+            self.progress += 1;
         }
         match name {
             "message_start" if self.phase == Phase::New => self.phase = Phase::Open,

@@ -17,10 +17,10 @@ use http::{HeaderMap, Response, StatusCode};
 use super::body::{self, Body};
 use super::pump::{self, Translate};
 use super::{MAX_UPSTREAM_BODY, RequestContext};
-use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::{FailureDelivery, MessageHead, Writer};
+use crate::anthropic::{ApiError, ErrorKind};
 use crate::dialect::{self, AnswerDecoder, Inbound, Whole};
 use crate::metrics::Outcome;
 use crate::translate::tokens;
@@ -70,6 +70,7 @@ pub async fn forward(
         req = req.header(name, value);
     }
     let stream = parsed.stream.unwrap_or(false);
+    let max_tokens = parsed.max_tokens;
     // Poll the send once so the request is on its way, then estimate the input tokens (for
     // `message_start`) while the upstream reads it, instead of after it has answered.
     let send = ctx.send(req);
@@ -91,6 +92,10 @@ pub async fn forward(
         Ok(ok) => ok,
         Err(failure) => return ctx.fail(&client_model, None, &url, failure),
     };
+    if resp.status().is_redirection() {
+        let err = redirect_error(ctx.route.preset.name, &resp);
+        return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
+    }
     if !resp.status().is_success() {
         let failure = ctx.read_failure(resp).await;
         let err = dialect.map_error(
@@ -105,10 +110,30 @@ pub async fn forward(
         model: client_model.clone(),
         input_tokens,
     };
+    if stream && let Some(kind) = not_a_stream(resp.headers()) {
+        return answer_not_a_stream(
+            &ctx,
+            NotStreamed {
+                dialect,
+                decoder,
+                head,
+                kind,
+                client_model: &client_model,
+                url: &url,
+                ttfb,
+            },
+            resp,
+        )
+        .await;
+    }
     if stream {
         let user_agent = headers.get(http::header::USER_AGENT);
         let delivery = FailureDelivery::for_user_agent(user_agent.and_then(|v| v.to_str().ok()));
-        let writer = Writer::sse(head).with_failure_delivery(delivery);
+        let mut writer = Writer::sse(head).with_failure_delivery(delivery);
+        writer.scrub_errors(ctx.proxy.scrubber().clone());
+        if let Some(max_tokens) = max_tokens {
+            writer.limit_output(max_tokens);
+        }
         let translator = DialectStream::new(decoder, writer);
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
@@ -142,6 +167,177 @@ pub async fn forward(
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
+}
+
+/// The error for an upstream that answered with a redirect, which anyclaude never follows
+/// (the key would go to a host the provider does not name): its status and target host, so
+/// the user can fix the base URL. Not a server error, so Claude Code does not retry it.
+fn redirect_error(provider: &str, resp: &reqwest::Response) -> ApiError {
+    let target = resp
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|location| match reqwest::Url::parse(location) {
+            Ok(url) => url.host_str().map_or_else(
+                || "an unknown host".to_owned(),
+                |host| format!("host `{host}`"),
+            ),
+            // A relative redirect stays on the same host.
+            Err(_) => "another path on the same host".to_owned(),
+        })
+        .unwrap_or_else(|| "nowhere (no Location header)".to_owned());
+    ApiError::new(
+        ErrorKind::InvalidRequest,
+        format!(
+            "{provider} answered with a redirect ({}) to {target}; anyclaude does not follow redirects, so that your key only goes to the host you chose: check the provider's base URL",
+            resp.status()
+        ),
+    )
+}
+
+/// What a 200 asked for a stream holds instead, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotAStream {
+    /// JSON: an error object, or a whole answer.
+    Json,
+    /// Anything else that is surely not a stream (an HTML login page, XML).
+    Other,
+}
+
+fn not_a_stream(headers: &HeaderMap) -> Option<NotAStream> {
+    let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Some(NotAStream::Json)
+    } else if essence == "text/html" || essence.ends_with("xml") {
+        Some(NotAStream::Other)
+    } else {
+        None
+    }
+}
+
+/// The HTTP status a JSON body of a 200 means when it is an error (`{"error": …}`, or a
+/// list whose first element is one): its own numeric code where it gives one, else by what
+/// it says (overloaded → 529, rate limits and quotas → 429, anything else 500); `None` for
+/// a body that is not an error.
+fn json_error_status(body: &[u8]) -> Option<u16> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value = match value {
+        serde_json::Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+        other => other,
+    };
+    let error = value.get("error").filter(|e| !e.is_null())?;
+    let numeric = ["code", "status"]
+        .iter()
+        .filter_map(|k| error.get(*k).and_then(serde_json::Value::as_u64))
+        .find(|n| (400..600).contains(n));
+    if let Some(n) = numeric {
+        return u16::try_from(n).ok();
+    }
+    let text = error.to_string().to_ascii_lowercase();
+    Some(if text.contains("overload") {
+        529
+    } else if text.contains("rate limit") || text.contains("rate_limit") || text.contains("quota") {
+        429
+    } else {
+        500
+    })
+}
+
+/// A 200 asked for a stream whose content type says it is not one.
+struct NotStreamed<'a> {
+    dialect: &'static dyn dialect::Dialect,
+    decoder: Box<dyn AnswerDecoder>,
+    head: MessageHead,
+    kind: NotAStream,
+    client_model: &'a str,
+    url: &'a str,
+    ttfb: Duration,
+}
+
+/// Answers a 200 that is not a stream: a JSON error becomes the Anthropic error with the
+/// status it means; a whole JSON answer is translated and written to Claude Code as the
+/// stream it asked for; anything else is an error quoting the start of the body.
+async fn answer_not_a_stream(
+    ctx: &RequestContext,
+    not: NotStreamed<'_>,
+    resp: reqwest::Response,
+) -> Response<Body> {
+    let NotStreamed {
+        dialect,
+        mut decoder,
+        head,
+        kind,
+        client_model,
+        url,
+        ttfb,
+    } = not;
+    let provider = ctx.route.preset.name;
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if kind == NotAStream::Other {
+        let failure = ctx.read_failure(resp).await;
+        let start = String::from_utf8_lossy(&failure.body);
+        let start: String = start.split_whitespace().collect::<Vec<_>>().join(" ");
+        let start: String = start.chars().take(200).collect();
+        let err = ApiError::new(
+            ErrorKind::Api,
+            format!(
+                "{provider} answered 200 with `{content_type}` instead of an event stream (a login page or a proxy in the way?); its body starts: {start}"
+            ),
+        );
+        return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
+    }
+    let idle = ctx.proxy.settings().timeouts.idle;
+    let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
+        Ok(bytes) => bytes,
+        Err(failure) => return ctx.fail(client_model, Some(ttfb), url, failure),
+    };
+    if let Some(status) = json_error_status(&bytes) {
+        let err = dialect.map_error(status, &bytes, None);
+        return ctx.fail(client_model, Some(ttfb), url, Failure::Status(err));
+    }
+    // A whole answer although a stream was asked for: translated as a whole body, written
+    // as the stream Claude Code expects.
+    let mut writer = Writer::sse(head);
+    let folded = matches!(decoder.whole(&bytes, &mut writer), Whole::Folded);
+    let problem = if !folded {
+        Some(ApiError::new(
+            ErrorKind::Api,
+            format!("{provider} answered with a whole message instead of the stream asked for"),
+        ))
+    } else if let Some(err) = writer.failure() {
+        Some(err.clone())
+    } else if !writer.is_finished() {
+        Some(ApiError::new(
+            ErrorKind::Api,
+            "the answer ended before it was complete",
+        ))
+    } else {
+        None
+    };
+    if let Some(err) = problem {
+        return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
+    }
+    let usage = writer.final_usage().unwrap_or_default();
+    let sse = writer.take_sse().freeze();
+    let resp = body::sse(&ctx.request_id, body::full(sse));
+    ctx.finished(client_model, Some(ttfb)).record(
+        &ctx.proxy,
+        resp,
+        Outcome::Ok,
+        record_tokens(usage),
+        None,
+    )
 }
 
 /// The (input, output) tokens a request records: input includes cached tokens.
@@ -223,6 +419,10 @@ impl Translate for DialectStream {
 
     fn ends_by_abort(&self) -> bool {
         self.writer.ends_by_abort()
+    }
+
+    fn progress(&self) -> u64 {
+        self.writer.progress()
     }
 
     fn usage(&self) -> Usage {

@@ -80,7 +80,7 @@ pub struct Proxy {
     id_prefix: u64,
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
-    scrubber: crate::secrets::Scrubber,
+    scrubber: Arc<crate::secrets::Scrubber>,
 }
 
 impl Proxy {
@@ -93,7 +93,10 @@ impl Proxy {
         if getrandom::fill(&mut seed).is_err() {
             seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
         }
-        let scrubber = crate::secrets::Scrubber::from_env(&settings.env, &settings.token);
+        let scrubber = Arc::new(crate::secrets::Scrubber::from_env(
+            &settings.env,
+            &settings.token,
+        ));
         Ok(Arc::new(Proxy {
             scrubber,
             settings,
@@ -124,6 +127,11 @@ impl Proxy {
     /// upstream text before it is logged or put in an answer to Claude Code.
     pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         self.scrubber.scrub(text)
+    }
+
+    /// The scrubber of the secrets it knows, shared (for a stream's error events).
+    pub fn scrubber(&self) -> &Arc<crate::secrets::Scrubber> {
+        &self.scrubber
     }
 
     /// The settings it runs with.
@@ -225,14 +233,24 @@ impl RequestContext {
         ttfb: Option<Duration>,
         err: &ApiError,
     ) -> http::Response<body::Body> {
-        let resp = body::error(&self.request_id, err);
+        let err = self.scrubbed(err.clone());
+        let resp = body::error(&self.request_id, &err);
         self.finished(model, ttfb).record(
             &self.proxy,
             resp,
             crate::metrics::Outcome::Error,
             (0, 0),
-            Some(err),
+            Some(&err),
         )
+    }
+
+    /// `err` with every secret the proxy knows removed from its message: an upstream that
+    /// echoes the key (or a URL with a password) does not show it to Claude Code.
+    fn scrubbed(&self, mut err: ApiError) -> ApiError {
+        if let std::borrow::Cow::Owned(clean) = self.proxy.scrub(&err.message) {
+            err.message = clean;
+        }
+        err
     }
 
     /// Answers and records a request whose upstream failed before any stream started (a
@@ -245,7 +263,7 @@ impl RequestContext {
         url: &str,
         failure: crate::upstream::Failure,
     ) -> http::Response<body::Body> {
-        let err = failure.to_api_error(self.target(url));
+        let err = self.scrubbed(failure.to_api_error(self.target(url)));
         let resp = body::error(&self.request_id, &err);
         self.finished(model, ttfb)
             .record(&self.proxy, resp, failure.outcome(), (0, 0), Some(&err))

@@ -69,6 +69,17 @@ pub trait Translate: Send + 'static {
     fn ends_by_abort(&self) -> bool {
         false
     }
+    /// A number that changes whenever the answer makes progress Claude Code would see
+    /// (not pings, whitespace or empty pieces): the no-progress timer's measure.
+    fn progress(&self) -> u64;
+}
+
+/// `from + d`, or a day past `from` should that overflow (durations are validated, but the
+/// pump must not panic whatever it is given).
+fn deadline(from: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    from.checked_add(d)
+        .or_else(|| from.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(from)
 }
 
 /// What the pump needs besides the translator.
@@ -157,6 +168,9 @@ pub fn millis(d: Duration) -> u64 {
 /// Output gathered from already-delivered upstream chunks before it is sent on.
 pub const COALESCE_BYTES: usize = 16 * 1024;
 
+/// Upstream bytes taken in one turn of the loop, whatever they produce.
+pub const COALESCE_INPUT: usize = 64 * 1024;
+
 fn push_chunk<T: Translate>(translator: &mut T, bytes: &[u8], out: &mut BytesMut) {
     if tracing::enabled!(tracing::Level::TRACE) {
         tracing::trace!(upstream_chunk = %String::from_utf8_lossy(bytes), "upstream");
@@ -199,6 +213,7 @@ enum Step {
     Chunk(Option<Bytes>),
     BodyError(reqwest::Error),
     Idle,
+    Stalled,
     Ping,
     ClientGone,
     Shutdown,
@@ -244,8 +259,14 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     let mut cut: Option<Outcome> = None;
     let mut reason: Option<Outcome> = None;
     // The waits live across iterations: a timer is moved, not registered anew, per chunk.
-    let idle = sleep_until(last_upstream + timeouts.idle);
-    let ping = sleep_until(last_sent + timeouts.keepalive);
+    let idle = sleep_until(deadline(last_upstream, timeouts.idle));
+    // No progress is measured from the last output Claude Code would see; the timer is
+    // re-armed lazily (when it fires early), not per chunk.
+    let mut progress_seen = translator.progress();
+    let mut last_progress = last_upstream;
+    let stalled = sleep_until(deadline(last_progress, timeouts.progress));
+    tokio::pin!(stalled);
+    let ping = sleep_until(deadline(last_sent, timeouts.keepalive));
     let client_gone = tx.closed();
     let cancelled = shutdown.cancelled();
     tokio::pin!(idle, ping, client_gone, cancelled);
@@ -257,7 +278,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     // Set while reading from the upstream is paused because output waits on the client: the
     // upstream's silence is then ours, and the idle timer does not run.
     let mut paused = false;
-    let drain = sleep_until(last_sent + timeouts.drain);
+    let drain = sleep_until(deadline(last_sent, timeouts.drain));
     tokio::pin!(drain);
 
     loop {
@@ -269,10 +290,10 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                     permit.send(Ok(frame));
                     waiting = false;
                     last_sent = tokio::time::Instant::now();
-                    ping.as_mut().reset(last_sent + timeouts.keepalive);
+                    ping.as_mut().reset(deadline(last_sent, timeouts.keepalive));
                     if paused {
                         paused = false;
-                        idle.as_mut().reset(last_sent + timeouts.idle);
+                        idle.as_mut().reset(deadline(last_sent, timeouts.idle));
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(())) => {
@@ -284,7 +305,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                         waiting = true;
                         drain
                             .as_mut()
-                            .reset(tokio::time::Instant::now() + timeouts.drain);
+                            .reset(deadline(tokio::time::Instant::now(), timeouts.drain));
                     }
                 }
             }
@@ -313,21 +334,29 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             },
             _ = &mut drain, if waiting => Step::DrainTimeout,
             _ = &mut idle, if gather => Step::Idle,
+            _ = &mut stalled, if gather => Step::Stalled,
             _ = &mut ping, if !done && out.is_empty() => Step::Ping,
         };
         match step {
             Step::Chunk(Some(bytes)) => {
                 last_upstream = tokio::time::Instant::now();
-                idle.as_mut().reset(last_upstream + timeouts.idle);
+                idle.as_mut().reset(deadline(last_upstream, timeouts.idle));
                 push_chunk(&mut translator, &bytes, &mut out);
                 // Take whatever else the upstream has already delivered, so one write to
                 // Claude Code carries many events: a fast upstream sends hundreds of small
                 // chunks per answer, and a wake-up and a syscall per event would cost more
                 // than translating them.
+                // At most COALESCE_INPUT of input per turn, so that an upstream flooding
+                // chunks that produce nothing still comes back to the timers.
                 let mut yielded = false;
-                while out.len() < COALESCE_BYTES && !translator.is_finished() {
+                let mut taken = bytes.len();
+                while out.len() < COALESCE_BYTES
+                    && taken < COALESCE_INPUT
+                    && !translator.is_finished()
+                {
                     match upstream.chunk().now_or_never() {
                         Some(Ok(Some(bytes))) => {
+                            taken += bytes.len();
                             push_chunk(&mut translator, &bytes, &mut out);
                             yielded = false;
                         }
@@ -353,8 +382,40 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                         None => break,
                     }
                 }
+                // A busy upstream keeps this branch winning the select: the progress and
+                // ping timers are checked here too, so that a flood of chunks with nothing
+                // for Claude Code neither holds the turn nor starves the pings.
+                let now = tokio::time::Instant::now();
+                if translator.progress() != progress_seen {
+                    progress_seen = translator.progress();
+                    last_progress = now;
+                } else if reason.is_none()
+                    && !translator.is_finished()
+                    && now >= deadline(last_progress, timeouts.progress)
+                {
+                    let failure = Failure::NoProgress(timeouts.progress);
+                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                }
+                if out.is_empty() && !translator.is_finished() && now >= ping.deadline() {
+                    translator.ping(&mut out);
+                    ping.as_mut().reset(deadline(now, timeouts.keepalive));
+                }
             }
             Step::Chunk(None) => finish(&mut translator, &mut out, &mut reason),
+            Step::Stalled => {
+                let now = tokio::time::Instant::now();
+                if translator.progress() != progress_seen {
+                    progress_seen = translator.progress();
+                    last_progress = now;
+                }
+                let due = deadline(last_progress, timeouts.progress);
+                if now >= due {
+                    let failure = Failure::NoProgress(timeouts.progress);
+                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                } else {
+                    stalled.as_mut().reset(due);
+                }
+            }
             Step::BodyError(err) => {
                 reason = Some(fail(
                     &mut translator,
@@ -371,7 +432,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                 translator.ping(&mut out);
                 // Due again a keepalive from now even if the ping cannot be sent at once.
                 ping.as_mut()
-                    .reset(tokio::time::Instant::now() + timeouts.keepalive);
+                    .reset(deadline(tokio::time::Instant::now(), timeouts.keepalive));
             }
             Step::ClientGone => {
                 cut = Some(Outcome::ClientGone);

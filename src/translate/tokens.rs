@@ -67,6 +67,56 @@ pub fn estimate_text_tokens(text: &str) -> u64 {
     n
 }
 
+/// Text gathered before a [`TokenCounter`] counts it.
+const COUNTER_BATCH: usize = 4 * 1024;
+
+/// A single piece longer than this is estimated at four bytes a token rather than
+/// tokenised, so that no one call does a big count on the caller's (runtime) thread.
+const COUNTER_BIG_PIECE: usize = 64 * 1024;
+
+/// A running estimate of the tokens in a text that passes by in pieces (a stream's output),
+/// holding at most a few KiB of it: pieces gather into batches of about [`COUNTER_BATCH`]
+/// bytes, each counted once and dropped, cut at whitespace so that a word is not split
+/// between two counts. The work per piece is proportional to the piece; nothing is left
+/// for a big count at the end.
+#[derive(Debug, Default, Clone)]
+pub struct TokenCounter {
+    counted: u64,
+    pending: String,
+}
+
+impl TokenCounter {
+    /// Counts `text` as the continuation of what came before.
+    pub fn push(&mut self, text: &str) {
+        if text.len() > COUNTER_BIG_PIECE {
+            self.counted += (text.len() as u64).div_ceil(4);
+            return;
+        }
+        self.pending.push_str(text);
+        if self.pending.len() < COUNTER_BATCH {
+            return;
+        }
+        let len = self.pending.len();
+        let cut = match self.pending.rfind(char::is_whitespace) {
+            Some(at) if at > 0 && len - at <= COUNTER_BATCH => at,
+            _ => len,
+        };
+        self.counted += count_uncached(&self.pending[..cut]);
+        self.pending.drain(..cut);
+    }
+
+    /// The tokens counted so far, without the last batch still gathering (at most about a
+    /// thousand tokens short): cheap, for limits checked on every piece.
+    pub fn counted(&self) -> u64 {
+        self.counted
+    }
+
+    /// The estimate of everything pushed so far.
+    pub fn total(&self) -> u64 {
+        self.counted + count_uncached(&self.pending)
+    }
+}
+
 /// Estimated input tokens of a whole request: system, messages (text, tool calls and
 /// results, thinking, images, documents) and the tools the backend is offered (name,
 /// description and schema).
@@ -428,5 +478,35 @@ mod tests {
             );
         }
         texts
+    }
+
+    #[test]
+    fn running_count_matches_a_whole_count_and_keeps_little() {
+        let text = "The quick brown fox jumps over the lazy dog. ".repeat(2_000);
+        let mut counter = TokenCounter::default();
+        for piece in text.as_bytes().chunks(7) {
+            counter.push(std::str::from_utf8(piece).unwrap());
+            assert!(counter.pending.len() < 2 * COUNTER_BATCH);
+        }
+        let whole = estimate_text_tokens(&text);
+        let running = counter.total();
+        assert!(
+            running.abs_diff(whole) * 100 <= whole,
+            "running {running}, whole {whole}"
+        );
+        assert!(counter.counted() > 0 && counter.counted() <= running);
+    }
+
+    #[test]
+    fn running_count_of_text_without_breaks_stays_bounded() {
+        let mut counter = TokenCounter::default();
+        for _ in 0..1_000 {
+            counter.push(&"x".repeat(1_000));
+            assert!(counter.pending.len() < 2 * COUNTER_BATCH);
+        }
+        let big = "y".repeat(COUNTER_BIG_PIECE + 4);
+        let before = counter.total();
+        counter.push(&big);
+        assert_eq!(counter.total() - before, (big.len() as u64).div_ceil(4));
     }
 }

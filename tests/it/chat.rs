@@ -472,7 +472,7 @@ async fn bare_claude_model_ids_go_to_the_default_model() {
 }
 
 #[tokio::test]
-async fn a_200_with_an_html_body_ends_in_an_error_event() {
+async fn a_200_with_an_html_body_is_an_error_quoting_the_page() {
     let upstream = Upstream::start(vec![Reply::Stream {
         status: 200,
         content_type: "text/html",
@@ -483,17 +483,15 @@ async fn a_200_with_an_html_body_ends_in_an_error_event() {
     }])
     .await;
     let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
-    let events = stream_events(&proxy, &request(true)).await;
-    // No block was open: an empty text block opens to carry the error.
-    assert_eq!(
-        names(&events),
-        ["message_start", "content_block_start", "error"]
+    // Seen by its content type before the 200 is committed: an error status whose message
+    // names the content type and quotes the start of the page.
+    let resp = proxy.messages(&request(true)).await;
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("text/html") && message.contains("Welcome to nginx!"),
+        "{message}"
     );
-    assert_eq!(
-        events[1].data["content_block"],
-        json!({"type": "text", "text": ""})
-    );
-    let message = events[2].data["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("<html>"), "{message}");
     proxy.stop().await;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::support::cli::{Anyclaude, Record, accepting, addr_of, repo};
+use crate::support::cli::{Anyclaude, Record, accepting, addr_of};
 use crate::support::process::Finished;
 
 /// A table row: arguments, variables, the expected stderr line's start.
@@ -957,34 +957,14 @@ fn child_reaches_the_proxy_which_checks_the_token() {
 
 // --- the real Claude Code ---------------------------------------------------------------
 
-/// The pinned Claude Code binaries installed for tests: `(version, path)`. When none is
-/// installed, says why on stderr; under CI=true that is a failure.
-fn pinned_claudes() -> Vec<(String, PathBuf)> {
-    let dir = std::env::var_os("ANYCLAUDE_TEST_CLAUDE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache/claude-code"));
-    let versions = fs::read_to_string(repo().join("scripts/claude-versions")).unwrap();
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for v in versions.split_whitespace() {
-        let bin = dir
-            .join(v)
-            .join("node_modules/@anthropic-ai/claude-code/bin/claude.exe");
-        if bin.is_file() {
-            found.push((v.to_owned(), bin));
-        } else {
-            missing.push(bin);
-        }
-    }
-    if !missing.is_empty() {
-        let msg = format!(
-            "pinned Claude Code not installed at {missing:?}; run scripts/install-claude.sh \
-             (or set ANYCLAUDE_TEST_CLAUDE_DIR)"
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("note: {msg}; checking only what is installed");
-    }
-    found
+/// The pinned Claude Code programs: `(version, path)`, from the matrix's one list (a
+/// missing version fails the test, as every end-to-end test does, unless
+/// `ANYCLAUDE_SKIP_E2E=1`).
+fn pinned_claudes(test: &str) -> Vec<(String, PathBuf)> {
+    crate::claude::pinned(test)
+        .into_iter()
+        .map(|c| (c.version, c.bin))
+        .collect()
 }
 
 /// A word boundary after an option name: `--timeout` is not found in `--timeouts`.
@@ -1002,7 +982,7 @@ fn no_option_of_ours_collides_with_claudes() {
     let ours = anyclaude::cli::own_long_options();
     assert!(ours.contains(&"--log-level".to_owned()));
     let mut seen_commands = std::collections::BTreeSet::new();
-    for (version, bin) in pinned_claudes() {
+    for (version, bin) in pinned_claudes("no_option_of_ours_collides_with_claudes") {
         let home = tempfile::tempdir().unwrap();
         let out = Command::new(&bin)
             .arg("--help")
@@ -1072,7 +1052,7 @@ fn claude_commands(help: &str) -> Vec<String> {
 
 #[test]
 fn double_dash_help_reaches_the_real_claude() {
-    for (version, bin) in pinned_claudes() {
+    for (version, bin) in pinned_claudes("double_dash_help_reaches_the_real_claude") {
         let mut a = Anyclaude::bare();
         a.args([std::ffi::OsStr::new("--claude"), bin.as_os_str()])
             .args(["--", "--help"]);
@@ -1095,7 +1075,9 @@ fn double_dash_help_reaches_the_real_claude() {
 
 #[test]
 fn the_real_claude_refusing_a_misspelt_option_of_ours_gets_the_hint() {
-    for (version, bin) in pinned_claudes() {
+    for (version, bin) in
+        pinned_claudes("the_real_claude_refusing_a_misspelt_option_of_ours_gets_the_hint")
+    {
         let mut a = Anyclaude::bare();
         let out = a
             .args([std::ffi::OsStr::new("--claude"), bin.as_os_str()])

@@ -34,6 +34,7 @@ pub fn test_timeouts() -> Timeouts {
     Timeouts {
         request: Duration::from_secs(20),
         idle: Duration::from_secs(10),
+        progress: Duration::from_secs(10),
         keepalive: Duration::from_secs(5),
         drain: Duration::from_secs(5),
         connect: Duration::from_secs(5),

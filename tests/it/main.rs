@@ -17,6 +17,7 @@ mod gemini;
 mod gemini_script;
 mod hardening;
 mod harness;
+mod hostile;
 mod hosts;
 mod nonstream;
 mod proxy;

@@ -27,6 +27,9 @@ pub enum Step {
     Hold,
     /// Abort the connection (the body ends with an error: a reset mid-stream).
     Reset,
+    /// These steps (sends and pauses) again and again, until the proxy closes the
+    /// connection: an endless upstream.
+    Forever(Vec<Step>),
 }
 
 /// How the upstream answers one request.
@@ -307,8 +310,19 @@ fn streamed(
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
     tokio::spawn(async move {
         let mut complete = true;
-        for step in steps {
+        let mut queue: VecDeque<Step> = steps.into();
+        while let Some(step) = queue.pop_front() {
             let sent = match step {
+                Step::Forever(body) => {
+                    assert!(
+                        body.iter()
+                            .all(|s| matches!(s, Step::Send(_) | Step::Pause(_))),
+                        "Forever takes sends and pauses"
+                    );
+                    queue = body.iter().cloned().collect();
+                    queue.push_back(Step::Forever(body));
+                    true
+                }
                 Step::Send(bytes) => tx.send(Ok(Frame::data(bytes))).await.is_ok(),
                 Step::Pause(d) => {
                     tokio::select! {

@@ -212,20 +212,24 @@ async fn upstream_faults_mid_stream_end_in_an_error_event() {
     ])
     .await;
     let proxy = TestProxy::start(&env(&upstream), None, test_timeouts()).await;
-    // Each fault ends inside the open block; the HTML answer had none, so an empty text block
-    // opens (after our own message_start) to carry the error.
+    // Each fault ends inside the open block.
     let in_open_block = &["message_start", "content_block_start", "error"][..];
     for (case, expected) in [
         ("reset", in_open_block),
         ("truncated", in_open_block),
         ("half line", in_open_block),
-        ("html", in_open_block),
     ] {
         let text = read_all(proxy.messages(&request()).await).await;
         let events = parse_sse(&text);
         assert_eq!(names(&events), expected, "{case}: {text}");
         assert_eq!(events.last().unwrap().data["type"], "error", "{case}");
     }
+    // A 200 that is HTML, not a stream, is seen before any stream starts: an error status
+    // quoting the start of the page.
+    let resp = proxy.messages(&request()).await;
+    assert_eq!(resp.status(), 500);
+    let text = read_all(resp).await;
+    assert!(text.contains("502 Bad Gateway"), "{text}");
     proxy.settled(4).await;
     assert_eq!(proxy.proxy.metrics().count(Outcome::UpstreamError), 4);
     proxy.stop().await;

@@ -1,5 +1,7 @@
 //! A bounded soak: many streamed requests at concurrency 64 against the scripted upstream,
-//! mixing normal streams, clients that leave mid-answer, slow readers and upstream faults.
+//! mixing normal streams, clients that leave mid-answer, slow readers, upstream faults,
+//! endless fast upstreams (cut at the request's `max_tokens`) and upstreams that only drip
+//! keep-alive comments (ended by the no-progress timeout).
 //! Asserts that no request hangs and that tasks, file descriptors and memory do not grow
 //! between the end of the first thousand requests and the end of the run.
 //!
@@ -26,9 +28,16 @@ enum Kind {
     SlowReader,
     UpstreamReset,
     UpstreamErrorChunk,
+    Endless,
+    CommentDrip,
 }
 
 fn kind(i: usize) -> Kind {
+    match i % 20 {
+        5 => return Kind::Endless,
+        15 => return Kind::CommentDrip,
+        _ => {}
+    }
     match i % 10 {
         0 | 1 => Kind::ClientLeaves,
         2 => Kind::SlowReader,
@@ -62,6 +71,19 @@ fn reply(r: &Received) -> Reply {
             )));
         }
         "ClientLeaves" => steps.insert(6, Step::Pause(Duration::from_millis(2))),
+        "Endless" => {
+            steps.truncate(3);
+            let flood =
+                chat_script::chunk(json!({"content": "on and on and on "}), None).repeat(64);
+            steps.push(Step::Forever(vec![Step::Send(Bytes::from(flood))]));
+        }
+        "CommentDrip" => {
+            steps.truncate(3);
+            steps.push(Step::Forever(vec![
+                Step::Send(Bytes::from_static(b": keep-alive\n\n")),
+                Step::Pause(Duration::from_millis(20)),
+            ]));
+        }
         _ => {}
     }
     Reply::steps(steps)
@@ -147,7 +169,10 @@ async fn soak_mixed_traffic_leaks_nothing() {
         ("OPENAI_BASE_URL", format!("{}/v1", upstream.url())),
         ("OPENAI_API_KEY", "sk-soak".into()),
     ];
-    let proxy = Arc::new(TestProxy::start(&env, None, test_timeouts()).await);
+    let mut timeouts = test_timeouts();
+    timeouts.keepalive = Duration::from_millis(100);
+    timeouts.progress = Duration::from_millis(500);
+    let proxy = Arc::new(TestProxy::start(&env, None, timeouts).await);
     let started = Instant::now();
     batch(&proxy, 0..1000).await;
     proxy.settled(1000).await;
@@ -190,5 +215,9 @@ async fn soak_mixed_traffic_leaks_nothing() {
     assert!(
         snap.outcomes["client_gone"] > 0,
         "departures were exercised"
+    );
+    assert!(
+        snap.outcomes["idle_timeout"] >= (total / 20) as u64,
+        "comment drips were ended by the no-progress timeout"
     );
 }

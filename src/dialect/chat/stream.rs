@@ -33,8 +33,16 @@
 //!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
 //!   end the answer with [`Writer::fail`]. Buffered tool calls and deferred text are then
 //!   not emitted.
+//! - `[DONE]` with nothing before it (no text, no call, no finish reason) is a failure, not
+//!   an empty answer.
 //! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
 //!   is everything after `[DONE]` or the end.
+//! - **Bounded whatever the upstream does**: a call's arguments are kept only until its
+//!   block closes, at most [`MAX_TOOL_ARGUMENTS_BYTES`] per call and
+//!   [`MAX_KEPT_ARGUMENTS_BYTES`] for the open and buffered calls together, at most
+//!   [`MAX_TOOL_CALLS`] calls, at most [`MAX_DEFERRED_BYTES`] of deferred text; past a cap
+//!   the answer ends in an error naming it. The output estimate is the writer's running
+//!   count, not kept text.
 
 use super::wire_response::{
     ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
@@ -48,8 +56,24 @@ use super::response::{
     final_usage, parse_tool_arguments, snippet, stop_reason_for, stream_error, tool_id_seed,
     unique_tool_id,
 };
-use crate::translate::tokens::estimate_text_tokens;
 use crate::translate::tool_names::ToolNames;
+
+/// The longest arguments one tool call may have: far more than any real call (a file
+/// written whole is a few hundred KiB), and a bound on what a runaway upstream can make the
+/// stream hold.
+pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 4 << 20;
+
+/// The most arguments the open and buffered calls of one answer may hold together.
+pub const MAX_KEPT_ARGUMENTS_BYTES: usize = 16 << 20;
+
+/// The most tool calls one answer may make.
+pub const MAX_TOOL_CALLS: usize = 1024;
+
+/// The most text and reasoning held back while a tool block is open.
+pub const MAX_DEFERRED_BYTES: usize = 4 << 20;
+
+/// The most leading whitespace held before a block opens.
+const MAX_HELD_WHITESPACE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TextKind {
@@ -113,9 +137,10 @@ pub struct ChatStream {
     slots: Vec<ToolSlot>,
     /// Text and reasoning that arrived while a tool block was open, emitted after the tools.
     deferred: Vec<(TextKind, String)>,
-    /// Everything emitted (text, thinking, tool names and arguments), for the output
-    /// estimate.
-    emitted: String,
+    /// Bytes of text and reasoning in `deferred`.
+    deferred_bytes: usize,
+    /// Bytes of arguments kept in slots not yet closed.
+    kept_args: usize,
     used_ids: Vec<String>,
     tool_blocks: usize,
     finish_reason: Option<String>,
@@ -138,7 +163,8 @@ impl ChatStream {
             held_kind: TextKind::Text,
             slots: Vec::new(),
             deferred: Vec::new(),
-            emitted: String::new(),
+            deferred_bytes: 0,
+            kept_args: 0,
             used_ids: Vec::new(),
             tool_blocks: 0,
             finish_reason: None,
@@ -209,7 +235,7 @@ impl ChatStream {
     pub fn usage(&self, w: &Writer) -> Usage {
         w.final_usage().unwrap_or_else(|| {
             final_usage(self.upstream_usage.as_ref(), w.head().input_tokens, || {
-                estimate_text_tokens(&self.emitted)
+                w.output_tokens()
             })
         })
     }
@@ -239,6 +265,19 @@ impl ChatStream {
             return;
         }
         if data == "[DONE]" {
+            if self.finish_reason.is_none()
+                && w.blocks_started() == 0
+                && self.slots.is_empty()
+                && self.deferred.is_empty()
+            {
+                // Nothing at all before the end: a backend that failed, not an empty answer.
+                let err = ApiError::new(
+                    ErrorKind::Api,
+                    "the upstream ended its stream ([DONE]) without any answer",
+                );
+                self.fail(err, w);
+                return;
+            }
             self.complete(w);
             return;
         }
@@ -345,6 +384,18 @@ impl ChatStream {
             return;
         }
         if matches!(self.open, Open::Tool { .. }) || !self.deferred.is_empty() {
+            self.deferred_bytes += s.len();
+            if self.deferred_bytes > MAX_DEFERRED_BYTES {
+                let err = ApiError::new(
+                    ErrorKind::Api,
+                    format!(
+                        "the model sent more than {} MiB of text while a tool call was still open, more than anyclaude holds back for one answer",
+                        MAX_DEFERRED_BYTES >> 20
+                    ),
+                );
+                self.fail(err, w);
+                return;
+            }
             match self.deferred.last_mut() {
                 Some((k, buf)) if *k == kind => buf.push_str(&s),
                 _ => self.deferred.push((kind, s)),
@@ -365,7 +416,10 @@ impl ChatStream {
             self.held_kind = kind;
         }
         if s.trim().is_empty() {
-            self.held.push_str(&s);
+            // Leading whitespace past a screenful is dropped rather than held without end.
+            if self.held.len() < MAX_HELD_WHITESPACE {
+                self.held.push_str(&s);
+            }
             return;
         }
         let text = if self.held.is_empty() {
@@ -393,9 +447,8 @@ impl ChatStream {
         match (kind, self.open) {
             (TextKind::Text, Open::Text) => w.text(&text),
             (TextKind::Thinking, Open::Thinking) => w.thinking(&text),
-            _ => return,
+            _ => {}
         }
-        self.emitted.push_str(&text);
     }
 
     /// Closes an open text or thinking block (the writer signs a thinking block).
@@ -415,6 +468,14 @@ impl ChatStream {
     ) -> Result<(), ApiError> {
         let id = call.id.as_deref().map(str::trim).unwrap_or("");
         let slot = self.slot_for(call.index, id, position);
+        if self.slots.len() > MAX_TOOL_CALLS {
+            return Err(ApiError::new(
+                ErrorKind::Api,
+                format!(
+                    "the model made more than {MAX_TOOL_CALLS} tool calls in one answer, more than anyclaude passes on"
+                ),
+            ));
+        }
         let name = call.function.name.as_deref().map(str::trim).unwrap_or("");
         let args = call.function.arguments.unwrap_or_default();
         let s = &mut self.slots[slot];
@@ -438,6 +499,22 @@ impl ChatStream {
             s.name = name.to_owned();
         }
         s.args.push_str(&args);
+        self.kept_args += args.len();
+        if s.args.len() > MAX_TOOL_ARGUMENTS_BYTES || self.kept_args > MAX_KEPT_ARGUMENTS_BYTES {
+            let tool = if s.name.is_empty() {
+                "a call without a tool name".to_owned()
+            } else {
+                format!("the call to tool `{}`", self.tool_names.original(&s.name))
+            };
+            return Err(ApiError::new(
+                ErrorKind::Api,
+                format!(
+                    "the model's tool-call arguments grew past anyclaude's limit ({} MiB for one call, {} MiB for the calls of one answer) in {tool}; the call cannot be passed on",
+                    MAX_TOOL_ARGUMENTS_BYTES >> 20,
+                    MAX_KEPT_ARGUMENTS_BYTES >> 20
+                ),
+            ));
+        }
 
         match self.open {
             Open::Tool { slot: live, .. } if live == slot => self.send_args(slot, w),
@@ -528,7 +605,6 @@ impl ChatStream {
         let seed = tool_id_seed(&w.head().id, slot);
         let id = unique_tool_id(&self.slots[slot].raw_id, seed, &mut self.used_ids);
         let name = self.tool_names.original(&self.slots[slot].name);
-        self.emitted.push_str(name);
         w.tool_start(&id, name);
         self.slots[slot].state = SlotState::Live;
         self.open = Open::Tool { slot };
@@ -569,7 +645,9 @@ impl ChatStream {
             w.tool_args("{}");
         }
         w.close_block();
-        self.emitted.push_str(&s.args);
+        // A closed call's arguments are not needed again.
+        self.kept_args -= s.args.len();
+        s.args = String::new();
         Ok(())
     }
 
@@ -600,7 +678,7 @@ impl ChatStream {
             self.refused,
         );
         let usage = final_usage(self.upstream_usage.as_ref(), w.head().input_tokens, || {
-            estimate_text_tokens(&self.emitted)
+            w.output_tokens()
         });
         w.finish(stop_reason, usage);
     }
@@ -1437,5 +1515,66 @@ pub(crate) mod tests {
             runs,
             events / runs
         );
+    }
+
+    #[test]
+    fn done_with_nothing_before_it_is_an_error() {
+        let mut s = Stream::new(ctx());
+        let mut out = Vec::new();
+        s.start(&mut out);
+        s.push(b"data: [DONE]\n\n", &mut out);
+        s.finish(&mut out);
+        let err = s.failure().expect("an error");
+        assert!(err.message.contains("[DONE]"), "{}", err.message);
+        assert!(matches!(out.last(), Some(Event::Error(_))));
+    }
+
+    #[test]
+    fn endless_tool_arguments_end_at_the_cap() {
+        for name in ["Bash", ""] {
+            let mut s = Stream::new(ctx());
+            let mut out = Vec::new();
+            let open = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "id": "c1", "function": {"name": name, "arguments": "{\"a\": \""}}]}}]});
+            s.push(format!("data: {open}\n\n").as_bytes(), &mut out);
+            let more = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": "x".repeat(64 * 1024)}}]}}]});
+            let more = format!("data: {more}\n\n");
+            let mut pushes = 0;
+            while !s.is_finished() {
+                s.push(more.as_bytes(), &mut out);
+                pushes += 1;
+                assert!(pushes <= 80, "not cut");
+            }
+            let err = s.failure().expect("cut at the cap");
+            assert!(
+                err.message.contains("4 MiB for one call"),
+                "{}",
+                err.message
+            );
+            assert!(
+                s.s.slots.iter().map(|slot| slot.args.len()).sum::<usize>()
+                    <= MAX_KEPT_ARGUMENTS_BYTES
+            );
+        }
+    }
+
+    #[test]
+    fn a_runaway_answer_is_cut_at_max_tokens_by_the_writer() {
+        let mut s = Stream::new(ctx());
+        s.w.limit_output(1_000);
+        let mut out = Vec::new();
+        let piece = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "word ".repeat(100)}}]});
+        let piece = format!("data: {piece}\n\n");
+        let mut pushes = 0;
+        while !s.is_finished() {
+            s.push(piece.as_bytes(), &mut out);
+            pushes += 1;
+            assert!(pushes < 1_000, "not cut");
+        }
+        assert_eq!(s.stop_reason(), Some(StopReason::MaxTokens));
+        let output = s.w.final_usage().unwrap().output_tokens;
+        assert!((1_000..=2_500).contains(&output), "{output}");
+        check_invariants(&out, true).unwrap();
     }
 }

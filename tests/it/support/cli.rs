@@ -17,11 +17,6 @@ pub fn fake_claude() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-claude")
 }
 
-/// The repository root.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// One `anyclaude` invocation being prepared.
 pub struct Anyclaude {
     /// The temporary directory everything of this run lives in.
