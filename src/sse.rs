@@ -1,7 +1,7 @@
 //! A pure, incremental decoder for Server-Sent Events (the framing of every upstream stream).
 //!
 //! Owns the byte-level part of reading an upstream body: splitting it into lines and events
-//! exactly as the WHATWG `EventSource` rules (and the Anthropic TS SDK, protocol.md B.1) do,
+//! exactly as the WHATWG `EventSource` rules (and the Anthropic TS SDK) do,
 //! whatever way the transport happened to chop the bytes. It knows nothing of JSON or of any
 //! provider; [`crate::dialect::chat::stream`] builds on it.
 //!

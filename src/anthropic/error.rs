@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-/// The `error.type` values of the Anthropic API (protocol.md A.7).
+/// The `error.type` values of the Anthropic API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// 400, and other 4xx without a type of their own.

@@ -1,7 +1,7 @@
 //! Inbound wire types of an Anthropic Messages request (`POST /v1/messages`) and of a
 //! `count_tokens` request (the same shape without `max_tokens` and `stream`).
 //!
-//! The types are lenient and forward-compatible (style.md §3): the fields anyclaude uses are
+//! The types are lenient and forward-compatible: the fields anyclaude uses are
 //! typed, everything else is kept in an `extra` map so translation can list what it drops.
 //! Tagged unions (content blocks, tools, `tool_choice`, `thinking`, sources) are parsed in two
 //! steps: a known `type` is parsed strictly, so a malformed known block is an error, while an

@@ -2,7 +2,7 @@
 //!
 //! Only Anthropic's own event names are ever written, each as `event: <name>` plus one
 //! `data: <json>` line whose `type` equals the name: no `id:` or `retry:` fields and no
-//! invented events (protocol.md B.1; the SDK dispatches on the `event:` name and drops the
+//! invented events (the SDK dispatches on the `event:` name and drops the
 //! rest).
 
 use bytes::{BufMut, BytesMut};

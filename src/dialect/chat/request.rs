@@ -4,7 +4,7 @@
 //! backend's [`ChatProfile`], normalises the request into a [`Conversation`] (the rules every
 //! dialect shares live there) and [`encode`]s it: the Chat Completions body, the tool-name
 //! map needed to translate the answer back, and the list of everything it dropped (the
-//! server logs it). What this encoding adds (protocol.md G, pitfalls 3–9, 13, 15, 16):
+//! server logs it). What this encoding adds (the known pitfalls of this translation):
 //!
 //! - `system` (string or blocks) and mid-conversation `"role":"system"` turns become system
 //!   messages: one leading message when the profile says so, otherwise in place (deferred

@@ -30,7 +30,7 @@ const MAX_SNIPPET_CHARS: usize = 200;
 /// `stop`→`end_turn`, `length`→`max_tokens`, `content_filter`→`refusal`,
 /// `tool_calls`/`function_call`→`tool_use`; anything else (`eos`, `""`, absent) →
 /// `end_turn`. Whatever the backend said, a turn that produced a `tool_use` block stops with
-/// `tool_use`, and one that did not never does (protocol.md G.2). `refused` (the backend sent
+/// `tool_use`, and one that did not never does. `refused` (the backend sent
 /// a `refusal`) gives `refusal` unless tools were called.
 pub fn stop_reason_for(raw: Option<&str>, tool_use_emitted: bool, refused: bool) -> StopReason {
     if tool_use_emitted {
@@ -454,7 +454,7 @@ fn trailing_number(s: &str) -> Option<u64> {
 }
 
 /// Translates a non-streaming `chat.completion` body into Anthropic's [`Message`]
-/// (protocol.md A.5) by writing it through a [`Writer::message`]: `thinking` (signed),
+/// by writing it through a [`Writer::message`]: `thinking` (signed),
 /// `text` and `tool_use` blocks in that order, the same stop-reason and usage rules as the
 /// stream, and the client's model name. An error body, a body that is not a completion, a
 /// completion without choices, or tool arguments that are not a JSON object give an

@@ -2,7 +2,7 @@
 //! events of an Anthropic Messages stream. Pure and synchronous: no I/O, no clock.
 //!
 //! Owned here: [`ChatStream`] and the rules that make its output something Claude Code
-//! accepts (protocol.md A.6, B.1, G; claude-code.md "How a failed stream looks"):
+//! accepts:
 //!
 //! - Events go through the [`Writer`], which owns `message_start`, block indexes, one open
 //!   block at a time, thinking signatures and the two endings (`message_delta` +

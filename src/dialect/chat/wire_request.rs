@@ -2,7 +2,7 @@
 //!
 //! Strict on what we send: every optional field is skipped when unset, so no `null` ever
 //! goes out, with one deliberate exception: an assistant message that only calls tools has
-//! `"content": null`, which is what OpenAI documents and expects (protocol.md G.3).
+//! `"content": null`, which is what OpenAI documents and expects.
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};

@@ -214,7 +214,7 @@ pub struct ChunkDelta {
 }
 
 impl ChunkDelta {
-    /// The reasoning text: `reasoning ?? reasoning_content` (protocol.md C).
+    /// The reasoning text: `reasoning ?? reasoning_content`.
     pub fn reasoning_text(&self) -> Option<&str> {
         self.reasoning
             .as_deref()
