@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::anthropic::stream::Event;
+use crate::anthropic::writer::{MessageHead, check_events};
 
 /// The recorded upstream streams (`tests/fixtures/streams`).
 pub fn fixture_dir() -> PathBuf {
@@ -77,6 +78,66 @@ pub fn replay_splits(
         }
     }
     Ok(events)
+}
+
+/// Checks every recorded stream whose file name `select` picks (at least `min` of them):
+/// replayed through `run` whole, split at every byte and in random chunkings, it gives the
+/// same events; those keep the writer's rules; `fold` (the same body as a non-streamed
+/// answer) gives the message a client assembles from them ([`message_of`] with `head`); and
+/// they match the `.expected` transcript beside the file (set `ANYCLAUDE_BLESS=1` to write
+/// the transcripts, then review them by reading).
+pub fn check_fixtures(
+    select: impl Fn(&str) -> bool,
+    min: usize,
+    head: &MessageHead,
+    run: impl Fn(&[&[u8]]) -> Vec<Event>,
+    fold: impl Fn(&[u8]) -> Result<serde_json::Value, String>,
+) {
+    let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+        .expect("fixture dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+        .filter(|p| p.file_name().is_some_and(|n| select(&n.to_string_lossy())))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= min, "fixtures missing: {paths:?}");
+    let mut failures = Vec::new();
+    for path in &paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let body = std::fs::read(path).unwrap();
+        let events = match replay_splits(&name, &body, &run) {
+            Ok(events) => events,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        if let Err(e) = check_events(&events, true) {
+            failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
+            continue;
+        }
+        let folded = fold(&body);
+        let assembled = message_of(&events, head);
+        if folded != assembled {
+            failures.push(format!(
+                "{name}: the folded message differs from the events:\n{folded:?}\n{assembled:?}"
+            ));
+        }
+        let got = transcript(&events);
+        let expected_path = path.with_extension("expected");
+        if bless {
+            std::fs::write(&expected_path, &got).unwrap();
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(want) if want == got => {}
+            Ok(want) => failures.push(format!(
+                "{name}: transcript differs\n--- want\n{want}--- got\n{got}"
+            )),
+            Err(_) => failures.push(format!("{name}: no .expected file; got:\n{got}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// What a client assembles from a stream's events (written independently of the writer's

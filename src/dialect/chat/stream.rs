@@ -712,17 +712,27 @@ impl ChatStream {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event, StopReason};
     use crate::anthropic::writer::{MessageHead, check_events as check_invariants};
+    use crate::dialect::testing::{
+        Rng, check_fixtures, fixture_dir, message_of, random_chunks, transcript,
+    };
     use proptest::prelude::*;
-    use std::path::{Path, PathBuf};
 
     /// The long MCP tool name the fixtures' context shortens (its short form is in
     /// `openai_parallel_tools.sse`).
     const LONG_TOOL: &str =
         "mcp__github__create_pull_request_review_comment_with_suggestion_and_thread_resolution";
+
+    fn head() -> MessageHead {
+        MessageHead {
+            id: "msg_test".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: 100,
+        }
+    }
 
     fn ctx() -> ToolNames {
         let mut tool_names = ToolNames::default();
@@ -740,11 +750,7 @@ pub(crate) mod tests {
         fn new(tool_names: ToolNames) -> Self {
             Stream {
                 s: ChatStream::new(tool_names),
-                w: Writer::events(MessageHead {
-                    id: "msg_test".into(),
-                    model: "claude-sonnet-4-5".into(),
-                    input_tokens: 100,
-                }),
+                w: Writer::events(head()),
             }
         }
         fn start(&mut self, out: &mut Vec<Event>) {
@@ -800,50 +806,6 @@ pub(crate) mod tests {
         (out, s)
     }
 
-    fn transcript(events: &[Event]) -> String {
-        events.iter().map(|e| format!("{}\n", e.data())).collect()
-    }
-
-    fn fixture_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams")
-    }
-
-    /// A small deterministic generator (xorshift64*), so no `rand` crate is needed. Shared
-    /// with the other dialects' fixture replays.
-    pub(crate) struct Rng(pub(crate) u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    /// `body` cut into pieces of random sizes (1 to 3, 40 or 400 bytes).
-    pub(crate) fn random_chunks<'a>(body: &'a [u8], rng: &mut Rng) -> Vec<&'a [u8]> {
-        let mut chunks = Vec::new();
-        let mut rest = body;
-        while !rest.is_empty() {
-            let max = match rng.below(3) {
-                0 => 3,
-                1 => 40,
-                _ => 400,
-            };
-            let n = 1 + rng.below(max.min(rest.len()));
-            let (a, b) = rest.split_at(n);
-            chunks.push(a);
-            rest = b;
-        }
-        chunks
-    }
-
-    /// Every fixture: the transcript matches its `.expected` file (set
-    /// `ANYCLAUDE_BLESS=1` to write them, then review them by reading), the invariants hold,
-    /// and every two-piece split and 200 random chunkings give identical events.
     /// The (id, name) of every tool_use block started.
     fn tool_starts(events: &[Event]) -> Vec<(String, String)> {
         events
@@ -858,141 +820,29 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Every Chat fixture (the streams of no other dialect) replays identically however
+    /// split, keeps the writer's rules, folds into the same message and matches its
+    /// `.expected` transcript.
     #[test]
     fn fixtures() {
-        let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
-            .expect("fixture dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sse"))
-            // Other dialects' streams (`<dialect>_*.sse`) are replayed by their own tests.
-            .filter(|p| {
-                !p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n.starts_with("gemini_") || n.starts_with("responses_")
-                })
-            })
-            .collect();
-        paths.sort();
-        assert!(paths.len() >= 14, "fixtures missing: {paths:?}");
-        let mut failures = Vec::new();
-        for path in &paths {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let body = std::fs::read(path).unwrap();
-            let (events, _) = run(&[&body]);
-            if let Err(e) = check_invariants(&events, true) {
-                failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
-                continue;
-            }
-            let folded = folded_message(&body);
-            let expected = message_of(&events);
-            if folded != expected {
-                failures.push(format!(
-                    "{name}: the folded message differs from the events:\n{folded:?}\n{expected:?}"
-                ));
-            }
-            let got = transcript(&events);
-            let expected_path = path.with_extension("expected");
-            if bless {
-                std::fs::write(&expected_path, &got).unwrap();
-            }
-            match std::fs::read_to_string(&expected_path) {
-                Ok(want) if want == got => {}
-                Ok(want) => failures.push(format!(
-                    "{name}: transcript differs\n--- want\n{want}--- got\n{got}"
-                )),
-                Err(_) => failures.push(format!("{name}: no .expected file; got:\n{got}")),
-            }
-            for cut in 0..=body.len() {
-                let (split, _) = run(&[&body[..cut], &body[cut..]]);
-                if split != events {
-                    failures.push(format!(
-                        "{name}: split at byte {cut} differs:\n{}",
-                        transcript(&split)
-                    ));
-                    break;
-                }
-            }
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ body.len() as u64);
-            for round in 0..200 {
-                let chunks = random_chunks(&body, &mut rng);
-                let (split, _) = run(&chunks);
-                if split != events {
-                    failures.push(format!("{name}: random chunking {round} differs"));
-                    break;
-                }
-            }
-        }
-        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        check_fixtures(
+            |name| !name.starts_with("gemini_") && !name.starts_with("responses_"),
+            14,
+            &head(),
+            |chunks| run(chunks).0,
+            folded_message,
+        );
     }
 
     /// The same body through a message writer: the non-streamed answer.
     fn folded_message(body: &[u8]) -> Result<serde_json::Value, String> {
         let mut s = ChatStream::new(ctx());
-        let mut w = Writer::message(MessageHead {
-            id: "msg_test".into(),
-            model: "claude-sonnet-4-5".into(),
-            input_tokens: 100,
-        });
+        let mut w = Writer::message(head());
         s.push(body, &mut w);
         s.finish(&mut w);
         w.into_message()
             .map(|m| serde_json::to_value(m).unwrap())
             .map_err(|e| e.message)
-    }
-
-    /// What a client assembles from the events (written independently of the fold). Shared
-    /// with the other dialects' tests (their message head must be `msg_test` /
-    /// `claude-sonnet-4-5`).
-    pub(crate) fn message_of(events: &[Event]) -> Result<serde_json::Value, String> {
-        let mut content: Vec<serde_json::Value> = Vec::new();
-        let mut args = String::new();
-        let mut end = None;
-        for event in events {
-            match event {
-                Event::BlockStart { block, .. } => {
-                    args.clear();
-                    content.push(match block {
-                        BlockStart::Text => serde_json::json!({"type": "text", "text": ""}),
-                        BlockStart::Thinking => serde_json::json!(
-                            {"type": "thinking", "thinking": "", "signature": ""}),
-                        BlockStart::ToolUse { id, name } => serde_json::json!(
-                            {"type": "tool_use", "id": id, "name": name, "input": {}}),
-                    })
-                }
-                Event::BlockDelta { delta, .. } => {
-                    let block = content.last_mut().unwrap();
-                    let (field, add) = match delta {
-                        Delta::Text(t) => ("text", t),
-                        Delta::Thinking(t) => ("thinking", t),
-                        Delta::Signature(t) => ("signature", t),
-                        Delta::InputJson(t) => {
-                            args.push_str(t);
-                            continue;
-                        }
-                    };
-                    let joined = format!("{}{add}", block[field].as_str().unwrap());
-                    block[field] = serde_json::json!(joined);
-                }
-                Event::BlockStop { .. } => {
-                    let block = content.last_mut().unwrap();
-                    if block["type"] == "tool_use" && !args.is_empty() {
-                        block["input"] = serde_json::from_str(&args).unwrap();
-                    }
-                }
-                Event::MessageDelta {
-                    stop_reason, usage, ..
-                } => end = Some((*stop_reason, *usage)),
-                Event::Error(err) => return Err(err.message.clone()),
-                _ => {}
-            }
-        }
-        let (stop_reason, usage) = end.expect("ended");
-        Ok(serde_json::json!({
-            "id": "msg_test", "type": "message", "role": "assistant",
-            "model": "claude-sonnet-4-5", "content": content,
-            "stop_reason": stop_reason, "stop_sequence": null, "usage": usage,
-        }))
     }
 
     fn fixture(name: &str) -> (Vec<Event>, Stream) {
@@ -1439,7 +1289,7 @@ pub(crate) mod tests {
             prop_assert!(s.is_finished());
             prop_assert_eq!(s.failure().is_some(), matches!(events.last(), Some(Event::Error(_))));
             // The non-streamed answer is the fold of the same events.
-            prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events));
+            prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events, &head()));
             let mut rng = Rng(seed | 1);
             let chunks = random_chunks(body.as_bytes(), &mut rng);
             let (split, _) = run(&chunks);

@@ -462,7 +462,7 @@ mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event};
     use crate::anthropic::writer::{ContentBlock, MessageHead, check_events};
-    use crate::dialect::testing::{fixture_dir, message_of, replay_splits, transcript};
+    use crate::dialect::testing::{check_fixtures, fixture_dir, transcript};
 
     /// The long MCP tool name the fixtures' context shortens.
     const LONG_TOOL: &str =
@@ -521,59 +521,25 @@ mod tests {
         paths
     }
 
-    /// Every Gemini fixture: the transcript matches its `.expected` file (set
-    /// `ANYCLAUDE_BLESS=1` to write them, then review them by reading), the writer's
-    /// invariants hold, and every two-piece split and 200 random chunkings give the same
-    /// events.
+    /// Every Gemini fixture replays identically however split, keeps the writer's rules,
+    /// folds into the same message and matches its `.expected` transcript.
     #[test]
     fn fixtures_replay_identically_however_split() {
-        let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
-        let paths = gemini_fixtures();
-        assert!(paths.len() >= 12, "fixtures missing: {paths:?}");
-        let mut failures = Vec::new();
-        for path in &paths {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let body = std::fs::read(path).unwrap();
-            let events = match replay_splits(&name, &body, run) {
-                Ok(events) => events,
-                Err(e) => {
-                    failures.push(e);
-                    continue;
-                }
-            };
-            if let Err(e) = check_events(&events, true) {
-                failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
-                continue;
-            }
-            // The same body folded into a non-streamed message is what the events say.
-            let mut w = Writer::message(head());
-            let mut d = GeminiDecoder::new(tool_names());
-            d.push(&body, &mut w);
-            d.finish(&mut w);
-            let folded = w
-                .into_message()
-                .map(|m| serde_json::to_value(m).unwrap())
-                .map_err(|e| e.message);
-            let assembled = message_of(&events, &head());
-            if folded != assembled {
-                failures.push(format!(
-                    "{name}: the folded message differs from the events:\n{folded:?}\n{assembled:?}"
-                ));
-            }
-            let got = transcript(&events);
-            let expected_path = path.with_extension("expected");
-            if bless {
-                std::fs::write(&expected_path, &got).unwrap();
-            }
-            match std::fs::read_to_string(&expected_path) {
-                Ok(want) if want == got => {}
-                Ok(want) => failures.push(format!(
-                    "{name}: transcript differs\n--- want\n{want}--- got\n{got}"
-                )),
-                Err(_) => failures.push(format!("{name}: no .expected file; got:\n{got}")),
-            }
-        }
-        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        check_fixtures(
+            |name| name.starts_with("gemini_"),
+            12,
+            &head(),
+            run,
+            |body| {
+                let mut w = Writer::message(head());
+                let mut d = GeminiDecoder::new(tool_names());
+                d.push(body, &mut w);
+                d.finish(&mut w);
+                w.into_message()
+                    .map(|m| serde_json::to_value(m).unwrap())
+                    .map_err(|e| e.message)
+            },
+        );
     }
 
     /// Every prefix of every fixture keeps the invariants: a cut stream ends in an error

@@ -816,10 +816,11 @@ mod tests {
     use super::*;
     use crate::anthropic::stream::{BlockStart, Delta, Event};
     use crate::anthropic::writer::{MessageHead, check_events};
-    use crate::dialect::chat::stream::tests::{Rng, message_of, random_chunks};
+    use crate::dialect::testing::{
+        Rng, check_fixtures, fixture_dir, message_of, random_chunks, transcript,
+    };
     use proptest::prelude::*;
     use serde_json::json;
-    use std::path::{Path, PathBuf};
 
     const TAG: &str = "responses@openai";
     const LONG_TOOL: &str =
@@ -865,80 +866,17 @@ mod tests {
         run(&[body.as_bytes()]).0
     }
 
-    fn transcript(events: &[Event]) -> String {
-        events.iter().map(|e| format!("{}\n", e.data())).collect()
-    }
-
-    fn fixture_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/streams")
-    }
-
-    /// Every `responses_*` fixture: the transcript matches its `.expected` file (set
-    /// `ANYCLAUDE_BLESS=1` to write them, then review them by reading), the writer's rules
-    /// hold, and every two-piece split and 200 random chunkings give identical events.
+    /// Every `responses_*` fixture replays identically however split, keeps the writer's
+    /// rules, folds into the same message and matches its `.expected` transcript.
     #[test]
     fn fixtures() {
-        let bless = std::env::var_os("ANYCLAUDE_BLESS").is_some();
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
-            .expect("fixture dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sse"))
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("responses_"))
-            })
-            .collect();
-        paths.sort();
-        assert!(paths.len() >= 10, "fixtures missing: {paths:?}");
-        let mut failures = Vec::new();
-        for path in &paths {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let body = std::fs::read(path).unwrap();
-            let (events, _, _) = run(&[&body]);
-            if let Err(e) = check_events(&events, true) {
-                failures.push(format!("{name}: invariant: {e}\n{}", transcript(&events)));
-                continue;
-            }
-            let folded = folded_message(&body);
-            let assembled = message_of(&events);
-            if folded != assembled {
-                failures.push(format!(
-                    "{name}: the folded message differs from the events:\n{folded:?}\n{assembled:?}"
-                ));
-            }
-            let got = transcript(&events);
-            let expected_path = path.with_extension("expected");
-            if bless {
-                std::fs::write(&expected_path, &got).unwrap();
-            }
-            match std::fs::read_to_string(&expected_path) {
-                Ok(want) if want == got => {}
-                Ok(want) => failures.push(format!(
-                    "{name}: transcript differs\n--- want\n{want}--- got\n{got}"
-                )),
-                Err(_) => failures.push(format!("{name}: no .expected file; got:\n{got}")),
-            }
-            for cut in 0..=body.len() {
-                let (split, _, _) = run(&[&body[..cut], &body[cut..]]);
-                if split != events {
-                    failures.push(format!(
-                        "{name}: split at byte {cut} differs:\n{}",
-                        transcript(&split)
-                    ));
-                    break;
-                }
-            }
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ body.len() as u64);
-            for round in 0..200 {
-                let chunks = random_chunks(&body, &mut rng);
-                let (split, _, _) = run(&chunks);
-                if split != events {
-                    failures.push(format!("{name}: random chunking {round} differs"));
-                    break;
-                }
-            }
-        }
-        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        check_fixtures(
+            |name| name.starts_with("responses_"),
+            10,
+            &head(),
+            |chunks| run(chunks).0,
+            folded_message,
+        );
     }
 
     /// The same body as a whole answer (read as the stream it is) through a message
@@ -1557,7 +1495,7 @@ mod tests {
             // The non-streamed answer is the fold of the same events (an empty body is no
             // stream: it is refused as such).
             if !body.trim().is_empty() {
-                prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events));
+                prop_assert_eq!(folded_message(body.as_bytes()), message_of(&events, &head()));
             }
             let mut rng = Rng(seed | 1);
             let chunks = random_chunks(body.as_bytes(), &mut rng);
