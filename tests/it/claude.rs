@@ -108,6 +108,76 @@ pub fn record(case: &str, claude: &Claude) {
         .expect("the e2e record is written");
 }
 
+/// One headless run: what it printed, and its `stream-json` lines.
+pub struct Run {
+    /// The process's status and output.
+    pub out: Output,
+    /// Its stdout's JSON lines.
+    pub lines: Vec<serde_json::Value>,
+}
+
+impl Run {
+    /// The final `result` line; fails naming `version` and what was printed when there is
+    /// none.
+    pub fn result(&self, version: &str) -> &serde_json::Value {
+        result_line(&self.lines).unwrap_or_else(|| {
+            panic!(
+                "{version}: no result line; stdout {} stderr {}",
+                String::from_utf8_lossy(&self.out.stdout),
+                String::from_utf8_lossy(&self.out.stderr)
+            )
+        })
+    }
+}
+
+/// A temporary root holding a fresh HOME prepared for `claude` and a project folder:
+/// `(root, home, project)`; both go when `root` is dropped.
+pub fn dirs(claude: &Claude) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let project = root.path().join("project");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    let project = project.canonicalize().unwrap();
+    prepared_home(&home, &project, &claude.version);
+    (root, home, project)
+}
+
+/// Runs `anyclaude --claude <claude> --model <model> -p <prompt> --output-format
+/// stream-json --verbose <extra>` in `project` with HOME `home`, the base environment plus
+/// `env`, within `deadline`.
+pub async fn print(
+    claude: &Claude,
+    (home, project): (&Path, &Path),
+    env: &[(&str, String)],
+    model: &str,
+    prompt: &str,
+    extra: &[&str],
+    deadline: Duration,
+) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
+    cmd.env_clear()
+        .envs(base_env(home))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(project)
+        .arg("--claude")
+        .arg(&claude.bin)
+        .args([
+            "--model",
+            model,
+            "-p",
+            prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ])
+        .args(extra);
+    let out = run(cmd, deadline).await;
+    let lines = json_lines(&out.stdout);
+    Run { out, lines }
+}
+
 /// A fresh HOME with first-run screens already passed for `project`.
 pub fn prepared_home(home: &Path, project: &Path, version: &str) {
     let config = serde_json::json!({

@@ -3,7 +3,6 @@
 //! one interactive session in a terminal (tmux) as a person uses it.
 
 use std::path::Path;
-use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::chat_script;
-use crate::claude::{self, Claude};
+use crate::claude::{self, Claude, Run, dirs};
 use crate::scripted::{Received, Reply, Step, Upstream};
 
 const MODEL: &str = "openai/gpt-e2e";
@@ -48,23 +47,6 @@ fn text_reply(r: &Received, pieces: &[&str]) -> Reply {
     }
 }
 
-struct Run {
-    out: Output,
-    lines: Vec<Value>,
-}
-
-impl Run {
-    fn result(&self) -> &Value {
-        claude::result_line(&self.lines).unwrap_or_else(|| {
-            panic!(
-                "no result line; stdout {} stderr {}",
-                String::from_utf8_lossy(&self.out.stdout),
-                String::from_utf8_lossy(&self.out.stderr)
-            )
-        })
-    }
-}
-
 async fn anyclaude(
     claude: &Claude,
     upstream: &Upstream,
@@ -73,39 +55,21 @@ async fn anyclaude(
     prompt: &str,
     extra: &[&str],
 ) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
-    cmd.env_clear()
-        .envs(claude::base_env(home))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("OPENAI_BASE_URL", format!("{}/v1", upstream.url()))
-        .env("OPENAI_API_KEY", "sk-e2e-key")
-        .current_dir(project)
-        .args(["--claude"])
-        .arg(&claude.bin)
-        .args([
-            "--model",
-            MODEL,
-            "-p",
-            prompt,
-            "--output-format",
-            "stream-json",
-            "--verbose",
-        ])
-        .args(extra);
-    let out = claude::run(cmd, Duration::from_secs(120)).await;
-    let lines = claude::json_lines(&out.stdout);
-    Run { out, lines }
-}
-
-fn dirs(claude: &Claude) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let home = root.path().join("home");
-    let project = root.path().join("project");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&project).unwrap();
-    let project = project.canonicalize().unwrap();
-    claude::prepared_home(&home, &project, &claude.version);
-    (root, home, project)
+    let env = [
+        ("OPENAI_BASE_URL", format!("{}/v1", upstream.url())),
+        ("OPENAI_API_KEY", "sk-e2e-key".to_owned()),
+    ];
+    let dirs = (home, project);
+    claude::print(
+        claude,
+        dirs,
+        &env,
+        MODEL,
+        prompt,
+        extra,
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 fn no_secret_leaked(upstream: &Upstream) {
@@ -129,7 +93,7 @@ async fn plain_answer(claude: &Claude) {
     .await;
     let (_root, home, project) = dirs(claude);
     let run = anyclaude(claude, &upstream, &project, &home, "say hello", &[]).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         result["result"], "Hello from the scripted upstream",
@@ -195,7 +159,7 @@ async fn parallel_tool_round_trip(claude: &Claude) {
         &["--allowedTools", "Bash", "Write"],
     )
     .await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         std::fs::read_to_string(project.join("one.txt")).unwrap(),
@@ -257,7 +221,7 @@ async fn thinking_then_text(claude: &Claude) {
         &[],
     )
     .await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "The answer is 42.", "{}", claude.version);
     let text = String::from_utf8_lossy(&run.out.stdout);
@@ -287,7 +251,7 @@ async fn rate_limited_then_success(claude: &Claude) {
     .await;
     let (_root, home, project) = dirs(claude);
     let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "after the retry", "{}", claude.version);
     let main: Vec<Value> = upstream
@@ -332,7 +296,7 @@ async fn mid_stream_failure(claude: &Claude) {
     let (_root, home, project) = dirs(claude);
     let started = std::time::Instant::now();
     let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert!(started.elapsed() < Duration::from_secs(100));
     assert_ne!(
         result["result"], "partial answer",

@@ -5,14 +5,13 @@
 //! a 429 then success, and a mid-stream failure shown as an error.
 
 use std::path::Path;
-use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::claude::{self, Claude};
+use crate::claude::{self, Claude, Run, dirs};
 use crate::gemini_script::{self, chunk, usage};
 use crate::scripted::{Received, Reply, Step, Upstream};
 
@@ -77,23 +76,6 @@ fn text_reply(r: &Received, pieces: &[&str]) -> Reply {
     )
 }
 
-struct Run {
-    out: Output,
-    lines: Vec<Value>,
-}
-
-impl Run {
-    fn result(&self) -> &Value {
-        claude::result_line(&self.lines).unwrap_or_else(|| {
-            panic!(
-                "no result line; stdout {} stderr {}",
-                String::from_utf8_lossy(&self.out.stdout),
-                String::from_utf8_lossy(&self.out.stderr)
-            )
-        })
-    }
-}
-
 async fn anyclaude(
     claude: &Claude,
     upstream: &Upstream,
@@ -102,39 +84,21 @@ async fn anyclaude(
     prompt: &str,
     extra: &[&str],
 ) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
-    cmd.env_clear()
-        .envs(claude::base_env(home))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("GEMINI_BASE_URL", format!("{}/v1beta", upstream.url()))
-        .env("GEMINI_API_KEY", KEY)
-        .current_dir(project)
-        .args(["--claude"])
-        .arg(&claude.bin)
-        .args([
-            "--model",
-            MODEL,
-            "-p",
-            prompt,
-            "--output-format",
-            "stream-json",
-            "--verbose",
-        ])
-        .args(extra);
-    let out = claude::run(cmd, Duration::from_secs(120)).await;
-    let lines = claude::json_lines(&out.stdout);
-    Run { out, lines }
-}
-
-fn dirs(claude: &Claude) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let home = root.path().join("home");
-    let project = root.path().join("project");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&project).unwrap();
-    let project = project.canonicalize().unwrap();
-    claude::prepared_home(&home, &project, &claude.version);
-    (root, home, project)
+    let env = [
+        ("GEMINI_BASE_URL", format!("{}/v1beta", upstream.url())),
+        ("GEMINI_API_KEY", KEY.to_owned()),
+    ];
+    let dirs = (home, project);
+    claude::print(
+        claude,
+        dirs,
+        &env,
+        MODEL,
+        prompt,
+        extra,
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 /// Every request went to the Gemini URL of the model, with the key in `x-goog-api-key` and
@@ -161,7 +125,7 @@ async fn plain_answer(claude: &Claude) {
     .await;
     let (_root, home, project) = dirs(claude);
     let run = anyclaude(claude, &upstream, &project, &home, "say hello", &[]).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         result["result"], "Hello from the scripted Gemini",
@@ -254,7 +218,7 @@ async fn parallel_tool_round_trip(claude: &Claude) {
         &["--allowedTools", "Bash", "Write"],
     )
     .await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         std::fs::read_to_string(project.join("one.txt")).unwrap(),
@@ -316,7 +280,7 @@ async fn thinking_then_text(claude: &Claude) {
         &[],
     )
     .await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "The answer is 42.", "{}", claude.version);
     let text = String::from_utf8_lossy(&run.out.stdout);
@@ -365,7 +329,7 @@ async fn rate_limited_then_success(claude: &Claude) {
     .await;
     let (_root, home, project) = dirs(claude);
     let run = anyclaude(claude, &upstream, &project, &home, "say something", &[]).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "after the retry", "{}", claude.version);
     let main: Vec<String> = upstream
@@ -422,7 +386,7 @@ async fn mid_stream_failure_then(claude: &Claude, retry: Reply) -> (Run, Vec<Str
         claude.version
     );
     assert_ne!(
-        run.result()["result"],
+        run.result(&claude.version)["result"],
         "partial answer",
         "{}: a failure is never a truncated success",
         claude.version
@@ -438,7 +402,7 @@ async fn mid_stream_failure(claude: &Claude) {
         usage(50, 3, 0, 0),
     );
     let (run, uris) = mid_stream_failure_then(claude, Reply::json(whole)).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     eprintln!(
         "{}: mid-stream failure, retry succeeds: shown as {} (is_error {}); upstream requests: {uris:?}",
         claude.version, result["result"], result["is_error"]
@@ -458,7 +422,7 @@ async fn mid_stream_failure(claude: &Claude) {
         gemini_script::error(400, "INVALID_ARGUMENT", "the model crashed again"),
     );
     let (run, uris) = mid_stream_failure_then(claude, refused).await;
-    let result = run.result();
+    let result = run.result(&claude.version);
     eprintln!(
         "{}: mid-stream failure, retry fails: shown as {} ({}); upstream requests: {uris:?}",
         claude.version, result["result"], result["subtype"]

@@ -8,33 +8,15 @@
 //! then on `kimi/…`.
 
 use std::path::Path;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::chat_script;
-use crate::claude::{self, Claude};
+use crate::claude::{self, Claude, Run, dirs};
 use crate::hosts::{Strict, messages_stream};
 use crate::scripted::{Received, Reply, Upstream};
-
-struct Run {
-    out: Output,
-    lines: Vec<Value>,
-}
-
-impl Run {
-    fn result(&self, version: &str) -> &Value {
-        claude::result_line(&self.lines).unwrap_or_else(|| {
-            panic!(
-                "{version}: no result line; stdout {} stderr {}",
-                String::from_utf8_lossy(&self.out.stdout),
-                String::from_utf8_lossy(&self.out.stderr)
-            )
-        })
-    }
-}
 
 async fn anyclaude(
     claude: &Claude,
@@ -45,38 +27,17 @@ async fn anyclaude(
     prompt: &str,
     extra: &[&str],
 ) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
-    cmd.env_clear()
-        .envs(claude::base_env(home))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(project)
-        .args(["--claude"])
-        .arg(&claude.bin)
-        .args([
-            "--model",
-            model,
-            "-p",
-            prompt,
-            "--output-format",
-            "stream-json",
-            "--verbose",
-        ])
-        .args(extra);
-    let out = claude::run(cmd, Duration::from_secs(120)).await;
-    let lines = claude::json_lines(&out.stdout);
-    Run { out, lines }
-}
-
-fn dirs(claude: &Claude) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let home = root.path().join("home");
-    let project = root.path().join("project");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&project).unwrap();
-    let project = project.canonicalize().unwrap();
-    claude::prepared_home(&home, &project, &claude.version);
-    (root, home, project)
+    let dirs = (home, project);
+    claude::print(
+        claude,
+        dirs,
+        env,
+        model,
+        prompt,
+        extra,
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 /// Whether a Messages request offers `tool` (Claude Code's main agent request).

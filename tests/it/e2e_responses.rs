@@ -6,15 +6,14 @@
 //! recovered by Claude Code's retry without streaming, or shown as an error when that fails
 //! too, on every pinned version (2.0.x because anyclaude aborts the failed stream for it).
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::claude::{self, Claude};
+use crate::claude::{self, Claude, Run, dirs};
 use crate::responses_script::{self, Stream, usage};
 use crate::scripted::{Received, Reply, Step, Upstream};
 
@@ -64,35 +63,6 @@ fn text_reply(r: &Received, pieces: &[&str]) -> Reply {
     }
 }
 
-struct Run {
-    out: Output,
-    lines: Vec<Value>,
-}
-
-impl Run {
-    fn result(&self, claude: &Claude) -> &Value {
-        claude::result_line(&self.lines).unwrap_or_else(|| {
-            panic!(
-                "{}: no result line; stdout {} stderr {}",
-                claude.version,
-                String::from_utf8_lossy(&self.out.stdout),
-                String::from_utf8_lossy(&self.out.stderr)
-            )
-        })
-    }
-}
-
-fn dirs(claude: &Claude) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let home = root.path().join("home");
-    let project = root.path().join("project");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&project).unwrap();
-    let project = project.canonicalize().unwrap();
-    claude::prepared_home(&home, &project, &claude.version);
-    (root, home, project)
-}
-
 async fn anyclaude(
     claude: &Claude,
     upstream: &Upstream,
@@ -101,30 +71,13 @@ async fn anyclaude(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
 ) -> Run {
-    let (home, project) = dirs;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_anyclaude"));
-    cmd.env_clear()
-        .envs(claude::base_env(home))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("OPENAI_BASE_URL", format!("{}/v1", upstream.url()))
-        .env("OPENAI_API_KEY", "sk-e2e-key")
-        .envs(extra_env.iter().copied())
-        .current_dir(project)
-        .args(["--claude"])
-        .arg(&claude.bin)
-        .args([
-            "--model",
-            MODEL,
-            "-p",
-            prompt,
-            "--output-format",
-            "stream-json",
-            "--verbose",
-        ])
-        .args(extra_args);
-    let out = claude::run(cmd, Duration::from_secs(150)).await;
-    let lines = claude::json_lines(&out.stdout);
-    Run { out, lines }
+    let mut env = vec![
+        ("OPENAI_BASE_URL", format!("{}/v1", upstream.url())),
+        ("OPENAI_API_KEY", "sk-e2e-key".to_owned()),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let deadline = Duration::from_secs(150);
+    claude::print(claude, dirs, &env, MODEL, prompt, extra_args, deadline).await
 }
 
 /// Every request went to the Responses endpoint with the key, statelessly, and nothing of
@@ -151,7 +104,7 @@ async fn plain_answer(claude: &Claude) {
     .await;
     let (_root, home, project) = dirs(claude);
     let run = anyclaude(claude, &upstream, (&home, &project), "say hello", &[], &[]).await;
-    let result = run.result(claude);
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         result["result"], "Hello from the Responses API",
@@ -242,7 +195,7 @@ async fn parallel_tool_round_trip(claude: &Claude) {
         &["--allowedTools", "Bash", "Write"],
     )
     .await;
-    let result = run.result(claude);
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(
         std::fs::read_to_string(project.join("one.txt")).unwrap(),
@@ -322,7 +275,7 @@ async fn thinking_then_text(claude: &Claude) {
         &[],
     )
     .await;
-    let result = run.result(claude);
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "The answer is 42.", "{}", claude.version);
     let text = String::from_utf8_lossy(&run.out.stdout);
@@ -372,7 +325,7 @@ async fn rate_limited_then_success(claude: &Claude) {
         &[],
     )
     .await;
-    let result = run.result(claude);
+    let result = run.result(&claude.version);
     assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
     assert_eq!(result["result"], "after the retry", "{}", claude.version);
     let main: Vec<Value> = upstream
@@ -441,7 +394,7 @@ async fn mid_stream_failure(claude: &Claude, retry_ok: bool) -> (Run, Vec<Value>
         .filter(|r| offers(&r.json(), "Bash"))
         .map(|r| r.json()["stream"].clone())
         .collect();
-    let result = run.result(claude).clone();
+    let result = run.result(&claude.version).clone();
     eprintln!(
         "{}: mid-stream failure (retry {}) shown as is_error={} {}; main requests (their stream flag): {streams:?}",
         claude.version,
@@ -496,7 +449,7 @@ async fn e2e_responses_rate_limited_then_success() {
 async fn e2e_responses_mid_stream_failure_is_retried_not_truncated() {
     for claude in pinned("e2e_responses_mid_stream_failure_is_retried_not_truncated") {
         let (run, streams) = mid_stream_failure(&claude, true).await;
-        let result = run.result(&claude);
+        let result = run.result(&claude.version);
         assert_eq!(result["is_error"], false, "{}: {result}", claude.version);
         assert_eq!(result["result"], "the whole answer", "{}", claude.version);
         assert!(
@@ -511,7 +464,7 @@ async fn e2e_responses_mid_stream_failure_is_retried_not_truncated() {
 async fn e2e_responses_mid_stream_failure_is_shown_as_an_error() {
     for claude in pinned("e2e_responses_mid_stream_failure_is_shown_as_an_error") {
         let (run, _streams) = mid_stream_failure(&claude, false).await;
-        let result = run.result(&claude);
+        let result = run.result(&claude.version);
         assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
         assert_eq!(run.out.status.code(), Some(1), "{}", claude.version);
         let shown = result.to_string();
