@@ -6,12 +6,11 @@
 
 use serde_json::{Value, json};
 
-use anyclaude::anthropic::stream::{BlockStart, Delta, Event, StopReason, Usage};
+use anyclaude::anthropic::stream::Event;
 use anyclaude::anthropic::writer::check_events;
-use anyclaude::anthropic::{ApiError, ErrorKind};
 
 use crate::gemini_script::{self, chunk, usage};
-use crate::harness::{Ev, TOKEN, TestProxy, names, parse_sse, test_timeouts};
+use crate::harness::{Ev, TOKEN, TestProxy, event, names, parse_sse, test_timeouts};
 use crate::scripted::{Reply, Step, Upstream};
 
 const KEY: &str = "gm-test-key";
@@ -36,75 +35,6 @@ fn request(stream: bool) -> Value {
                    "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}}}}],
         "messages": [{"role": "user", "content": "hi"}],
     })
-}
-
-/// An SSE event read back → the writer's event value, so the invariants can be checked on
-/// what went over the wire.
-pub(crate) fn event(ev: &Ev) -> Event {
-    let d = &ev.data;
-    let usage = |u: &Value| Usage {
-        input_tokens: u["input_tokens"].as_u64().unwrap_or(0),
-        cache_creation_input_tokens: u["cache_creation_input_tokens"].as_u64().unwrap_or(0),
-        cache_read_input_tokens: u["cache_read_input_tokens"].as_u64().unwrap_or(0),
-        output_tokens: u["output_tokens"].as_u64().unwrap_or(0),
-    };
-    let index = || d["index"].as_u64().unwrap() as usize;
-    let s = |v: &Value| v.as_str().unwrap().to_owned();
-    match ev.name.as_str() {
-        "message_start" => Event::MessageStart {
-            id: s(&d["message"]["id"]),
-            model: s(&d["message"]["model"]),
-            usage: usage(&d["message"]["usage"]),
-        },
-        "content_block_start" => {
-            let b = &d["content_block"];
-            Event::BlockStart {
-                index: index(),
-                block: match b["type"].as_str().unwrap() {
-                    "text" => BlockStart::Text,
-                    "thinking" => BlockStart::Thinking,
-                    "tool_use" => BlockStart::ToolUse {
-                        id: s(&b["id"]),
-                        name: s(&b["name"]),
-                    },
-                    other => panic!("block {other}"),
-                },
-            }
-        }
-        "content_block_delta" => {
-            let x = &d["delta"];
-            Event::BlockDelta {
-                index: index(),
-                delta: match x["type"].as_str().unwrap() {
-                    "text_delta" => Delta::Text(s(&x["text"])),
-                    "thinking_delta" => Delta::Thinking(s(&x["thinking"])),
-                    "signature_delta" => Delta::Signature(s(&x["signature"])),
-                    "input_json_delta" => Delta::InputJson(s(&x["partial_json"])),
-                    other => panic!("delta {other}"),
-                },
-            }
-        }
-        "content_block_stop" => Event::BlockStop { index: index() },
-        "message_delta" => Event::MessageDelta {
-            stop_reason: match d["delta"]["stop_reason"].as_str().unwrap() {
-                "end_turn" => StopReason::EndTurn,
-                "max_tokens" => StopReason::MaxTokens,
-                "stop_sequence" => StopReason::StopSequence,
-                "tool_use" => StopReason::ToolUse,
-                "refusal" => StopReason::Refusal,
-                other => panic!("stop reason {other}"),
-            },
-            stop_sequence: d["delta"]["stop_sequence"].as_str().map(str::to_owned),
-            usage: usage(&d["usage"]),
-        },
-        "message_stop" => Event::MessageStop,
-        "ping" => Event::Ping,
-        "error" => Event::Error(ApiError::new(
-            ErrorKind::from_name(d["error"]["type"].as_str().unwrap()).expect("known kind"),
-            s(&d["error"]["message"]),
-        )),
-        other => panic!("event {other}"),
-    }
 }
 
 /// Streams a request, checks the writer's invariants on every event, and returns them.

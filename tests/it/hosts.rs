@@ -15,7 +15,8 @@ use anyclaude::anthropic::stream::{Delta, Event};
 use anyclaude::anthropic::writer::check_events;
 use anyclaude::dialect::signature::Signature;
 
-use crate::gemini::{blocks, event};
+use crate::gemini::blocks;
+use crate::harness::event;
 use crate::harness::{Ev, TOKEN, TestProxy, parse_sse, test_timeouts};
 use crate::scripted::{Received, Reply, Step, Upstream};
 

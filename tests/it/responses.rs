@@ -4,12 +4,11 @@
 //! conversation as items, the encrypted reasoning sent back), and every error before and
 //! after the stream starts.
 
-use anyclaude::anthropic::error::{ApiError, ErrorKind};
-use anyclaude::anthropic::stream::{BlockStart, Delta, Event, StopReason, Usage};
+use anyclaude::anthropic::stream::Event;
 use anyclaude::anthropic::writer::check_events;
 use serde_json::{Value, json};
 
-use crate::harness::{Ev, TestProxy, names, parse_sse, read_until, test_timeouts};
+use crate::harness::{Ev, TestProxy, event, names, parse_sse, read_until, test_timeouts};
 use crate::responses_script::{self, Stream, usage};
 use crate::scripted::{Reply, Step, Upstream};
 
@@ -35,77 +34,9 @@ fn request(stream: bool) -> Value {
     })
 }
 
-fn usage_of(v: &Value) -> Usage {
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    Usage {
-        input_tokens: n("input_tokens"),
-        cache_creation_input_tokens: n("cache_creation_input_tokens"),
-        cache_read_input_tokens: n("cache_read_input_tokens"),
-        output_tokens: n("output_tokens"),
-    }
-}
-
 /// The events read back as the writer's own values, so its rules can be checked on them.
 fn as_events(events: &[Ev]) -> Vec<Event> {
-    events
-        .iter()
-        .map(|e| {
-            let d = &e.data;
-            let index = d["index"].as_u64().unwrap_or(0) as usize;
-            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-            match e.name.as_str() {
-                "message_start" => Event::MessageStart {
-                    id: s(&d["message"]["id"]),
-                    model: s(&d["message"]["model"]),
-                    usage: usage_of(&d["message"]["usage"]),
-                },
-                "content_block_start" => {
-                    let b = &d["content_block"];
-                    let block = match b["type"].as_str().unwrap() {
-                        "text" => BlockStart::Text,
-                        "thinking" => BlockStart::Thinking,
-                        "tool_use" => BlockStart::ToolUse {
-                            id: s(&b["id"]),
-                            name: s(&b["name"]),
-                        },
-                        other => panic!("unknown block {other}"),
-                    };
-                    Event::BlockStart { index, block }
-                }
-                "content_block_delta" => {
-                    let x = &d["delta"];
-                    let delta = match x["type"].as_str().unwrap() {
-                        "text_delta" => Delta::Text(s(&x["text"])),
-                        "thinking_delta" => Delta::Thinking(s(&x["thinking"])),
-                        "signature_delta" => Delta::Signature(s(&x["signature"])),
-                        "input_json_delta" => Delta::InputJson(s(&x["partial_json"])),
-                        other => panic!("unknown delta {other}"),
-                    };
-                    Event::BlockDelta { index, delta }
-                }
-                "content_block_stop" => Event::BlockStop { index },
-                "message_delta" => Event::MessageDelta {
-                    stop_reason: match d["delta"]["stop_reason"].as_str().unwrap() {
-                        "end_turn" => StopReason::EndTurn,
-                        "max_tokens" => StopReason::MaxTokens,
-                        "stop_sequence" => StopReason::StopSequence,
-                        "tool_use" => StopReason::ToolUse,
-                        "refusal" => StopReason::Refusal,
-                        other => panic!("unknown stop reason {other}"),
-                    },
-                    stop_sequence: d["delta"]["stop_sequence"].as_str().map(str::to_owned),
-                    usage: usage_of(&d["usage"]),
-                },
-                "message_stop" => Event::MessageStop,
-                "ping" => Event::Ping,
-                "error" => Event::Error(ApiError::new(
-                    ErrorKind::from_name(d["error"]["type"].as_str().unwrap()).unwrap(),
-                    s(&d["error"]["message"]),
-                )),
-                other => panic!("unexpected event {other}"),
-            }
-        })
-        .collect()
+    events.iter().map(event).collect()
 }
 
 /// A streamed answer, checked against the writer's rules.
