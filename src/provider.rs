@@ -268,8 +268,6 @@ pub struct Preset {
     pub key_var: Option<&'static str>,
     /// Further variables read for the key when `key_var` is unset, in order.
     pub key_fallback_vars: &'static [&'static str],
-    /// A local server (no key; a refused connection gets a hint about starting it).
-    pub local: bool,
     /// For local servers: what it is and how to start it.
     pub server: Option<LocalServer>,
     /// Which header carries the key.
@@ -305,7 +303,6 @@ const fn hosted(
         base_url_vars: url_vars,
         key_var: Some(key),
         key_fallback_vars: &[],
-        local: false,
         server: None,
         auth: AuthScheme::Bearer,
         url: UrlScheme::BasePath,
@@ -327,7 +324,6 @@ const fn local(
         base_url_vars: url_vars,
         key_var: None,
         key_fallback_vars: &[],
-        local: true,
         server: Some(server),
         auth: AuthScheme::Bearer,
         url: UrlScheme::BasePath,
@@ -354,7 +350,6 @@ const fn messages_host(
         base_url_vars: url_vars,
         key_var: Some(key),
         key_fallback_vars: key_fallbacks,
-        local: false,
         server: None,
         auth,
         url: UrlScheme::BasePath,
@@ -372,7 +367,6 @@ pub const PRESETS: &[Preset] = &[
         base_url_vars: &["ANTHROPIC_API_URL"],
         key_var: Some("ANTHROPIC_API_KEY"),
         key_fallback_vars: &[],
-        local: false,
         server: None,
         auth: AuthScheme::Header("x-api-key"),
         url: UrlScheme::BasePath,
@@ -548,7 +542,6 @@ pub const PRESETS: &[Preset] = &[
         base_url_vars: &["GEMINI_BASE_URL"],
         key_var: Some("GEMINI_API_KEY"),
         key_fallback_vars: &["GOOGLE_API_KEY"],
-        local: false,
         server: None,
         auth: AuthScheme::Header("x-goog-api-key"),
         url: UrlScheme::BasePath,
@@ -1107,8 +1100,5 @@ mod tests {
             encode_path_segment("models/gemini 2.5:x"),
             "models%2Fgemini%202.5%3Ax"
         );
-        for p in PRESETS {
-            assert_eq!(p.local, p.server.is_some(), "{}", p.name);
-        }
     }
 }
