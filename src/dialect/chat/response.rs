@@ -148,7 +148,7 @@ pub fn upstream_error(status: u16, body: &[u8], retry_after: Option<&str>) -> Ap
     {
         return ApiError::new(ErrorKind::InvalidRequest, message);
     }
-    if status >= 500
+    if status == 500
         && let Some(obj) = &parsed
         && let Some(short) = validation_error(obj, body)
     {
@@ -177,7 +177,7 @@ pub fn upstream_error(status: u16, body: &[u8], retry_after: Option<&str>) -> Ap
 /// Longest summary of a validation error, in characters.
 const MAX_VALIDATION_CHARS: usize = 300;
 
-/// If a server error's body is really a request validation error, a short one-line summary
+/// If a 500's body is really a request validation error, a short one-line summary
 /// of it. Python servers (llama-cpp-python, FastAPI apps) answer a request their schema
 /// rejects with a 500 whose message is pydantic's multi-line dump (`1 validation error for
 /// …`), or FastAPI's `detail` list; llama.cpp's server uses the type
