@@ -16,6 +16,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
+use super::slots;
 use super::{MAX_UPSTREAM_BODY, RequestContext};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
@@ -51,6 +52,10 @@ pub async fn forward(
         outbound,
         mut decoder,
     } = prepared;
+    let main_turn = match take_turn(&ctx, &parsed).await {
+        Ok(turn) => turn,
+        Err(failure) => return ctx.fail(&client_model, None, &outbound.url, failure),
+    };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             request_id = %ctx.request_id,
@@ -136,7 +141,7 @@ pub async fn forward(
         }
         let translator = DialectStream::new(decoder, writer);
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
-        return body::sse(&ctx.request_id, body::channel(rx));
+        return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
     }
     let idle = ctx.proxy.settings().timeouts.idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
@@ -167,6 +172,46 @@ pub async fn forward(
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
+}
+
+/// On a one-slot local server, waits for this request's turn: a background request (see
+/// [`slots::is_background`]) waits while a main turn runs there; a main request is marked
+/// as running until the returned guard is dropped (with its answer's body, when streamed).
+async fn take_turn(
+    ctx: &RequestContext,
+    request: &MessagesRequest,
+) -> Result<Option<slots::MainTurn>, Failure> {
+    let route = &ctx.route;
+    if route.dialect != crate::provider::Dialect::OpenAiChat || !route.preset.profile.one_slot {
+        return Ok(None);
+    }
+    if !slots::is_background(request) {
+        return Ok(Some(ctx.proxy.slots().main_turn(&route.base_url)));
+    }
+    let limit = ctx.proxy.settings().timeouts.request;
+    let wait = ctx
+        .proxy
+        .slots()
+        .background_turn(&route.base_url, slots::BACKGROUND_GRACE, limit);
+    let waited = tokio::select! {
+        biased;
+        _ = ctx.proxy.shutting_down() => return Err(Failure::Shutdown { answering: false }),
+        waited = wait => waited,
+    };
+    if waited != slots::Waited::Not {
+        tracing::info!(request_id = %ctx.request_id, provider = route.preset.name, ?waited, "background request waited for the main turn (one-slot local server)");
+    }
+    Ok(None)
+}
+
+/// `body`, keeping `held` alive until the body is done (sent or dropped).
+fn holding<T: Send + 'static>(body: Body, held: T) -> Body {
+    use http_body_util::BodyExt;
+    body.map_frame(move |frame| {
+        let _held = &held;
+        frame
+    })
+    .boxed_unsync()
 }
 
 /// The error for an upstream that answered with a redirect, which anyclaude never follows

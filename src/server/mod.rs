@@ -4,13 +4,15 @@
 //! Layout: [`routes`] (dispatch, auth), [`request_body`] (reading request bodies: size,
 //! encoding, deadline, memory budget, surrogate repair), [`forward`] (the one upstream path,
 //! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
-//! timeouts), [`body`] (response helpers).
+//! timeouts), [`body`] (response helpers), [`slots`] (background requests wait for the main
+//! turn on one-slot local servers).
 
 pub mod body;
 pub mod forward;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -81,6 +83,7 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    slots: slots::Slots,
 }
 
 impl Proxy {
@@ -107,6 +110,7 @@ impl Proxy {
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            slots: slots::Slots::default(),
         }))
     }
 
@@ -137,6 +141,16 @@ impl Proxy {
     /// The settings it runs with.
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
+    }
+
+    /// The turn-taking of one-slot local servers.
+    pub fn slots(&self) -> &slots::Slots {
+        &self.slots
+    }
+
+    /// Resolves when the proxy starts shutting down.
+    pub async fn shutting_down(&self) {
+        self.shutdown.cancelled().await;
     }
 
     /// The metrics it keeps.
