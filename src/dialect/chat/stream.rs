@@ -357,10 +357,8 @@ impl ChatStream {
             return;
         }
         // A usage object with no counts (some servers send `{}` on every chunk) is not the
-        // usage chunk.
-        let usage = chunk
-            .usage
-            .filter(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some());
+        // usage chunk; llama.cpp's `timings` and Ollama's eval counts are one.
+        let usage = chunk.counted_usage();
         let has_usage = usage.is_some();
         for choice in chunk.choices {
             if choice.index.unwrap_or(0) != 0 {
