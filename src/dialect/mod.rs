@@ -112,6 +112,11 @@ pub trait AnswerDecoder: Send + 'static {
     /// the record of a stream that did not finish. Once finished, the writer's final usage
     /// is used instead.
     fn usage(&self, w: &Writer) -> Usage;
+    /// The prompt tokens the server itself counted for this request (cached ones
+    /// included), once its answer said; `None` when it did not (the default).
+    fn server_prompt_tokens(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The implementation of a preset's dialect. Adding a dialect: a variant of

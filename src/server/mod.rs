@@ -5,7 +5,7 @@
 //! encoding, deadline, memory budget, surrogate repair), [`forward`] (the one upstream path,
 //! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
 //! timeouts), [`body`] (response helpers), [`slots`] (background requests wait for the main
-//! turn on one-slot local servers).
+//! turn on one-slot local servers), [`templates`] (local chat templates that show no tools).
 
 pub mod body;
 pub mod forward;
@@ -13,6 +13,7 @@ pub mod pump;
 pub mod request_body;
 pub mod routes;
 pub mod slots;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -84,6 +85,7 @@ pub struct Proxy {
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
     slots: slots::Slots,
+    templates: templates::Templates,
 }
 
 impl Proxy {
@@ -111,6 +113,7 @@ impl Proxy {
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
             slots: slots::Slots::default(),
+            templates: templates::Templates::default(),
         }))
     }
 
@@ -146,6 +149,11 @@ impl Proxy {
     /// The turn-taking of one-slot local servers.
     pub fn slots(&self) -> &slots::Slots {
         &self.slots
+    }
+
+    /// What it learned about local servers' chat templates.
+    pub fn templates(&self) -> &templates::Templates {
+        &self.templates
     }
 
     /// Resolves when the proxy starts shutting down.

@@ -564,3 +564,48 @@ async fn background_requests_wait_for_the_main_turn_on_a_one_slot_server() {
     assert!(with.complete < without_complete);
     proxy.stop().await;
 }
+
+/// A server whose chat template shows no tools (its own prompt count is below what the
+/// tools alone would take): from then on, the input estimate for that server and model
+/// leaves the tools out instead of reporting several times the real prompt.
+#[tokio::test]
+async fn a_template_without_tools_is_learned_from_the_servers_count() {
+    let answer = |usage: Option<u64>| {
+        let mut chunks = vec![
+            llama_cpp_python_chunk(json!({"role": "assistant"}), None),
+            llama_cpp_python_chunk(json!({"content": "Hello."}), None),
+            llama_cpp_python_chunk(json!({}), Some("stop")),
+        ];
+        if let Some(prompt) = usage {
+            chunks.push(format!(
+                "data: {}\r\n\r\n",
+                json!({"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": 2}})
+            ));
+        }
+        chunks.push("data: [DONE]\r\n\r\n".into());
+        Reply::sse(chunks)
+    };
+    let upstream = Upstream::start(vec![answer(Some(40)), answer(None)]).await;
+    let proxy = TestProxy::start(&llamacpp_env(&upstream.url()), None, test_timeouts()).await;
+    let words: Vec<String> = (0..1500).map(|i| format!("option{i}")).collect();
+    let turn = json!({"model": "llamacpp/smol", "max_tokens": 100, "stream": true,
+        "tools": [{"name": "Bash", "description": words.join(" "), "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "hi"}]});
+    let input = |events: &[Ev]| {
+        let start = &events[0];
+        assert_eq!(start.name, "message_start");
+        start.data["message"]["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap()
+    };
+    let first = parse_sse(&proxy.messages(&turn).await.text().await.unwrap());
+    let second = parse_sse(&proxy.messages(&turn).await.text().await.unwrap());
+    let (before, after) = (input(&first), input(&second));
+    assert!(
+        before > 1500 && after < 100,
+        "estimate {before} then {after}"
+    );
+    let delta = second.iter().find(|e| e.name == "message_delta").unwrap();
+    assert_eq!(delta.data["usage"]["input_tokens"].as_u64(), Some(after));
+    proxy.stop().await;
+}

@@ -117,4 +117,8 @@ impl AnswerDecoder for ChatAnswer {
     fn usage(&self, w: &Writer) -> Usage {
         self.stream.usage(w)
     }
+
+    fn server_prompt_tokens(&self) -> Option<u64> {
+        self.stream.server_prompt_tokens()
+    }
 }

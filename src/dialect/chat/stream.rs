@@ -279,6 +279,12 @@ impl ChatStream {
         })
     }
 
+    /// The prompt tokens the server counted (its usage, `timings` or eval counts), cached
+    /// ones included; `None` when it sent no count.
+    pub fn server_prompt_tokens(&self) -> Option<u64> {
+        self.upstream_usage.and_then(|u| u.prompt_tokens)
+    }
+
     /// The tool names this answer maps back.
     pub fn tool_names(&self) -> &ToolNames {
         &self.tool_names
