@@ -46,7 +46,7 @@ use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::Writer;
-use crate::provider::Route;
+use crate::registry::{Route, ToolCallFormat};
 
 /// Claude Code's request as a dialect sees it.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,8 @@ pub struct Inbound<'a> {
     pub headers: &'a HeaderMap,
     /// Where the request goes.
     pub route: &'a Route,
+    /// How the model writes its tool calls (its model spec's; `auto` when it has none).
+    pub tool_call_format: ToolCallFormat,
 }
 
 /// The upstream request a dialect prepared.

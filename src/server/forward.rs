@@ -43,6 +43,13 @@ pub async fn forward(
         query,
         headers,
         route: &ctx.route,
+        tool_call_format: ctx
+            .proxy
+            .settings()
+            .registry
+            .model(&ctx.route.full())
+            .map(|spec| spec.capabilities.tool_call_format)
+            .unwrap_or_default(),
     }) {
         Ok(prepared) => prepared,
         Err(err) => return ctx.refuse(&client_model, None, &err),
@@ -74,6 +81,9 @@ pub async fn forward(
     for (name, value) in outbound.headers {
         req = req.header(name, value);
     }
+    for (name, value) in ctx.route.provider.headers.iter() {
+        req = req.header(name, value);
+    }
     let stream = parsed.stream.unwrap_or(false);
     let max_tokens = parsed.max_tokens;
     // Poll the send once so the request is on its way, then estimate the input tokens (for
@@ -101,7 +111,7 @@ pub async fn forward(
         Err(failure) => return ctx.fail(&client_model, None, &url, failure),
     };
     if resp.status().is_redirection() {
-        let err = redirect_error(ctx.route.preset.name, &resp);
+        let err = redirect_error(&ctx.route.provider.name, &resp);
         return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     if !resp.status().is_success() {
@@ -150,7 +160,7 @@ pub async fn forward(
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(&client_model, Some(ttfb), &url, failure),
@@ -189,24 +199,24 @@ async fn take_turn(
     request: &MessagesRequest,
 ) -> Result<Option<slots::MainTurn>, Failure> {
     let route = &ctx.route;
-    if route.dialect != crate::provider::Dialect::OpenAiChat || !route.preset.profile.one_slot {
+    if route.dialect != crate::provider::Dialect::OpenAiChat || !route.provider.profile.one_slot {
         return Ok(None);
     }
     if !slots::is_background(request) {
-        return Ok(Some(ctx.proxy.slots().main_turn(&route.base_url)));
+        return Ok(Some(ctx.proxy.slots().main_turn(&route.provider.base_url)));
     }
     let limit = ctx.proxy.settings().timeouts.request;
-    let wait = ctx
-        .proxy
-        .slots()
-        .background_turn(&route.base_url, slots::BACKGROUND_GRACE, limit);
+    let wait =
+        ctx.proxy
+            .slots()
+            .background_turn(&route.provider.base_url, slots::BACKGROUND_GRACE, limit);
     let waited = tokio::select! {
         biased;
         _ = ctx.proxy.shutting_down() => return Err(Failure::Shutdown { answering: false }),
         waited = wait => waited,
     };
     if waited != slots::Waited::Not {
-        tracing::info!(request_id = %ctx.request_id, provider = route.preset.name, ?waited, "background request waited for the main turn (one-slot local server)");
+        tracing::info!(request_id = %ctx.request_id, provider = %route.provider.name, ?waited, "background request waited for the main turn (one-slot local server)");
     }
     Ok(None)
 }
@@ -215,14 +225,14 @@ async fn take_turn(
 /// count against (see [`templates`]).
 fn tool_check(ctx: &RequestContext, request: &MessagesRequest) -> Option<templates::ToolCheck> {
     let route = &ctx.route;
-    if route.preset.server.is_none() || route.dialect != crate::provider::Dialect::OpenAiChat {
+    if route.provider.server.is_none() || route.dialect != crate::provider::Dialect::OpenAiChat {
         return None;
     }
     let all = tokens::estimate_request_tokens(request);
     let tools = tokens::estimate_tool_tokens(request);
     Some(templates::ToolCheck {
-        key: format!("{} {}", route.base_url, route.model),
-        provider: route.preset.name,
+        key: format!("{} {}", route.provider.base_url, route.model),
+        provider: route.provider.name.to_string(),
         model: route.model.clone(),
         conversation: all.saturating_sub(tools),
         tools,
@@ -347,7 +357,7 @@ async fn answer_not_a_stream(
         url,
         ttfb,
     } = not;
-    let provider = ctx.route.preset.name;
+    let provider = ctx.route.provider.name.clone();
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -367,7 +377,7 @@ async fn answer_not_a_stream(
         );
         return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(client_model, Some(ttfb), url, failure),

@@ -26,7 +26,7 @@ pub struct ToolCheck {
     /// The server and model (`<base URL> <model>`).
     pub key: String,
     /// The provider, for the log line.
-    pub provider: &'static str,
+    pub provider: String,
     /// The model, for the log line.
     pub model: String,
     /// The estimated tokens of everything but the tools.
@@ -64,7 +64,7 @@ impl Templates {
             .insert(check.key.clone());
         if first {
             tracing::warn!(
-                provider = check.provider,
+                provider = %check.provider,
                 model = %check.model,
                 server_prompt_tokens = prompt_tokens,
                 estimated_tool_tokens = check.tools,
@@ -82,7 +82,7 @@ mod tests {
     fn a_count_below_conversation_and_half_the_tools_means_no_tools() {
         let check = ToolCheck {
             key: "http://x/v1 smol".into(),
-            provider: "llamacpp",
+            provider: "llamacpp".into(),
             model: "smol".into(),
             conversation: 3_000,
             tools: 15_000,

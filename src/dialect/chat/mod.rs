@@ -18,6 +18,7 @@ use super::{AnswerDecoder, Dialect, Inbound, Outbound, Prepared, Whole};
 use crate::anthropic::ApiError;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::Writer;
+use crate::registry::ToolCallFormat;
 use crate::translate::tool_names::ToolNames;
 
 use self::stream::ChatStream;
@@ -29,12 +30,18 @@ pub struct Chat;
 impl Dialect for Chat {
     fn prepare(&self, inbound: Inbound<'_>) -> Result<Prepared, ApiError> {
         let route = inbound.route;
-        let plan = request::to_chat(inbound.request, &route.model, &route.preset.profile)?;
+        let plan = request::to_chat(inbound.request, &route.model, &route.provider.profile)?;
         let body = plan.to_bytes();
         let mut answer = ChatAnswer::new(plan.tool_names.clone());
-        if route.preset.profile.text_tool_calls
-            && let Some(tools) = &plan.body.tools
-        {
+        // Tool calls written as text are recovered when the model spec says it writes
+        // them so, or (`auto`, the default) when the provider's models usually do (local
+        // servers without a tool-call parser); never for `native`.
+        let recover = match inbound.tool_call_format {
+            ToolCallFormat::Text => true,
+            ToolCallFormat::Auto => route.provider.profile.text_tool_calls,
+            ToolCallFormat::Native => false,
+        };
+        if recover && let Some(tools) = &plan.body.tools {
             answer =
                 answer.with_text_tools(tools.iter().map(|t| t.function.name.clone()).collect());
         }
@@ -56,7 +63,7 @@ impl Dialect for Chat {
 
 /// The route's auth header, as a header pair (none when the route has no key, or when the
 /// key cannot be a header value, which sending would fail on anyway).
-pub fn auth_headers(route: &crate::provider::Route) -> Vec<(HeaderName, HeaderValue)> {
+pub fn auth_headers(route: &crate::registry::Route) -> Vec<(HeaderName, HeaderValue)> {
     route
         .auth_header()
         .and_then(|(name, value)| {

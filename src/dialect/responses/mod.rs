@@ -23,7 +23,7 @@ use super::chat::wire_response::ErrorObject;
 use super::{Dialect, Inbound, Outbound, Prepared};
 use crate::anthropic::ApiError;
 use crate::conversation::Conversation;
-use crate::provider::Route;
+use crate::registry::Route;
 
 use self::decode::{DecodeContext, ResponsesDecoder};
 
@@ -37,7 +37,7 @@ pub const PATH: &str = "/responses";
 /// The tag of the signature envelopes carrying this route's encrypted reasoning: the
 /// reasoning goes back only to the provider that made it.
 pub fn signature_tag(route: &Route) -> String {
-    format!("responses@{}", route.preset.name.to_ascii_lowercase())
+    format!("responses@{}", route.provider.name.to_ascii_lowercase())
 }
 
 impl Dialect for Responses {
