@@ -609,3 +609,68 @@ async fn a_template_without_tools_is_learned_from_the_servers_count() {
     assert_eq!(delta.data["usage"]["input_tokens"].as_u64(), Some(after));
     proxy.stop().await;
 }
+
+/// The model spec's `tool_call_format` decides whether calls written as text are recovered:
+/// `auto` (no spec) on a local preset recovers them, `native` leaves the text alone, `text`
+/// recovers them on a hosted provider too.
+#[tokio::test]
+async fn text_tool_calls_follow_the_model_spec() {
+    let written =
+        "<tool_call>\n{\"name\": \"Bash\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>";
+    let reply = || {
+        Reply::sse([
+            llama_cpp_python_chunk(json!({"role": "assistant"}), None),
+            llama_cpp_python_chunk(json!({"content": &written[..15]}), None),
+            llama_cpp_python_chunk(json!({"content": &written[15..]}), None),
+            llama_cpp_python_chunk(json!({}), Some("stop")),
+            "data: [DONE]\r\n\r\n".to_owned(),
+        ])
+    };
+    let upstream = Upstream::start((0..4).map(|_| reply()).collect()).await;
+    let base = format!("{}/v1", upstream.url());
+    let config = r#"
+[models."llamacpp/native-model"]
+capabilities = { tool_call_format = "native" }
+[models."openai/text-model"]
+capabilities = { tool_call_format = "text" }
+"#;
+    let loaded = anyclaude::registry::file::parse("config.toml".into(), config.into()).unwrap();
+    let env: std::collections::HashMap<String, String> = [
+        ("LLAMACPP_BASE_URL", base.clone()),
+        ("OPENAI_BASE_URL", base),
+        ("OPENAI_API_KEY", "sk-test".to_owned()),
+        ("ANYCLAUDE_OPENAI_API", "chat".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let registry = anyclaude::registry::Registry::build(
+        Some(&loaded),
+        &env,
+        &anyclaude::registry::key_command::NoKeyCommands,
+    )
+    .unwrap();
+    let proxy = TestProxy::with_registry(registry, env, test_timeouts()).await;
+    for (model, recovered) in [
+        ("llamacpp/any-model", true),
+        ("llamacpp/native-model", false),
+        ("openai/text-model", true),
+        ("openai/gpt-4o", false),
+    ] {
+        let resp = proxy
+            .messages(&main_turn(
+                model,
+                json!([{"role": "user", "content": "ls"}]),
+            ))
+            .await;
+        let events = parse_sse(&resp.text().await.unwrap());
+        let tool = events.iter().find(|e| {
+            e.name == "content_block_start" && e.data["content_block"]["type"] == "tool_use"
+        });
+        assert_eq!(tool.is_some(), recovered, "{model}");
+        let stop = events.iter().find(|e| e.name == "message_delta").unwrap();
+        let want = if recovered { "tool_use" } else { "end_turn" };
+        assert_eq!(stop.data["delta"]["stop_reason"], want, "{model}");
+    }
+    proxy.stop().await;
+}
