@@ -6,6 +6,7 @@ mod chat;
 mod chat_script;
 mod claude;
 mod cli;
+mod config_file;
 mod e2e;
 mod e2e_endings;
 mod e2e_gemini;
