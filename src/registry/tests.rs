@@ -856,3 +856,25 @@ fn the_readme_shows_the_example_file() {
         assert!(documented, "{key} is not documented in README.md");
     }
 }
+
+#[test]
+fn claude_waits_as_long_as_the_slowest_provider() {
+    let r = load(
+        "[providers.ollama]\ntimeouts = { request = \"30m\" }\n",
+        &[],
+    )
+    .unwrap();
+    let ten = Duration::from_secs(600);
+    assert_eq!(r.longest_request_timeout(ten), Duration::from_secs(1800));
+    assert_eq!(
+        r.longest_request_timeout(Duration::from_secs(3600)),
+        Duration::from_secs(3600)
+    );
+    let timeouts = r
+        .provider("ollama")
+        .unwrap()
+        .timeouts
+        .apply(Timeouts::default());
+    assert_eq!(timeouts.request, Duration::from_secs(1800));
+    assert_eq!(timeouts.idle, Timeouts::default().idle);
+}
