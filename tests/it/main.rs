@@ -8,6 +8,7 @@ mod claude;
 mod cli;
 mod config_file;
 mod e2e;
+mod e2e_config;
 mod e2e_endings;
 mod e2e_gemini;
 mod e2e_hosts;
