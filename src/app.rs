@@ -218,7 +218,10 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     let inj = Injection {
         base_url: &base_url,
         token: &token,
-        request_timeout: config.timeouts.request,
+        // Claude Code must wait as long as the slowest provider may.
+        request_timeout: config
+            .registry
+            .longest_request_timeout(config.timeouts.request),
         model: config.model.as_ref(),
         registry: &config.registry,
     };

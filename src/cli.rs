@@ -470,6 +470,11 @@ mod tests {
         );
         check(&["--", "--help"], &[], &["--help"]);
         check(
+            &["--config", "my.toml", "-p", "--config=other.toml"],
+            &["--config=my.toml", "--config=other.toml"],
+            &["-p"],
+        );
+        check(
             &["--timeout", "1m", "--", "--timeout", "2m", "--"],
             &["--timeout=1m"],
             &["--timeout", "2m", "--"],
@@ -604,6 +609,12 @@ mod tests {
             panic!("expected Run")
         };
         assert_eq!(run.args.log_level, Some(2));
+
+        let Parsed::Run(run) = parse(os(&["--config", "~/x.toml", "-p", "hi"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(run.args.config.as_deref(), Some(OsStr::new("~/x.toml")));
+        assert_eq!(run.claude_args, os(&["-p", "hi"]));
 
         let Parsed::Run(run) = parse(os(&["completions", "zsh"])) else {
             panic!("expected Run")

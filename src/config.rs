@@ -232,6 +232,7 @@ impl Config {
             registry.set_default_model(Some(&model.resolved));
         }
         model_warnings(model.as_ref(), &registry, &mut warnings);
+        provider_timeouts_fit(&registry, &timeouts)?;
         if proxy_only {
             let ignored = args_besides_model(&claude_args);
             if !ignored.is_empty() {
@@ -660,6 +661,31 @@ fn model_warnings(model: Option<&ModelChoice>, registry: &Registry, warnings: &m
             provider.base_url_vars.join(" or ")
         ));
     }
+}
+
+/// A provider's own idle and progress timeouts must leave room for the pings, as the global
+/// ones must.
+fn provider_timeouts_fit(registry: &Registry, timeouts: &Timeouts) -> Result<(), ConfigError> {
+    for p in registry.providers() {
+        let t = p.timeouts.apply(*timeouts);
+        for (name, own, value) in [
+            ("idle", p.timeouts.idle, t.idle),
+            ("progress", p.timeouts.progress, t.progress),
+        ] {
+            if own.is_some() && value <= timeouts.keepalive {
+                let file = registry
+                    .file()
+                    .map_or_else(String::new, |f| format!("{}: ", f.display()));
+                return Err(ConfigError(format!(
+                    "{file}providers.{}.timeouts.{name} {} must be longer than --keepalive {}",
+                    p.name,
+                    HumanDuration(value),
+                    HumanDuration(timeouts.keepalive)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn api_timeout_warning(env: &dyn Env, timeouts: &Timeouts, warnings: &mut Vec<String>) {
@@ -1235,6 +1261,21 @@ mod tests {
         // claude reads `--model sonnet` as its tier; the tier is configured.
         let sonnet = run("sonnet").unwrap();
         assert_eq!(sonnet.registry.default_model(), Some("ollama/qwen3"));
+        // A provider's own idle timeout must leave room for the pings.
+        let (_short, short) = config_file("[providers.ollama]\ntimeouts = { idle = \"5s\" }\n");
+        let err = Config::new(
+            Args::default(),
+            vec![],
+            &map(&[("ANYCLAUDE_CONFIG", &short)]),
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(
+            err,
+            format!(
+                "{short}: providers.ollama.timeouts.idle 5s must be longer than --keepalive 10s"
+            )
+        );
         // An unconfigured tier is still refused, with the fix.
         let err = run("haiku").unwrap_err().0;
         assert!(err.starts_with("--model haiku names no provider"), "{err}");

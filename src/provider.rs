@@ -21,7 +21,8 @@ pub enum Dialect {
     /// Google Gemini's native `generateContent` / `streamGenerateContent`.
     Gemini,
     /// The OpenAI Responses API: OpenAI's reasoning models by default (see
-    /// [`DIALECT_RULES`]), any Chat preset on request (see [`api_override_var`]).
+    /// [`OPENAI_DIALECT_RULES`]), any Chat provider on request (see
+    /// [`Provider::api_override_var`](crate::registry::Provider::api_override_var)).
     OpenAiResponses,
 }
 

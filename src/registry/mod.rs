@@ -500,6 +500,15 @@ impl Registry {
         self.aliases.get(name).map_or(name, String::as_str)
     }
 
+    /// The longest time any provider waits for an answer's headers: `global`, or a
+    /// provider's own longer `timeouts.request`.
+    pub fn longest_request_timeout(&self, global: Duration) -> Duration {
+        self.providers
+            .iter()
+            .filter_map(|p| p.timeouts.request)
+            .fold(global, Duration::max)
+    }
+
     /// Every secret it holds (keys, extra header values), for scrubbing logs and errors.
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();

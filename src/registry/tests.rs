@@ -749,6 +749,10 @@ fn errors_name_the_file_line_column_and_key() {
             "/cfg/config.toml:3:13: providers.x.headers.bad header: not a valid HTTP header name",
         ),
         (
+            "[providers.x]\nbase_url = \"http://h\"\nheaders = { Authorization = \"Bearer k\" }\n",
+            "/cfg/config.toml:3:13: providers.x.headers.Authorization: anyclaude sets this header itself",
+        ),
+        (
             "[providers.x]\nbase_url = \"http://h\"\nkey_env = \"A=B\"\n",
             "/cfg/config.toml:3:11: providers.x.key_env: not a variable name",
         ),
@@ -855,4 +859,26 @@ fn the_readme_shows_the_example_file() {
             || ["fast", "local", "gpt"].contains(&key);
         assert!(documented, "{key} is not documented in README.md");
     }
+}
+
+#[test]
+fn claude_waits_as_long_as_the_slowest_provider() {
+    let r = load(
+        "[providers.ollama]\ntimeouts = { request = \"30m\" }\n",
+        &[],
+    )
+    .unwrap();
+    let ten = Duration::from_secs(600);
+    assert_eq!(r.longest_request_timeout(ten), Duration::from_secs(1800));
+    assert_eq!(
+        r.longest_request_timeout(Duration::from_secs(3600)),
+        Duration::from_secs(3600)
+    );
+    let timeouts = r
+        .provider("ollama")
+        .unwrap()
+        .timeouts
+        .apply(Timeouts::default());
+    assert_eq!(timeouts.request, Duration::from_secs(1800));
+    assert_eq!(timeouts.idle, Timeouts::default().idle);
 }

@@ -1,7 +1,7 @@
 //! The OpenAI Responses API dialect (`POST <base>/responses`): what OpenAI's gpt-5 family
 //! (`gpt-5-codex` included) and o-series models are routed to, and any OpenAI-compatible
 //! host when its `ANYCLAUDE_<PROVIDER>_API` says `responses` (see
-//! [`crate::provider::route`]).
+//! [`crate::registry::Provider::api_override_var`]).
 //!
 //! Layout: [`wire`] (the request, stream events and response object), [`encode`] (the
 //! request from the neutral [`Conversation`]), [`decode`] (the answer, streamed or whole,
