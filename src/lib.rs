@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod dialect;
+pub mod discover;
 pub mod logging;
 pub mod metrics;
 pub mod provider;

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod forward;
+pub mod models;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
@@ -81,6 +82,7 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    catalog: models::Catalog,
 }
 
 impl Proxy {
@@ -107,6 +109,7 @@ impl Proxy {
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            catalog: models::Catalog::default(),
         }))
     }
 
@@ -137,6 +140,11 @@ impl Proxy {
     /// The settings it runs with.
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
+    }
+
+    /// The local servers' model lists it keeps for `GET /v1/models`.
+    pub fn catalog(&self) -> &models::Catalog {
+        &self.catalog
     }
 
     /// The metrics it keeps.

@@ -47,7 +47,7 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body>
         (&Method::POST, "/v1/messages/count_tokens") => {
             count_tokens(&proxy, req, &request_id).await
         }
-        (&Method::GET, "/v1/models") => models(&proxy, &request_id),
+        (&Method::GET, "/v1/models") => models(&proxy, &request_id).await,
         _ => body::error(
             &request_id,
             &ApiError::new(
@@ -76,24 +76,14 @@ fn health(proxy: &Proxy, request_id: &str) -> Response<Body> {
     )
 }
 
-fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
-    let data: Vec<serde_json::Value> = proxy
-        .settings()
-        .default_model
-        .iter()
-        .map(|id| {
-            serde_json::json!({
-                "id": id, "type": "model", "display_name": id,
-                "created_at": "1970-01-01T00:00:00Z",
-            })
-        })
-        .collect();
-    let first = data.first().map(|m| m["id"].clone());
-    let last = data.last().map(|m| m["id"].clone());
+async fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
+    let settings = proxy.settings();
+    let local = proxy.catalog().local(&settings.env).await;
+    let entries = super::models::entries(settings.default_model.as_deref(), &local);
     body::json(
         StatusCode::OK,
         request_id,
-        &serde_json::json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+        &super::models::to_json(&entries),
     )
 }
 
@@ -313,7 +303,7 @@ async fn answer_messages(
     }
     let settings = proxy.settings();
     let route = match provider::route(
-        &parsed.model,
+        super::models::strip_picker_prefix(&parsed.model),
         settings.default_model.as_deref(),
         &settings.env,
     ) {

@@ -20,6 +20,7 @@ mod harness;
 mod hostile;
 mod hosts;
 mod nonstream;
+mod picker;
 mod proxy;
 mod responses;
 mod responses_script;
