@@ -120,7 +120,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         claude_args,
         misspelt,
     } = invocation;
-    let config = Config::new(args, claude_args, &env)?;
+    let mut config = Config::new(args, claude_args, &env)?;
     if config.pass_through {
         let program = find_claude(&config, &env)?;
         let err = std::process::Command::new(&program)
@@ -138,6 +138,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     } else {
         Some(find_claude(&config, &env)?)
     };
+    let zero_config = zero_config(&mut config, &env)?;
     {
         let mut err = std::io::stderr().lock();
         for warning in &config.warnings {
@@ -205,6 +206,9 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         open_files,
         "anyclaude starting"
     );
+    if let Some(found) = &zero_config {
+        eprintln!("{}", found.announcement());
+    }
     if let Some(path) = &log_path
         && !config.proxy_only
     {
@@ -220,12 +224,23 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         request_timeout: config.timeouts.request,
         model: config.model.as_ref(),
     };
+    let mut child_env = supervise::env::child_env(&env, &inj);
+    if let Some(found) = &zero_config
+        && env
+            .get(crate::zero_config::MODEL_VAR)
+            .is_none_or(String::is_empty)
+    {
+        child_env.push((
+            crate::zero_config::MODEL_VAR.to_owned(),
+            found.choice.full.clone(),
+        ));
+    }
     let mode = match program {
         Some(program) => Mode::Supervise(
             ChildSpec {
                 program,
                 args: config.claude_args.clone(),
-                env: supervise::env::child_env(&env, &inj),
+                env: child_env,
             },
             misspelt,
         ),
@@ -250,6 +265,25 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         }
     }
     result
+}
+
+/// Zero-config start (see [`crate::zero_config`]): with no model named and no provider key
+/// set, claude runs on the first local server that offers a model, or anyclaude stops here
+/// (exit status 2) explaining how to choose one. `--proxy-only` serves whatever each request
+/// names, as before.
+fn zero_config(
+    config: &mut Config,
+    env: &HashMap<String, String>,
+) -> Result<Option<crate::zero_config::Found>, ConfigError> {
+    if config.proxy_only || !crate::zero_config::applies(config.model.is_some(), env) {
+        return Ok(None);
+    }
+    let found = crate::zero_config::detect(env)?;
+    config
+        .warnings
+        .retain(|w| !w.starts_with("no --model given"));
+    config.model = Some(found.choice.clone());
+    Ok(Some(found))
 }
 
 /// What to do while the proxy serves.

@@ -105,9 +105,17 @@ pub fn local_targets(env: &dyn Env) -> Vec<(&'static Preset, String)> {
 }
 
 /// A client for probing local servers: never through an HTTP proxy (they are on this
-/// machine), no redirects, `deadline` for connecting and for the whole answer.
-pub fn local_client(deadline: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// machine), no redirects, `deadline` for connecting and for the whole answer. Unless
+/// `https` is asked for, it loads no certificate store: that takes longer than probing
+/// every server, which speak plain HTTP.
+pub fn local_client(deadline: Duration, https: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder();
+    let builder = if https {
+        builder
+    } else {
+        builder.tls_certs_only(Vec::<reqwest::Certificate>::new())
+    };
+    builder
         .no_proxy()
         .connect_timeout(deadline)
         .timeout(deadline)
@@ -153,7 +161,10 @@ pub fn probe_local_blocking(env: &(dyn Env + Sync), deadline: Duration) -> Vec<L
     else {
         return Vec::new();
     };
-    let client = local_client(deadline);
+    let https = local_targets(env)
+        .iter()
+        .any(|(_, url)| url.starts_with("https:"));
+    let client = local_client(deadline, https);
     runtime.block_on(probe_local(&client, env, deadline))
 }
 

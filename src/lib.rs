@@ -30,3 +30,4 @@ pub mod sse;
 pub mod supervise;
 pub mod translate;
 pub mod upstream;
+pub mod zero_config;

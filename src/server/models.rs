@@ -10,6 +10,7 @@
 //! as its display name; requests naming such an id are routed as `<provider>/<model>`
 //! ([`strip_picker_prefix`]).
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -36,19 +37,11 @@ pub fn strip_picker_prefix(model: &str) -> &str {
 }
 
 /// The local servers' last answers, shared by the requests of one proxy.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Catalog {
-    client: reqwest::Client,
+    /// Built at the first request, so that starting the proxy does not wait for it.
+    client: OnceLock<reqwest::Client>,
     local: Mutex<Option<(Instant, Vec<LocalServerReport>)>>,
-}
-
-impl Default for Catalog {
-    fn default() -> Self {
-        Catalog {
-            client: discover::local_client(discover::LOCAL_PROBE_DEADLINE),
-            local: Mutex::new(None),
-        }
-    }
 }
 
 impl Catalog {
@@ -61,8 +54,13 @@ impl Catalog {
         {
             return reports.clone();
         }
-        let reports =
-            discover::probe_local(&self.client, env, discover::LOCAL_PROBE_DEADLINE).await;
+        let client = self.client.get_or_init(|| {
+            let https = discover::local_targets(env)
+                .iter()
+                .any(|(_, url)| url.starts_with("https:"));
+            discover::local_client(discover::LOCAL_PROBE_DEADLINE, https)
+        });
+        let reports = discover::probe_local(client, env, discover::LOCAL_PROBE_DEADLINE).await;
         *cached = Some((Instant::now(), reports.clone()));
         reports
     }

@@ -27,3 +27,4 @@ mod responses_script;
 mod scripted;
 mod streams;
 mod support;
+mod zero_config;

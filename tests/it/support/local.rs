@@ -1,0 +1,79 @@
+//! A scripted local model server for the command-line tests (synchronous, one thread): it
+//! answers every request with an OpenAI-style model list, counts them, and stops when
+//! dropped. Zero-config start finds it where a real Ollama would be.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A running scripted local server.
+pub struct LocalModels {
+    /// Its base URL, e.g. `http://127.0.0.1:PORT/v1`.
+    pub url: String,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    hits: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalModels {
+    /// Starts a server offering `models`.
+    pub fn start(models: &[&str]) -> LocalModels {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let addr = listener.local_addr().unwrap();
+        let data: Vec<serde_json::Value> = models
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "test"}))
+            .collect();
+        let body = serde_json::json!({"object": "list", "data": data}).to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (stop_seen, hits_seen) = (stop.clone(), hits.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop_seen.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                hits_seen.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        LocalModels {
+            url: format!("http://{addr}/v1"),
+            addr,
+            stop,
+            hits,
+            thread: Some(thread),
+        }
+    }
+
+    /// How many requests it has answered.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for LocalModels {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
