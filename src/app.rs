@@ -224,6 +224,10 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         request_timeout: config.timeouts.request,
         model: config.model.as_ref(),
     };
+    // A `/model` pick claude saves as its default is put back once it exits.
+    let model_guard = program
+        .as_ref()
+        .and_then(|_| crate::claude_settings::ModelGuard::remember(&env));
     let mut child_env = supervise::env::child_env(&env, &inj);
     if let Some(found) = &zero_config
         && env
@@ -255,6 +259,19 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     let result = runtime.block_on(serve_and_run(listener, Arc::clone(&proxy), mode, signals));
     runtime.shutdown_timeout(Duration::from_millis(500));
+    if let Some(guard) = model_guard {
+        match guard.restore() {
+            Ok(Some(done)) => {
+                tracing::info!("{done}");
+                eprintln!("{done}");
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot restore claude's default model");
+                eprintln!("anyclaude: warning: cannot restore claude's default model: {err}");
+            }
+        }
+    }
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();

@@ -19,6 +19,7 @@ mod hardening;
 mod harness;
 mod hostile;
 mod hosts;
+mod model_pick;
 mod nonstream;
 mod picker;
 mod proxy;
