@@ -11,6 +11,7 @@ mod e2e_endings;
 mod e2e_gemini;
 mod e2e_hosts;
 mod e2e_passthrough;
+mod e2e_picker;
 mod e2e_responses;
 mod e2e_tty;
 mod gemini;
