@@ -5,7 +5,12 @@
 //!
 //! Invocations that never reach the model (`--version`, `mcp list`, ...: see
 //! [`cli::pass_through`]) replace anyclaude with claude at once: no proxy, no log, no
-//! warnings. `completions <SHELL>` and `man` print what clap renders and exit.
+//! warnings. `completions <SHELL>` and `man` print what clap renders and exit; `check` and
+//! `models` report on the providers (see [`crate::check`]) and start no claude.
+//!
+//! With no model named and no provider key set, the local servers are probed before the
+//! port is bound ([`crate::zero_config`]); a `/model` pick claude saved as its default is
+//! put back after it exits ([`crate::claude_settings`]).
 //!
 //! Exit statuses: claude's own (or 128+N when it died of signal N); 2 for a usage or
 //! configuration error (nothing started); 127 when claude cannot be found, 126 when it
@@ -72,10 +77,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Prints a completion script or the man page on stdout.
+/// Prints a completion script or the man page on stdout, or runs `check` or `models`.
 fn print_tool(tool: &Tool) -> ExitCode {
     let mut text = Vec::new();
     match tool {
+        Tool::Check { model, claude } => {
+            return crate::check::check(model.as_deref(), claude.as_ref(), config::process_env());
+        }
+        Tool::Models { provider } => {
+            return crate::check::models(provider.as_deref(), config::process_env());
+        }
         Tool::Completions { shell } => {
             clap_complete::generate(*shell, &mut cli::command(), "anyclaude", &mut text);
         }

@@ -16,6 +16,7 @@
 
 pub mod anthropic;
 pub mod app;
+pub mod check;
 pub mod claude_settings;
 pub mod cli;
 pub mod config;

@@ -4,6 +4,7 @@
 
 mod chat;
 mod chat_script;
+mod check;
 mod claude;
 mod cli;
 mod e2e;
