@@ -81,11 +81,24 @@ pub fn main() -> ExitCode {
 fn print_tool(tool: &Tool) -> ExitCode {
     let mut text = Vec::new();
     match tool {
-        Tool::Check { model, claude } => {
-            return crate::check::check(model.as_deref(), claude.as_ref(), config::process_env());
+        Tool::Check {
+            model,
+            claude,
+            config,
+        } => {
+            return crate::check::check(
+                model.as_deref(),
+                claude.as_ref(),
+                config.as_ref(),
+                config::process_env(),
+            );
         }
-        Tool::Models { provider } => {
-            return crate::check::models(provider.as_deref(), config::process_env());
+        Tool::Models { provider, config } => {
+            return crate::check::models(
+                provider.as_deref(),
+                config.as_ref(),
+                config::process_env(),
+            );
         }
         Tool::Completions { shell } => {
             clap_complete::generate(*shell, &mut cli::command(), "anyclaude", &mut text);
@@ -149,7 +162,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     } else {
         Some(find_claude(&config, &env)?)
     };
-    let zero_config = zero_config(&mut config, &env)?;
+    let zero_config = zero_config(&mut config)?;
     {
         let mut err = std::io::stderr().lock();
         for warning in &config.warnings {
@@ -158,18 +171,18 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     }
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
-    let log_path = open_log(&config, &env, Scrubber::from_env(&env, &token))?;
+    let log_path = open_log(
+        &config,
+        &env,
+        Scrubber::from_env(&env, &token).with(config.registry.secrets()),
+    )?;
     // Claude Code (which inherits it) and the proxy both need more than the common 1024.
     let open_files = server::raise_open_file_limit();
 
     let settings = ProxySettings {
         token: token.clone(),
         timeouts: config.timeouts,
-        default_model: config
-            .model
-            .as_ref()
-            .filter(|m| m.preset.is_some())
-            .map(|m| m.full.clone()),
+        registry: Arc::clone(&config.registry),
         env: env.clone(),
         debug_level: config.log_level,
     };
@@ -207,7 +220,8 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %base_url,
-        model = config.model.as_ref().map(|m| m.full.as_str()),
+        model = config.registry.default_model(),
+        config_file = config.registry.file().map(|p| p.display().to_string()),
         request = %HumanDuration(t.request),
         idle = %HumanDuration(t.idle),
         keepalive = %HumanDuration(t.keepalive),
@@ -232,13 +246,17 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     let inj = Injection {
         base_url: &base_url,
         token: &token,
-        request_timeout: config.timeouts.request,
+        // Claude Code must wait as long as the slowest provider may.
+        request_timeout: config
+            .registry
+            .longest_request_timeout(config.timeouts.request),
         model: config.model.as_ref(),
+        registry: &config.registry,
     };
     // A `/model` pick claude saves as its default is put back once it exits.
-    let model_guard = program
-        .as_ref()
-        .and_then(|_| crate::claude_settings::ModelGuard::remember(&env));
+    let model_guard = program.as_ref().and_then(|_| {
+        crate::claude_settings::ModelGuard::remember(&env, Arc::clone(&config.registry))
+    });
     let mut child_env = supervise::env::child_env(&env, &inj);
     if let Some(found) = &zero_config
         && env
@@ -299,17 +317,15 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 /// set, claude runs on the first local server that offers a model, or anyclaude stops here
 /// (exit status 2) explaining how to choose one. `--proxy-only` serves whatever each request
 /// names, as before.
-fn zero_config(
-    config: &mut Config,
-    env: &HashMap<String, String>,
-) -> Result<Option<crate::zero_config::Found>, ConfigError> {
-    if config.proxy_only || !crate::zero_config::applies(config.model.is_some(), env) {
+fn zero_config(config: &mut Config) -> Result<Option<crate::zero_config::Found>, ConfigError> {
+    if config.proxy_only || !crate::zero_config::applies(config.model.is_some(), &config.registry) {
         return Ok(None);
     }
-    let found = crate::zero_config::detect(env)?;
+    let found = crate::zero_config::detect(&config.registry)?;
     config
         .warnings
         .retain(|w| !w.starts_with("no --model given"));
+    Arc::make_mut(&mut config.registry).set_default_model(Some(&found.choice.resolved));
     config.model = Some(found.choice.clone());
     Ok(Some(found))
 }

@@ -1,7 +1,7 @@
 //! `anyclaude check` and `anyclaude models [provider]`: what anyclaude would run on, shown
 //! without starting claude or changing anything.
 //!
-//! `check` prints claude's path and version, the config file (none yet), each provider with
+//! `check` prints claude's path and version, the config file used (or none), each provider with
 //! its base URL, whether its key is set (never the key) and, for those it can reach
 //! (local servers, hosted providers whose key is set), whether it answers and how fast;
 //! then the chosen model (`--model`, else what zero-config start would pick), its context
@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ModelChoice, Timeouts};
+use crate::cli::Args;
+use crate::config::{Config, Timeouts};
 use crate::discover::{self, ListError, RemoteModel};
-use crate::provider::{self, Env, PRESETS, Preset};
+use crate::registry::{Provider, Registry};
 use crate::server::{self, Proxy, ProxySettings};
 
 /// How long a hosted provider gets to list its models.
@@ -39,12 +40,40 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(120);
 /// How long `claude --version` may take.
 const VERSION_DEADLINE: Duration = Duration::from_secs(20);
 
+/// The configuration `check` and `models` look at: the command line's `--model`,
+/// `--claude` and `--config`, the environment and the config file, validated as a run
+/// would validate them.
+fn load(
+    model: Option<&str>,
+    claude: Option<&OsString>,
+    config: Option<&OsString>,
+    env: &HashMap<String, String>,
+) -> Result<Config, crate::config::ConfigError> {
+    let args = Args {
+        claude: claude.cloned(),
+        config: config.cloned(),
+        ..Args::default()
+    };
+    let claude_args = model
+        .map(|m| vec![OsString::from("--model"), OsString::from(m)])
+        .unwrap_or_default();
+    Config::new(args, claude_args, env)
+}
+
 /// `anyclaude check`.
 pub fn check(
     model: Option<&str>,
     claude: Option<&OsString>,
+    config_file: Option<&OsString>,
     env: HashMap<String, String>,
 ) -> ExitCode {
+    let config = match load(model, claude, config_file, &env) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("anyclaude: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -53,40 +82,38 @@ pub fn check(
         eprintln!("anyclaude: cannot start the async runtime");
         return ExitCode::from(1);
     };
-    let (text, code) = runtime.block_on(check_report(model, claude, &env));
+    let (text, code) = runtime.block_on(check_report(&config, &env));
     print!("{text}");
     ExitCode::from(code)
 }
 
 /// What a provider's probe found.
 struct ProviderState {
-    preset: &'static Preset,
-    base_url: String,
+    provider: Arc<Provider>,
     /// The key variable and whether it is set; `None` for local servers.
-    key: Option<(&'static str, bool)>,
+    key: Option<(String, bool)>,
     /// Its models, when it was asked, and how long it took.
     probe: Option<(Result<Vec<RemoteModel>, ListError>, Duration)>,
 }
 
-async fn check_report(
-    model: Option<&str>,
-    claude: Option<&OsString>,
-    env: &HashMap<String, String>,
-) -> (String, u8) {
+async fn check_report(config: &Config, env: &HashMap<String, String>) -> (String, u8) {
+    let registry = &config.registry;
     let mut out = String::new();
     let _ = writeln!(out, "anyclaude {}", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(out, "claude:    {}", claude_line(claude, env).await);
-    let _ = writeln!(out, "config:    none");
+    let _ = writeln!(out, "claude:    {}", claude_line(config, env).await);
+    let _ = writeln!(
+        out,
+        "config:    {}",
+        registry
+            .file()
+            .map_or("none".to_owned(), |p| p.display().to_string())
+    );
 
-    let hosted = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("anyclaude/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default();
+    let hosted = hosted_client();
     let local = discover::local_client(LOCAL_DEADLINE, true);
-    let states = join_all(PRESETS.iter().map(|preset| {
+    let states = join_all(registry.providers().map(|provider| {
         let (hosted, local) = (&hosted, &local);
-        async move { provider_state(preset, env, hosted, local).await }
+        async move { provider_state(registry, provider, hosted, local).await }
     }))
     .await;
     let _ = writeln!(out, "providers:");
@@ -94,40 +121,28 @@ async fn check_report(
         let _ = writeln!(out, "  {}", provider_line(state));
     }
 
-    // The model: named, or what zero-config start would pick.
-    let choice = match model {
-        Some(full) => match full.split_once('/') {
-            Some((prefix, rest)) if !rest.is_empty() => match provider::preset(prefix) {
-                Some(preset) => ModelChoice {
-                    full: full.to_owned(),
-                    preset: Some(preset),
-                },
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "model:     {full}: unknown provider {prefix:?} (providers: {})",
-                        provider::preset_names()
-                    );
-                    return (out, 2);
-                }
-            },
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "model:     {full} names no provider; write it as <provider>/<model>"
-                );
-                return (out, 2);
-            }
-        },
-        None if crate::zero_config::applies(false, env) => {
+    // The model: named, the config file's default, or what zero-config start would pick.
+    let (full, resolved) = match (&config.model, registry.default_model()) {
+        (Some(choice), _) => {
+            let _ = writeln!(out, "model:     {}", choice.full);
+            (choice.full.clone(), choice.resolved.clone())
+        }
+        (None, Some(default)) => {
+            let _ = writeln!(
+                out,
+                "model:     {default} (the config file's default_model)"
+            );
+            (default.to_owned(), default.to_owned())
+        }
+        (None, None) if crate::zero_config::applies(false, registry) => {
             let reports: Vec<_> = states
                 .iter()
-                .filter(|s| s.preset.server.is_some())
+                .filter(|s| s.provider.server.is_some())
                 .filter_map(|s| {
                     let (models, took) = s.probe.clone()?;
                     Some(discover::LocalServerReport {
-                        preset: s.preset,
-                        base_url: s.base_url.clone(),
+                        provider: Arc::clone(&s.provider),
+                        base_url: s.provider.base_url.clone(),
                         models,
                         took,
                     })
@@ -140,7 +155,7 @@ async fn check_report(
                         "model:     {} (no model named: zero-config start would pick it)",
                         found.choice.full
                     );
-                    found.choice
+                    (found.choice.full, found.choice.resolved)
                 }
                 Err(err) => {
                     let _ = writeln!(out, "model:     none\n{err}");
@@ -148,60 +163,64 @@ async fn check_report(
                 }
             }
         }
-        None => {
+        (None, None) => {
             let _ = writeln!(
                 out,
                 "model:     none: a provider key is set ({}), so name the model: anyclaude check --model <provider>/<model>",
-                crate::zero_config::key_set(env).unwrap_or("")
+                crate::zero_config::key_set(registry).unwrap_or_default()
             );
             return (out, 2);
         }
     };
-    if model.is_some() {
-        let _ = writeln!(out, "model:     {}", choice.full);
+    if full != resolved {
+        let _ = writeln!(out, "  stands for: {resolved}");
     }
-    let (_, id) = choice.full.split_once('/').unwrap_or(("", ""));
-    let window = states
+    let (provider_name, id) = resolved.split_once('/').unwrap_or(("", ""));
+    let listed = states
         .iter()
-        .find(|s| Some(s.preset) == choice.preset)
+        .find(|s| s.provider.name.eq_ignore_ascii_case(provider_name))
         .and_then(|s| s.probe.as_ref())
         .and_then(|(models, _)| models.as_ref().ok())
         .and_then(|models| models.iter().find(|m| m.id == id))
         .and_then(|m| m.context_window);
-    let _ = writeln!(
-        out,
-        "  context window: {}",
-        window.map_or("unknown (no listing says)".to_owned(), |w| format!(
-            "{w} tokens"
-        ))
-    );
-    match one_token(&choice.full, env).await {
+    let window = match registry.model(&resolved).and_then(|m| m.context_window) {
+        Some(w) => format!("{w} tokens (from the config file)"),
+        None => listed.map_or("unknown (no listing says)".to_owned(), |w| {
+            format!("{w} tokens")
+        }),
+    };
+    let _ = writeln!(out, "  context window: {window}");
+    match one_token(&resolved, config, env).await {
         Ok((took, text)) => {
             let _ = writeln!(
                 out,
                 "  one-token request: answered in {} ms ({text:?})",
                 took.as_millis()
             );
-            let _ = writeln!(out, "ok: {} works", choice.full);
+            let _ = writeln!(out, "ok: {full} works");
             (out, 0)
         }
         Err(err) => {
             let _ = writeln!(out, "  one-token request: failed: {err}");
-            let _ = writeln!(out, "not ok: {} does not answer", choice.full);
+            let _ = writeln!(out, "not ok: {full} does not answer");
             (out, 1)
         }
     }
 }
 
-async fn claude_line(claude: Option<&OsString>, env: &HashMap<String, String>) -> String {
-    let (program, from) = match (claude, env.var("ANYCLAUDE_CLAUDE_PATH")) {
-        (Some(path), _) => (path.clone(), "--claude"),
-        (None, Some(path)) => (OsString::from(path), "ANYCLAUDE_CLAUDE_PATH"),
-        (None, None) => (OsString::from("claude"), "PATH"),
-    };
-    let path = match crate::supervise::resolve(&program, env.var("PATH")) {
+fn hosted_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("anyclaude/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn claude_line(config: &Config, env: &HashMap<String, String>) -> String {
+    let path = match crate::supervise::resolve(&config.claude, env.get("PATH").map(String::as_str))
+    {
         Ok(path) => path,
-        Err(err) => return format!("not found ({from}): {err}"),
+        Err(err) => return format!("not found ({}): {err}", config.claude_from),
     };
     let run = tokio::process::Command::new(&path)
         .arg("--version")
@@ -221,51 +240,50 @@ async fn claude_line(claude: Option<&OsString>, env: &HashMap<String, String>) -
 }
 
 async fn provider_state(
-    preset: &'static Preset,
-    env: &HashMap<String, String>,
+    registry: &Registry,
+    provider: &Arc<Provider>,
     hosted: &reqwest::Client,
     local: &reqwest::Client,
 ) -> ProviderState {
-    let base_url = discover::base_url(preset, env);
-    let key = preset.key_var.map(|var| {
-        let set = std::iter::once(var)
-            .chain(preset.key_fallback_vars.iter().copied())
-            .any(|v| env.var(v).is_some());
-        (var, set)
-    });
-    let reachable_to_ask = match key {
+    let key = provider
+        .key_var
+        .as_ref()
+        .map(|var| (var.clone(), provider.key.is_some()));
+    let worth_asking = match &key {
         None => true,
-        Some((_, set)) => set && !base_url.is_empty(),
+        Some((_, set)) => *set && !provider.base_url.is_empty(),
     };
-    let probe = if reachable_to_ask {
+    let probe = if worth_asking {
         let started = Instant::now();
-        let (client, deadline) = if preset.server.is_some() {
+        let (client, deadline) = if provider.server.is_some() {
             (local, LOCAL_DEADLINE)
         } else {
             (hosted, HOSTED_DEADLINE)
         };
-        let result = discover::list_provider(client, preset, env, deadline).await;
+        let result = discover::list_provider(client, registry, provider, deadline).await;
         Some((result, started.elapsed()))
     } else {
         None
     };
     ProviderState {
-        preset,
-        base_url,
+        provider: Arc::clone(provider),
         key,
         probe,
     }
 }
 
 fn provider_line(state: &ProviderState) -> String {
-    let url = if state.base_url.is_empty() {
-        "(no base URL: set ".to_owned()
-            + state.preset.base_url_vars.first().copied().unwrap_or("it")
-            + ")"
+    let p = &state.provider;
+    let url = if p.base_url.is_empty() {
+        format!(
+            "(no base URL: set {})",
+            p.base_url_vars.first().map_or("it", String::as_str)
+        )
     } else {
-        state.base_url.clone()
+        p.base_url.clone()
     };
-    let key = match state.key {
+    let key = match &state.key {
+        None if p.key.is_some() => "local, key set".to_owned(),
         None => "local, no key".to_owned(),
         Some((var, true)) => format!("key {var} set"),
         Some((var, false)) => format!("key {var} missing"),
@@ -293,24 +311,27 @@ fn provider_line(state: &ProviderState) -> String {
         Some((Err(ListError::Unsupported(_)), _)) => "lists no models (ask its portal)".to_owned(),
         Some((Err(err), _)) => err.to_string(),
     };
-    format!("{:<19} {url:<48} {key:<32} {reach}", state.preset.name)
+    format!("{:<19} {url:<48} {key:<32} {reach}", p.name)
 }
 
 /// Sends a one-token request for `model` through an in-process proxy: `(time, text)`, or
 /// the error Claude Code would have got.
 async fn one_token(
     model: &str,
+    config: &Config,
     env: &HashMap<String, String>,
 ) -> Result<(Duration, String), String> {
     let token = crate::supervise::env::new_token().map_err(|e| e.to_string())?;
     let timeouts = Timeouts {
         request: ANSWER_DEADLINE,
-        ..Timeouts::default()
+        ..config.timeouts
     };
+    let mut registry = (*config.registry).clone();
+    registry.set_default_model(Some(model));
     let proxy = Proxy::new(ProxySettings {
         token: token.clone(),
         timeouts,
-        default_model: Some(model.to_owned()),
+        registry: Arc::new(registry),
         env: env.clone(),
         debug_level: 0,
     })
@@ -367,36 +388,46 @@ async fn one_token(
 }
 
 /// `anyclaude models [provider]`.
-pub fn models(provider_name: Option<&str>, env: HashMap<String, String>) -> ExitCode {
-    let presets: Vec<&'static Preset> = match provider_name {
-        Some(name) => match provider::preset(name) {
-            Some(p) => vec![p],
+pub fn models(
+    provider_name: Option<&str>,
+    config_file: Option<&OsString>,
+    env: HashMap<String, String>,
+) -> ExitCode {
+    let config = match load(None, None, config_file, &env) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("anyclaude: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let registry = &config.registry;
+    let providers: Vec<Arc<Provider>> = match provider_name {
+        Some(name) => match registry.provider(name) {
+            Some(p) => vec![Arc::clone(p)],
             None => {
                 eprintln!(
                     "anyclaude: unknown provider {name:?}; known providers: {}",
-                    provider::preset_names()
+                    registry.provider_names()
                 );
                 return ExitCode::from(2);
             }
         },
         None => {
-            // Each local address once, and every hosted provider whose key is set.
-            let local: Vec<_> = discover::local_targets(&env)
+            // Each local address once, and every hosted provider with a key.
+            let local: Vec<_> = discover::local_targets(registry)
                 .into_iter()
                 .map(|(p, _)| p)
                 .collect();
-            PRESETS
-                .iter()
+            registry
+                .providers()
                 .filter(|p| {
                     if p.server.is_some() {
-                        local.contains(p)
+                        local.iter().any(|l| Arc::ptr_eq(l, p))
                     } else {
-                        p.key_var
-                            .into_iter()
-                            .chain(p.key_fallback_vars.iter().copied())
-                            .any(|v| env.var(v).is_some())
+                        p.key.is_some()
                     }
                 })
+                .cloned()
                 .collect()
         }
     };
@@ -407,38 +438,36 @@ pub fn models(provider_name: Option<&str>, env: HashMap<String, String>) -> Exit
         eprintln!("anyclaude: cannot start the async runtime");
         return ExitCode::from(1);
     };
-    let hosted = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let hosted = hosted_client();
     let local = discover::local_client(LOCAL_DEADLINE, true);
-    let results = runtime.block_on(join_all(presets.iter().map(|p| {
-        let client = if p.server.is_some() { &local } else { &hosted };
-        let deadline = if p.server.is_some() {
-            LOCAL_DEADLINE
+    let results = runtime.block_on(join_all(providers.iter().map(|p| {
+        let (client, deadline) = if p.server.is_some() {
+            (&local, LOCAL_DEADLINE)
         } else {
-            HOSTED_DEADLINE
+            (&hosted, HOSTED_DEADLINE)
         };
-        discover::list_provider(client, p, &env, deadline)
+        discover::list_provider(client, registry, p, deadline)
     })));
     let mut listed = 0;
     let mut failed = 0;
     let mut out = String::new();
-    for (preset, result) in presets.iter().zip(results) {
+    for (provider, result) in providers.iter().zip(results) {
         match result {
             Ok(models) => {
                 for m in models {
                     listed += 1;
-                    let _ = writeln!(out, "{}/{}", preset.name, m.id);
+                    let _ = writeln!(out, "{}/{}", provider.name, m.id);
                 }
             }
             // Asked for every local server, one that is not running is no news.
             Err(ListError::Unreachable(_))
-                if provider_name.is_none() && preset.server.is_some() => {}
+                if provider_name.is_none() && provider.server.is_some() => {}
             Err(err) => {
                 failed += 1;
-                let url = discover::base_url(preset, &env);
-                eprintln!("anyclaude: {} ({url}): {err}", preset.name);
+                eprintln!(
+                    "anyclaude: {} ({}): {err}",
+                    provider.name, provider.base_url
+                );
             }
         }
     }

@@ -15,27 +15,30 @@ use std::path::{Path, PathBuf};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::provider;
+use crate::config::Env;
+use crate::registry::Registry;
 
 /// Claude Code's user settings file for this environment.
-pub fn settings_path(env: &dyn provider::Env) -> Option<PathBuf> {
-    let dir = match env.var("CLAUDE_CONFIG_DIR") {
+pub fn settings_path(env: &dyn Env) -> Option<PathBuf> {
+    let dir = match env.non_empty("CLAUDE_CONFIG_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env.var("HOME")?).join(".claude"),
+        None => Path::new(&env.non_empty("HOME")?).join(".claude"),
     };
     Some(dir.join("settings.json"))
 }
 
 /// Whether `model` is an id only anyclaude can serve: `<provider>/<model>` with a provider
-/// anyclaude knows, or an id from its model list (`anyclaude/…`). Claude Code's own ids and
-/// aliases (`sonnet`, `claude-opus-4-1`, `opus[1m]`) are not.
-pub fn only_anyclaude_serves(model: &str) -> bool {
-    if model.starts_with(crate::server::models::PICKER_PREFIX) {
+/// anyclaude knows, one of its aliases, or an id from its model list (`anyclaude/…`).
+/// Claude Code's own ids and aliases (`sonnet`, `claude-opus-4-1`, `opus[1m]`) are not.
+pub fn only_anyclaude_serves(model: &str, registry: &Registry) -> bool {
+    if model.starts_with(crate::server::models::PICKER_PREFIX)
+        || registry.aliases().any(|(alias, _)| alias == model)
+    {
         return true;
     }
     model
         .split_once('/')
-        .is_some_and(|(prefix, rest)| !rest.is_empty() && provider::preset(prefix).is_some())
+        .is_some_and(|(prefix, rest)| !rest.is_empty() && registry.provider(prefix).is_some())
 }
 
 /// The settings file's `model` as it was before claude started.
@@ -46,6 +49,8 @@ pub struct ModelGuard {
     existed: bool,
     /// The `model` value's JSON text, if the key was there.
     before: Option<String>,
+    /// Who can serve what.
+    registry: std::sync::Arc<Registry>,
 }
 
 /// What [`ModelGuard::restore`] did.
@@ -78,7 +83,7 @@ impl std::fmt::Display for Restored {
 impl ModelGuard {
     /// Reads the settings file's `model` now. `None` when there is no settings path (no
     /// HOME) or the file cannot be read as a JSON object (then nothing is touched later).
-    pub fn remember(env: &dyn provider::Env) -> Option<ModelGuard> {
+    pub fn remember(env: &dyn Env, registry: std::sync::Arc<Registry>) -> Option<ModelGuard> {
         let path = settings_path(env)?;
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -91,12 +96,14 @@ impl ModelGuard {
                     path,
                     existed: true,
                     before,
+                    registry,
                 })
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Some(ModelGuard {
                 path,
                 existed: false,
                 before: None,
+                registry,
             }),
             Err(_) => None,
         }
@@ -111,7 +118,8 @@ impl ModelGuard {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
-        let Some((new_text, picked)) = restored(&text, self.before.as_deref()) else {
+        let Some((new_text, picked)) = restored(&text, self.before.as_deref(), &self.registry)
+        else {
             return Ok(None);
         };
         let done = Restored {
@@ -137,14 +145,14 @@ impl ModelGuard {
 /// The settings text with `model` put back to `before` (its JSON text; `None`: removed),
 /// and the model that was there, when the file's `model` now is a string naming a model
 /// only anyclaude serves and differs from `before`; `None` when nothing is to change.
-pub fn restored(text: &str, before: Option<&str>) -> Option<(String, String)> {
+pub fn restored(text: &str, before: Option<&str>, registry: &Registry) -> Option<(String, String)> {
     let entries = parse(text)?;
     let (_, now) = entries.iter().find(|(k, _)| k == "model")?;
     if Some(now.get()) == before {
         return None;
     }
     let picked: String = serde_json::from_str(now.get()).ok()?;
-    if !only_anyclaude_serves(&picked) {
+    if !only_anyclaude_serves(&picked, registry) {
         return None;
     }
     let mut out = String::from("{");
@@ -202,23 +210,27 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    fn presets() -> Registry {
+        Registry::from_env(&HashMap::<String, String>::new()).unwrap()
+    }
+
     const SETTINGS: &str = "{\n  \"permissions\": {\n    \"allow\": [\n      \"Bash(ls)\"\n    ]\n  },\n  \"model\": \"anyclaude/openai/gpt-5\",\n  \"theme\": \"dark\"\n}\n";
 
     #[test]
     fn puts_the_previous_model_back_keeping_the_rest_as_it_was() {
-        let (text, picked) = restored(SETTINGS, Some("\"opus\"")).unwrap();
+        let (text, picked) = restored(SETTINGS, Some("\"opus\""), &presets()).unwrap();
         assert_eq!(picked, "anyclaude/openai/gpt-5");
         assert_eq!(
             text,
             SETTINGS.replace("\"anyclaude/openai/gpt-5\"", "\"opus\"")
         );
         // Absent before: the key goes.
-        let (text, _) = restored(SETTINGS, None).unwrap();
+        let (text, _) = restored(SETTINGS, None, &presets()).unwrap();
         assert_eq!(
             text,
             "{\n  \"permissions\": {\n    \"allow\": [\n      \"Bash(ls)\"\n    ]\n  },\n  \"theme\": \"dark\"\n}\n"
         );
-        let (text, _) = restored("{\"model\":\"ollama/qwen3\"}", None).unwrap();
+        let (text, _) = restored("{\"model\":\"ollama/qwen3\"}", None, &presets()).unwrap();
         assert_eq!(text, "{}");
     }
 
@@ -237,7 +249,7 @@ mod tests {
             // Not a string.
             ("{\"model\": 5}", None),
         ] {
-            assert_eq!(restored(text, before), None, "{text}");
+            assert_eq!(restored(text, before, &presets()), None, "{text}");
         }
     }
 
@@ -250,7 +262,7 @@ mod tests {
             "openrouter/qwen/qwen3-coder",
             "anthropic/claude-sonnet-4-5",
         ] {
-            assert!(only_anyclaude_serves(model), "{model}");
+            assert!(only_anyclaude_serves(model, &presets()), "{model}");
         }
         for model in [
             "sonnet",
@@ -260,7 +272,7 @@ mod tests {
             "arn:aws:bedrock:us-east-1:1:application-inference-profile/abc",
             "openai/",
         ] {
-            assert!(!only_anyclaude_serves(model), "{model}");
+            assert!(!only_anyclaude_serves(model, &presets()), "{model}");
         }
     }
 
@@ -273,7 +285,7 @@ mod tests {
         assert_eq!(path, home.path().join(".claude/settings.json"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{\n  \"model\": \"opus\"\n}\n").unwrap();
-        let guard = ModelGuard::remember(&env).unwrap();
+        let guard = ModelGuard::remember(&env, std::sync::Arc::new(presets())).unwrap();
         std::fs::write(&path, "{\n  \"model\": \"openai/gpt-5\"\n}\n").unwrap();
         let done = guard.restore().unwrap().unwrap();
         assert_eq!(done.picked, "openai/gpt-5");
@@ -285,7 +297,7 @@ mod tests {
 
         // A file claude created only for the pick goes again.
         std::fs::remove_file(&path).unwrap();
-        let guard = ModelGuard::remember(&env).unwrap();
+        let guard = ModelGuard::remember(&env, std::sync::Arc::new(presets())).unwrap();
         std::fs::write(&path, "{\n  \"model\": \"ollama/qwen3\"\n}\n").unwrap();
         assert!(guard.restore().unwrap().is_some());
         assert!(!path.exists());

@@ -125,6 +125,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<OsString>,
 
+    /// The config file: providers, models, aliases, tiers, the default model [default:
+    /// $XDG_CONFIG_HOME/anyclaude/config.toml, else ~/.config/anyclaude/config.toml, when it
+    /// exists] [env: ANYCLAUDE_CONFIG]
+    #[arg(long, value_name = "PATH", help_heading = "Model")]
+    pub config: Option<OsString>,
+
     /// claude's own option, which anyclaude also reads: the provider prefix picks the
     /// backend for every request that names no provider of its own (Claude Code's
     /// background work). Providers are listed below.
@@ -161,6 +167,10 @@ pub enum Tool {
         /// The Claude Code program [default: `claude` on PATH] [env: ANYCLAUDE_CLAUDE_PATH]
         #[arg(long, value_name = "PATH")]
         claude: Option<OsString>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
     },
     /// List the models a provider offers (its model list, or what a local server has
     /// loaded), one <provider>/<model> per line; without a provider, those of every local
@@ -168,6 +178,10 @@ pub enum Tool {
     Models {
         /// The provider, e.g. ollama or openrouter.
         provider: Option<String>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
     },
 }
 
@@ -208,6 +222,7 @@ const LONG: &[(&str, Takes)] = &[
     ("claude", Takes::Value),
     ("log-level", Takes::OptionalDigit),
     ("log-file", Takes::Value),
+    ("config", Takes::Value),
     ("help", Takes::Nothing),
     ("version", Takes::Nothing),
 ];

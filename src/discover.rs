@@ -3,17 +3,19 @@
 //! list (`anyclaude models`). The I/O is a thin shell around pure parsing
 //! ([`parse_model_list`]), tested on each server's documented shape.
 //!
-//! A local server is probed at its preset's base URL, which its variable overrides
+//! A local server is probed at its provider's base URL, which its variable overrides
 //! (`OLLAMA_BASE_URL`, …), so tests point the probes at scripted servers on free ports.
-//! Two presets with the same address (llama.cpp and mlx both default to port 8080) are
-//! probed once; the first preset in [`PRESETS`] names what answers.
+//! Two providers with the same address (llama.cpp and mlx both default to port 8080) are
+//! probed once; the first in the registry's order names what answers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::provider::{self, Dialect, Env, PRESETS, Preset, UrlScheme};
+use crate::provider::{Dialect, UrlScheme};
+use crate::registry::{Provider, Registry};
 
 /// The longest a probe of the local servers may take, all of them together: short enough
 /// to go unnoticed before claude starts (a refused connection on loopback takes well under
@@ -62,8 +64,8 @@ pub enum ListError {
 /// What one local server said.
 #[derive(Debug, Clone)]
 pub struct LocalServerReport {
-    /// The preset it answers for.
-    pub preset: &'static Preset,
+    /// The provider it answers for.
+    pub provider: Arc<Provider>,
     /// The base URL probed.
     pub base_url: String,
     /// Its models, or why there are none.
@@ -79,26 +81,14 @@ impl LocalServerReport {
     }
 }
 
-/// The base URL a preset is reached at: its first base-URL variable that is set, else its
-/// default, without a trailing `/`.
-pub fn base_url(preset: &Preset, env: &dyn Env) -> String {
-    preset
-        .base_url_vars
-        .iter()
-        .find_map(|v| env.var(v))
-        .unwrap_or(preset.default_base_url)
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// The local presets with the address each is probed at, one per address (the first preset
-/// listed for an address keeps it).
-pub fn local_targets(env: &dyn Env) -> Vec<(&'static Preset, String)> {
-    let mut out: Vec<(&'static Preset, String)> = Vec::new();
-    for preset in PRESETS.iter().filter(|p| p.server.is_some()) {
-        let url = base_url(preset, env);
+/// The local servers' providers with the address each is probed at, one per address (the
+/// first provider listed for an address keeps it).
+pub fn local_targets(registry: &Registry) -> Vec<(Arc<Provider>, String)> {
+    let mut out: Vec<(Arc<Provider>, String)> = Vec::new();
+    for provider in registry.providers().filter(|p| p.server.is_some()) {
+        let url = provider.base_url.clone();
         if !url.is_empty() && !out.iter().any(|(_, u)| *u == url) {
-            out.push((preset, url));
+            out.push((Arc::clone(provider), url));
         }
     }
     out
@@ -126,23 +116,22 @@ pub fn local_client(deadline: Duration, https: bool) -> reqwest::Client {
 }
 
 /// Probes every local server at once (`GET <base>/models`), each bounded by `deadline`;
-/// reports in [`PRESETS`] order.
+/// reports in the registry's order.
 pub async fn probe_local(
     client: &reqwest::Client,
-    env: &(dyn Env + Sync),
+    registry: &Registry,
     deadline: Duration,
 ) -> Vec<LocalServerReport> {
-    let probes = local_targets(env).into_iter().map(|(preset, url)| {
-        let key = preset
-            .server
-            .and_then(|s| env.var(s.key_var))
-            .map(str::to_owned);
+    let probes = local_targets(registry).into_iter().map(|(provider, url)| {
+        let auth = provider
+            .key
+            .as_ref()
+            .map(|k| ("authorization", format!("Bearer {}", k.expose())));
         async move {
             let started = Instant::now();
-            let auth = key.map(|k| ("authorization", format!("Bearer {k}")));
             let models = fetch(client, &format!("{url}/models"), auth, &[], deadline).await;
             LocalServerReport {
-                preset,
+                provider,
                 base_url: url,
                 models,
                 took: started.elapsed(),
@@ -154,42 +143,63 @@ pub async fn probe_local(
 
 /// [`probe_local`] from synchronous code (before the proxy's runtime exists), on a
 /// throwaway single-threaded runtime.
-pub fn probe_local_blocking(env: &(dyn Env + Sync), deadline: Duration) -> Vec<LocalServerReport> {
+pub fn probe_local_blocking(registry: &Registry, deadline: Duration) -> Vec<LocalServerReport> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
         return Vec::new();
     };
-    let https = local_targets(env)
+    let https = local_targets(registry)
         .iter()
         .any(|(_, url)| url.starts_with("https:"));
     let client = local_client(deadline, https);
-    runtime.block_on(probe_local(&client, env, deadline))
+    runtime.block_on(probe_local(&client, registry, deadline))
 }
 
-/// The models `provider` offers: its own list endpoint, with its key. `deadline` bounds the
-/// whole exchange.
+/// The models `provider` offers: its own list endpoint, with its key and extra headers.
+/// `deadline` bounds the whole exchange.
 pub async fn list_provider(
     client: &reqwest::Client,
-    preset: &'static Preset,
-    env: &(dyn Env + Sync),
+    registry: &Registry,
+    provider: &Provider,
     deadline: Duration,
 ) -> Result<Vec<RemoteModel>, ListError> {
-    if let UrlScheme::AzureDeployment { .. } = preset.url {
+    if let UrlScheme::AzureDeployment { .. } = provider.url {
         return Err(ListError::Unsupported(
             "Azure serves deployments, which only its portal or CLI lists (`az cognitiveservices account deployment list`)".to_owned(),
         ));
     }
-    // Routing a placeholder model gives the base URL and key exactly as requests get them.
-    let route = provider::route(&format!("{}/-", preset.name), None, env)
+    // Routing a placeholder model gives the URL and key exactly as requests get them.
+    let route = registry
+        .route(&format!("{}/-", provider.name))
         .map_err(|e| ListError::NotConfigured(e.to_string()))?;
-    let (path, extra): (&str, &[(&str, &str)]) = match preset.dialect {
+    let (path, extra): (&str, &[(&str, &str)]) = match provider.dialect {
         Dialect::Anthropic => ("/v1/models", &[("anthropic-version", "2023-06-01")]),
         _ => ("/models", &[]),
     };
-    let auth = route.auth_header();
-    fetch(client, &route.url(path), auth, extra, deadline).await
+    let mut headers: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    for (name, value) in provider.headers.iter() {
+        headers.push((
+            name.as_str().to_owned(),
+            value.to_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    fetch(
+        client,
+        &route.url(path),
+        route.auth_header(),
+        &headers,
+        deadline,
+    )
+    .await
 }
 
 async fn fetch(
@@ -346,9 +356,10 @@ mod tests {
 
     #[test]
     fn local_targets_follow_the_variables_and_probe_each_address_once() {
-        let env = HashMap::new();
-        let targets = local_targets(&env);
-        let names: Vec<_> = targets.iter().map(|(p, _)| p.name).collect();
+        let env: HashMap<String, String> = HashMap::new();
+        let registry = Registry::from_env(&env).unwrap();
+        let targets = local_targets(&registry);
+        let names: Vec<_> = targets.iter().map(|(p, _)| p.name.to_string()).collect();
         // mlx shares llama.cpp's default port: probed once, as llama.cpp.
         assert_eq!(names, ["ollama", "lmstudio", "llamacpp", "vllm"]);
         assert_eq!(targets[0].1, "http://localhost:11434/v1");
@@ -359,10 +370,11 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let targets = local_targets(&env);
+        let registry = Registry::from_env(&env).unwrap();
+        let targets = local_targets(&registry);
         assert_eq!(targets.len(), 5);
         assert_eq!(targets[0].1, "http://127.0.0.1:8/v1");
-        assert_eq!(targets[4].0.name, "mlx");
+        assert_eq!(&*targets[4].0.name, "mlx");
         assert_eq!(targets[4].1, "http://127.0.0.1:9/v1");
     }
 }

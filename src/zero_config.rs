@@ -8,31 +8,31 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use crate::config::{ConfigError, ModelChoice};
 use crate::discover::{self, LocalServerReport};
-use crate::provider::{self, PRESETS};
+use crate::registry::Registry;
 
 /// The variable holding the model claude starts with when zero-config chose it (the user's
 /// own value, when set, wins: anyclaude then only routes Claude Code's bare ids to it).
 pub const MODEL_VAR: &str = "ANTHROPIC_MODEL";
 
-/// Whether zero-config applies: no model was named and no hosted provider's key is set (a
-/// key says the user means a hosted provider; local servers' optional keys do not count).
-pub fn applies(model_named: bool, env: &dyn provider::Env) -> bool {
-    !model_named && key_set(env).is_none()
+/// Whether zero-config applies: no model was named, the config file names no default, and
+/// no hosted provider has a key (a key says the user means a hosted provider; local
+/// servers' optional keys do not count).
+pub fn applies(model_named: bool, registry: &Registry) -> bool {
+    !model_named && registry.default_model().is_none() && key_set(registry).is_none()
 }
 
-/// The first hosted provider's key variable that is set, if any.
-pub fn key_set(env: &dyn provider::Env) -> Option<&'static str> {
-    PRESETS
-        .iter()
-        .filter(|p| p.server.is_none())
-        .flat_map(|p| {
-            p.key_var
-                .into_iter()
-                .chain(p.key_fallback_vars.iter().copied())
-        })
-        .find(|var| env.var(var).is_some())
+/// The variable (or, for a key from the config file, the provider) of the first hosted
+/// provider that has a key, if any.
+pub fn key_set(registry: &Registry) -> Option<String> {
+    registry
+        .providers()
+        .filter(|p| p.server.is_none() && p.key.is_some())
+        .map(|p| p.key_var.clone().unwrap_or_else(|| p.name.to_string()))
+        .next()
 }
 
 /// What zero-config found.
@@ -49,8 +49,12 @@ pub struct Found {
 impl Found {
     /// The one line said before claude starts.
     pub fn announcement(&self) -> String {
-        let preset = self.choice.preset.expect("zero-config picks a preset");
-        let server = preset.server.map_or(preset.name, |s| s.name);
+        let provider = self
+            .choice
+            .provider
+            .as_ref()
+            .expect("zero-config picks a provider");
+        let server = provider.server.map_or(&*provider.name, |s| s.name);
         format!(
             "anyclaude: no model chosen; using {} from {server} at {} (found in {} ms; \
              choose another with --model)",
@@ -65,10 +69,12 @@ impl Found {
 pub fn decide(reports: &[LocalServerReport], took: Duration) -> Result<Found, ConfigError> {
     for report in reports {
         if let Some(model) = report.first_model() {
+            let full = format!("{}/{}", report.provider.name, model.id);
             return Ok(Found {
                 choice: ModelChoice {
-                    full: format!("{}/{}", report.preset.name, model.id),
-                    preset: Some(report.preset),
+                    resolved: full.clone(),
+                    full,
+                    provider: Some(Arc::clone(&report.provider)),
                 },
                 base_url: report.base_url.clone(),
                 took,
@@ -79,9 +85,9 @@ pub fn decide(reports: &[LocalServerReport], took: Duration) -> Result<Found, Co
 }
 
 /// Probes the local servers and decides.
-pub fn detect(env: &(dyn provider::Env + Sync)) -> Result<Found, ConfigError> {
+pub fn detect(registry: &Registry) -> Result<Found, ConfigError> {
     let started = Instant::now();
-    let reports = discover::probe_local_blocking(env, discover::LOCAL_PROBE_DEADLINE);
+    let reports = discover::probe_local_blocking(registry, discover::LOCAL_PROBE_DEADLINE);
     let took = started.elapsed();
     tracing::info!(took_ms = took.as_millis() as u64, "local servers probed");
     decide(&reports, took)
@@ -92,8 +98,8 @@ fn nothing_found(reports: &[LocalServerReport]) -> String {
     let mut text =
         String::from("no model chosen, no provider key set, and no local server offers a model.\n");
     for r in reports {
-        let server = r.preset.server.map_or(r.preset.name, |s| s.name);
-        let start = r.preset.server.map_or("", |s| s.start);
+        let server = r.provider.server.map_or(&*r.provider.name, |s| s.name);
+        let start = r.provider.server.map_or("", |s| s.start);
         let state = match &r.models {
             Ok(_) => "answers but has no model loaded (load or pull one, then retry)".to_owned(),
             Err(err) => format!("{err}; start it with {start}"),
@@ -103,7 +109,8 @@ fn nothing_found(reports: &[LocalServerReport]) -> String {
     text.push_str(
         "Choose a backend in one of three ways:\n  \
          1. name it: anyclaude --model ollama/qwen3 (any <provider>/<model>)\n  \
-         2. set a default model in anyclaude's config file\n  \
+         2. set default_model in anyclaude's config file \
+         (~/.config/anyclaude/config.toml, or --config PATH)\n  \
          3. export a provider's key and name its model: \
          export OPENAI_API_KEY=sk-... && anyclaude --model openai/gpt-5-mini\n\
          `anyclaude --help` lists the providers; `anyclaude check` shows what is reachable.",
@@ -118,9 +125,17 @@ mod tests {
     use super::*;
     use crate::discover::{ListError, RemoteModel};
 
+    fn registry(pairs: &[(&str, &str)]) -> Registry {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Registry::from_env(&env).unwrap()
+    }
+
     fn report(name: &str, models: Result<&[&str], ListError>) -> LocalServerReport {
         LocalServerReport {
-            preset: provider::preset(name).unwrap(),
+            provider: Arc::clone(registry(&[]).provider(name).unwrap()),
             base_url: format!("http://127.0.0.1:9/{name}"),
             models: models.map(|ids| {
                 ids.iter()
@@ -137,19 +152,21 @@ mod tests {
 
     #[test]
     fn applies_only_without_a_model_or_a_hosted_key() {
-        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        assert!(applies(false, &env(&[])));
-        assert!(!applies(true, &env(&[])));
-        assert!(!applies(false, &env(&[("OPENAI_API_KEY", "k")])));
-        assert!(!applies(false, &env(&[("GOOGLE_API_KEY", "k")])));
+        assert!(applies(false, &registry(&[])));
+        assert!(!applies(true, &registry(&[])));
+        assert!(!applies(false, &registry(&[("OPENAI_API_KEY", "k")])));
+        assert!(!applies(false, &registry(&[("GOOGLE_API_KEY", "k")])));
+        assert_eq!(
+            key_set(&registry(&[("GOOGLE_API_KEY", "k")])).as_deref(),
+            Some("GEMINI_API_KEY")
+        );
         // An empty variable is no key; a local server's key is no hosted provider's.
-        assert!(applies(false, &env(&[("OPENAI_API_KEY", "")])));
-        assert!(applies(false, &env(&[("OLLAMA_API_KEY", "k")])));
+        assert!(applies(false, &registry(&[("OPENAI_API_KEY", "")])));
+        assert!(applies(false, &registry(&[("OLLAMA_API_KEY", "k")])));
+        // A default model from the config file is a choice.
+        let mut with_default = registry(&[]);
+        with_default.set_default_model(Some("ollama/qwen3"));
+        assert!(!applies(false, &with_default));
     }
 
     #[test]
@@ -162,7 +179,7 @@ mod tests {
         ];
         let found = decide(&reports, Duration::from_millis(3)).unwrap();
         assert_eq!(found.choice.full, "llamacpp/gemma.gguf");
-        assert_eq!(found.choice.preset.unwrap().name, "llamacpp");
+        assert_eq!(&*found.choice.provider.as_ref().unwrap().name, "llamacpp");
         assert_eq!(
             found.announcement(),
             "anyclaude: no model chosen; using llamacpp/gemma.gguf from llama.cpp's server at \
@@ -192,7 +209,7 @@ mod tests {
         );
         for way in [
             "1. name it",
-            "2. set a default",
+            "2. set default_model in anyclaude's config file",
             "3. export a provider's key",
         ] {
             assert!(err.contains(way), "{err}");

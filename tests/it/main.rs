@@ -7,6 +7,7 @@ mod chat_script;
 mod check;
 mod claude;
 mod cli;
+mod config_file;
 mod e2e;
 mod e2e_endings;
 mod e2e_gemini;

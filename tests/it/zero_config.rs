@@ -117,7 +117,7 @@ fn with_no_local_server_the_three_ways_are_explained_and_nothing_starts() {
     );
     for way in [
         "1. name it: anyclaude --model",
-        "2. set a default model",
+        "2. set default_model in anyclaude's config file",
         "3. export a provider's key and name its model",
     ] {
         assert!(out.stderr.contains(way), "{}", out.stderr);
