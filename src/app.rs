@@ -5,7 +5,12 @@
 //!
 //! Invocations that never reach the model (`--version`, `mcp list`, ...: see
 //! [`cli::pass_through`]) replace anyclaude with claude at once: no proxy, no log, no
-//! warnings. `completions <SHELL>` and `man` print what clap renders and exit.
+//! warnings. `completions <SHELL>` and `man` print what clap renders and exit; `check` and
+//! `models` report on the providers (see [`crate::check`]) and start no claude.
+//!
+//! With no model named and no provider key set, the local servers are probed before the
+//! port is bound ([`crate::zero_config`]); a `/model` pick claude saved as its default is
+//! put back after it exits ([`crate::claude_settings`]).
 //!
 //! Exit statuses: claude's own (or 128+N when it died of signal N); 2 for a usage or
 //! configuration error (nothing started); 127 when claude cannot be found, 126 when it
@@ -72,10 +77,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Prints a completion script or the man page on stdout.
+/// Prints a completion script or the man page on stdout, or runs `check` or `models`.
 fn print_tool(tool: &Tool) -> ExitCode {
     let mut text = Vec::new();
     match tool {
+        Tool::Check {
+            model,
+            claude,
+            config,
+        } => {
+            return crate::check::check(
+                model.as_deref(),
+                claude.as_ref(),
+                config.as_ref(),
+                config::process_env(),
+            );
+        }
+        Tool::Models { provider, config } => {
+            return crate::check::models(
+                provider.as_deref(),
+                config.as_ref(),
+                config::process_env(),
+            );
+        }
         Tool::Completions { shell } => {
             clap_complete::generate(*shell, &mut cli::command(), "anyclaude", &mut text);
         }
@@ -120,7 +144,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         claude_args,
         misspelt,
     } = invocation;
-    let config = Config::new(args, claude_args, &env)?;
+    let mut config = Config::new(args, claude_args, &env)?;
     if config.pass_through {
         let program = find_claude(&config, &env)?;
         let err = std::process::Command::new(&program)
@@ -138,6 +162,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     } else {
         Some(find_claude(&config, &env)?)
     };
+    let zero_config = zero_config(&mut config)?;
     {
         let mut err = std::io::stderr().lock();
         for warning in &config.warnings {
@@ -206,6 +231,9 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         open_files,
         "anyclaude starting"
     );
+    if let Some(found) = &zero_config {
+        eprintln!("{}", found.announcement());
+    }
     if let Some(path) = &log_path
         && !config.proxy_only
     {
@@ -225,12 +253,27 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         model: config.model.as_ref(),
         registry: &config.registry,
     };
+    // A `/model` pick claude saves as its default is put back once it exits.
+    let model_guard = program.as_ref().and_then(|_| {
+        crate::claude_settings::ModelGuard::remember(&env, Arc::clone(&config.registry))
+    });
+    let mut child_env = supervise::env::child_env(&env, &inj);
+    if let Some(found) = &zero_config
+        && env
+            .get(crate::zero_config::MODEL_VAR)
+            .is_none_or(String::is_empty)
+    {
+        child_env.push((
+            crate::zero_config::MODEL_VAR.to_owned(),
+            found.choice.full.clone(),
+        ));
+    }
     let mode = match program {
         Some(program) => Mode::Supervise(
             ChildSpec {
                 program,
                 args: config.claude_args.clone(),
-                env: supervise::env::child_env(&env, &inj),
+                env: child_env,
             },
             misspelt,
         ),
@@ -245,6 +288,19 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     let result = runtime.block_on(serve_and_run(listener, Arc::clone(&proxy), mode, signals));
     runtime.shutdown_timeout(Duration::from_millis(500));
+    if let Some(guard) = model_guard {
+        match guard.restore() {
+            Ok(Some(done)) => {
+                tracing::info!("{done}");
+                eprintln!("{done}");
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot restore claude's default model");
+                eprintln!("anyclaude: warning: cannot restore claude's default model: {err}");
+            }
+        }
+    }
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();
@@ -255,6 +311,23 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         }
     }
     result
+}
+
+/// Zero-config start (see [`crate::zero_config`]): with no model named and no provider key
+/// set, claude runs on the first local server that offers a model, or anyclaude stops here
+/// (exit status 2) explaining how to choose one. `--proxy-only` serves whatever each request
+/// names, as before.
+fn zero_config(config: &mut Config) -> Result<Option<crate::zero_config::Found>, ConfigError> {
+    if config.proxy_only || !crate::zero_config::applies(config.model.is_some(), &config.registry) {
+        return Ok(None);
+    }
+    let found = crate::zero_config::detect(&config.registry)?;
+    config
+        .warnings
+        .retain(|w| !w.starts_with("no --model given"));
+    Arc::make_mut(&mut config.registry).set_default_model(Some(&found.choice.resolved));
+    config.model = Some(found.choice.clone());
+    Ok(Some(found))
 }
 
 /// What to do while the proxy serves.

@@ -14,8 +14,9 @@
 //!   is a single digit (`--log-level 2`); bare, it means 1.
 //! - Every other argument goes to claude. `--model X` / `--model=X` goes to claude *and* is
 //!   read for routing ([`model_arg`]).
-//! - `completions <SHELL>` and `man` as the *first* argument are anyclaude's own commands
-//!   (no pinned claude has a command by either name; a test checks).
+//! - `completions <SHELL>`, `man`, `check` and `models` as the *first* argument are
+//!   anyclaude's own commands (no pinned claude has a command by any of these names; a test
+//!   checks). As a first word they are not sent as a prompt: `anyclaude -- check` is.
 //!
 //! It also recognises invocations that never reach the model ([`pass_through`]) and
 //! arguments that look like a misspelt option of ours ([`Split::misspelt`]); the
@@ -155,10 +156,37 @@ pub enum Tool {
     },
     /// Print the man page (roff), e.g. `anyclaude man > ~/.local/share/man/man1/anyclaude.1`
     Man,
+    /// Show what anyclaude would run on, changing nothing and starting no claude: claude's
+    /// path and version, each provider's base URL, key (set or missing, never shown) and
+    /// reachability, and whether the model answers a one-token request. Exit status 0 when
+    /// it does, 1 when it does not, 2 when no model can be chosen
+    Check {
+        /// The model to check [default: the one zero-config start would pick]
+        #[arg(long, value_name = "PROVIDER/MODEL")]
+        model: Option<String>,
+        /// The Claude Code program [default: `claude` on PATH] [env: ANYCLAUDE_CLAUDE_PATH]
+        #[arg(long, value_name = "PATH")]
+        claude: Option<OsString>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
+    },
+    /// List the models a provider offers (its model list, or what a local server has
+    /// loaded), one <provider>/<model> per line; without a provider, those of every local
+    /// server that answers and of every provider whose key is set
+    Models {
+        /// The provider, e.g. ollama or openrouter.
+        provider: Option<String>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
+    },
 }
 
 /// The words that start anyclaude's own commands (as the first argument only).
-pub const COMMANDS: &[&str] = &["completions", "man"];
+pub const COMMANDS: &[&str] = &["completions", "man", "check", "models"];
 
 /// The command line, split into anyclaude's options and claude's arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

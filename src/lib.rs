@@ -18,10 +18,13 @@
 
 pub mod anthropic;
 pub mod app;
+pub mod check;
+pub mod claude_settings;
 pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod dialect;
+pub mod discover;
 pub mod logging;
 pub mod metrics;
 pub mod provider;
@@ -32,3 +35,4 @@ pub mod sse;
 pub mod supervise;
 pub mod translate;
 pub mod upstream;
+pub mod zero_config;

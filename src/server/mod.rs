@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod forward;
+pub mod models;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
@@ -88,6 +89,7 @@ pub struct Proxy {
     scrubber: Arc<crate::secrets::Scrubber>,
     slots: slots::Slots,
     templates: templates::Templates,
+    catalog: models::Catalog,
 }
 
 impl Proxy {
@@ -116,6 +118,7 @@ impl Proxy {
             body_budget: request_body::BodyBudget::default(),
             slots: slots::Slots::default(),
             templates: templates::Templates::default(),
+            catalog: models::Catalog::default(),
         }))
     }
 
@@ -161,6 +164,11 @@ impl Proxy {
     /// Resolves when the proxy starts shutting down.
     pub async fn shutting_down(&self) {
         self.shutdown.cancelled().await;
+    }
+
+    /// The local servers' model lists it keeps for `GET /v1/models`.
+    pub fn catalog(&self) -> &models::Catalog {
+        &self.catalog
     }
 
     /// The metrics it keeps.
