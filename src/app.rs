@@ -42,10 +42,11 @@ use crate::supervise::{self, ChildSpec, Signals, SpawnError, env::Injection};
 /// own, shorter grace period; this only guards against a hang).
 const SERVE_DRAIN_BOUND: Duration = Duration::from_secs(10);
 
-/// A claude that fails within this long of starting most likely refused its arguments:
-/// Claude Code rejects an unknown option in about half a second on an idle machine, and
-/// in up to 5 s on a loaded one. Only then, and only for an argument close to one of our
-/// options, is the hint printed (claude's stderr is never read: it owns the terminal).
+/// A claude that fails within this long of starting, or later without ever having asked
+/// the model anything, most likely refused its arguments: Claude Code rejects an unknown
+/// option in about half a second on an idle machine, and in over 10 s (2.0.x, on Node) on
+/// a heavily loaded one. Only then, and only for an argument close to one of our options,
+/// is the hint printed (claude's stderr is never read: it owns the terminal).
 const QUICK_EXIT: Duration = Duration::from_secs(10);
 
 /// The `--claude` program is a directory (exit status 126, as for anything that cannot
@@ -351,6 +352,7 @@ async fn serve_and_run(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let metrics = proxy.metrics().clone();
     let server = tokio::spawn(server::serve(listener, proxy, shutdown.child_token()));
 
     let result = match mode {
@@ -362,7 +364,8 @@ async fn serve_and_run(
                 .map_err(anyhow::Error::from);
             if let Ok(code) = result
                 && code != 0
-                && started.elapsed() < QUICK_EXIT
+                && (started.elapsed() < QUICK_EXIT
+                    || (metrics.active() == 0 && metrics.snapshot().requests == 0))
             {
                 for (given, ours) in &misspelt {
                     eprintln!("{}", misspelt_hint(given, ours));
