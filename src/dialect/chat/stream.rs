@@ -44,6 +44,8 @@
 //!   the answer ends in an error naming it. The output estimate is the writer's running
 //!   count, not kept text.
 
+use std::borrow::Cow;
+
 use super::wire_response::{
     ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
 };
@@ -349,14 +351,14 @@ impl ChatStream {
                 ..
             } = choice.delta;
             if let Some(r) = reasoning.or(reasoning_content) {
-                self.text(TextKind::Thinking, r, w);
+                self.text(TextKind::Thinking, &r, w);
             }
             if let Some(c) = content {
-                self.text(TextKind::Text, c, w);
+                self.text(TextKind::Text, &c, w);
             }
             if let Some(r) = refusal.filter(|r| !r.is_empty()) {
                 self.refused = true;
-                self.text(TextKind::Text, r, w);
+                self.text(TextKind::Text, &r, w);
             }
             for (position, call) in tool_calls.into_iter().enumerate() {
                 if let Err(err) = self.tool_fragment(call, position, w) {
@@ -367,7 +369,7 @@ impl ChatStream {
             if let Some(reason) = choice.finish_reason
                 && (!reason.is_empty() || self.finish_reason.is_none())
             {
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.into_owned());
             }
         }
         if let Some(usage) = usage {
@@ -379,7 +381,7 @@ impl ChatStream {
     }
 
     /// A piece of answer text or reasoning.
-    fn text(&mut self, kind: TextKind, s: String, w: &mut Writer) {
+    fn text(&mut self, kind: TextKind, s: &str, w: &mut Writer) {
         if s.is_empty() {
             return;
         }
@@ -397,8 +399,8 @@ impl ChatStream {
                 return;
             }
             match self.deferred.last_mut() {
-                Some((k, buf)) if *k == kind => buf.push_str(&s),
-                _ => self.deferred.push((kind, s)),
+                Some((k, buf)) if *k == kind => buf.push_str(s),
+                _ => self.deferred.push((kind, s.to_owned())),
             }
             return;
         }
@@ -418,20 +420,21 @@ impl ChatStream {
         if s.trim().is_empty() {
             // Leading whitespace past a screenful is dropped rather than held without end.
             if self.held.len() < MAX_HELD_WHITESPACE {
-                self.held.push_str(&s);
+                self.held.push_str(s);
             }
             return;
         }
-        let text = if self.held.is_empty() {
-            s
+        let held = std::mem::take(&mut self.held);
+        let text = if held.is_empty() {
+            Cow::Borrowed(s)
         } else {
-            let mut t = std::mem::take(&mut self.held);
-            t.push_str(&s);
-            t
+            let mut t = held;
+            t.push_str(s);
+            Cow::Owned(t)
         };
         self.close_text(w);
         self.open_text(kind, w);
-        self.delta(kind, text, w);
+        self.delta(kind, &text, w);
     }
 
     /// Opens a new block of `kind` (the writer opens it with the first delta).
@@ -443,10 +446,10 @@ impl ChatStream {
         };
     }
 
-    fn delta(&mut self, kind: TextKind, text: String, w: &mut Writer) {
+    fn delta(&mut self, kind: TextKind, text: &str, w: &mut Writer) {
         match (kind, self.open) {
-            (TextKind::Text, Open::Text) => w.text(&text),
-            (TextKind::Thinking, Open::Thinking) => w.thinking(&text),
+            (TextKind::Text, Open::Text) => w.text(text),
+            (TextKind::Thinking, Open::Thinking) => w.thinking(text),
             _ => {}
         }
     }
@@ -669,7 +672,7 @@ impl ChatStream {
             }
             self.close_text(w);
             self.open_text(kind, w);
-            self.delta(kind, text, w);
+            self.delta(kind, &text, w);
         }
         self.close_text(w);
         let stop_reason = stop_reason_for(
