@@ -516,7 +516,7 @@ impl<'de> Deserialize<'de> for Tool {
                 if let Value::Object(map) = &mut value {
                     map.remove("type");
                 }
-                custom_tool(value)
+                CustomTool::deserialize(value)
                     .map(Tool::Custom)
                     .map_err(|e| de::Error::custom(format_args!("invalid tool: {e}")))
             }
@@ -527,43 +527,6 @@ impl<'de> Deserialize<'de> for Tool {
             })),
         }
     }
-}
-
-/// A custom tool from its JSON object, its fields moved out of the map rather than read again
-/// through `CustomTool`'s derived (flattening) deserializer, which buffers the whole
-/// definition, schema included, once more: the same fields, defaults and errors, field by
-/// field in key order as the derived one reads them.
-fn custom_tool(value: Value) -> Result<CustomTool, serde_json::Error> {
-    let Value::Object(mut extra) = value else {
-        return CustomTool::deserialize(value);
-    };
-    // Keys in order (the map is sorted), as the derived deserializer meets them.
-    let defer_loading = extra
-        .remove("defer_loading")
-        .map(Option::<bool>::deserialize)
-        .transpose()?
-        .flatten();
-    let description = extra
-        .remove("description")
-        .map(Option::<String>::deserialize)
-        .transpose()?
-        .flatten();
-    let input_schema = extra
-        .remove("input_schema")
-        .map(Option::<Value>::deserialize)
-        .transpose()?
-        .flatten();
-    let name = match extra.remove("name") {
-        Some(name) => String::deserialize(name)?,
-        None => return Err(de::Error::missing_field("name")),
-    };
-    Ok(CustomTool {
-        name,
-        description,
-        input_schema,
-        defer_loading,
-        extra,
-    })
 }
 
 /// `tool_choice`.

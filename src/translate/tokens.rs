@@ -37,7 +37,7 @@ const MESSAGE_OVERHEAD: u64 = 4;
 const TOOL_OVERHEAD: u64 = 8;
 
 /// Texts shorter than this are tokenised directly; longer ones go through the cache.
-const CACHE_MIN_LEN: usize = 256;
+const CACHE_MIN_LEN: usize = 64;
 
 /// Entries the cache holds before it is emptied and starts over.
 const CACHE_CAPACITY: usize = 4_096;

@@ -153,9 +153,7 @@ fn lenient_reason<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D:
 }
 
 /// [`lenient_reason`], borrowing a string from the input when it has no escapes.
-fn lenient_reason_cow<'de, D: Deserializer<'de>>(
-    de: D,
-) -> Result<Option<Cow<'de, str>>, D::Error> {
+fn lenient_reason_cow<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = Option<Cow<'de, str>>;
