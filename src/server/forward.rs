@@ -69,6 +69,9 @@ pub async fn forward(
     for (name, value) in outbound.headers {
         req = req.header(name, value);
     }
+    for (name, value) in ctx.route.provider.headers.iter() {
+        req = req.header(name, value);
+    }
     let stream = parsed.stream.unwrap_or(false);
     let max_tokens = parsed.max_tokens;
     // Poll the send once so the request is on its way, then estimate the input tokens (for
@@ -93,7 +96,7 @@ pub async fn forward(
         Err(failure) => return ctx.fail(&client_model, None, &url, failure),
     };
     if resp.status().is_redirection() {
-        let err = redirect_error(ctx.route.preset.name, &resp);
+        let err = redirect_error(&ctx.route.provider.name, &resp);
         return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     if !resp.status().is_success() {
@@ -138,7 +141,7 @@ pub async fn forward(
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(&client_model, Some(ttfb), &url, failure),
@@ -277,7 +280,7 @@ async fn answer_not_a_stream(
         url,
         ttfb,
     } = not;
-    let provider = ctx.route.preset.name;
+    let provider = ctx.route.provider.name.clone();
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -297,7 +300,7 @@ async fn answer_not_a_stream(
         );
         return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(client_model, Some(ttfb), url, failure),
