@@ -545,7 +545,10 @@ fn request_path_alone(body: &[u8], n: usize) -> f64 {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let route = anyclaude::provider::route("openai/bench", None, &env).unwrap();
+    let route = anyclaude::registry::Registry::from_env(&env)
+        .unwrap()
+        .route("openai/bench")
+        .unwrap();
     let headers = http::HeaderMap::new();
     let raw = Bytes::copy_from_slice(body);
     let mut best = f64::MAX;
