@@ -4,13 +4,16 @@
 //! Layout: [`routes`] (dispatch, auth), [`request_body`] (reading request bodies: size,
 //! encoding, deadline, memory budget, surrogate repair), [`forward`] (the one upstream path,
 //! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
-//! timeouts), [`body`] (response helpers).
+//! timeouts), [`body`] (response helpers), [`slots`] (background requests wait for the main
+//! turn on one-slot local servers), [`templates`] (local chat templates that show no tools).
 
 pub mod body;
 pub mod forward;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
+pub mod slots;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -83,6 +86,8 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    slots: slots::Slots,
+    templates: templates::Templates,
 }
 
 impl Proxy {
@@ -109,6 +114,8 @@ impl Proxy {
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            slots: slots::Slots::default(),
+            templates: templates::Templates::default(),
         }))
     }
 
@@ -139,6 +146,21 @@ impl Proxy {
     /// The settings it runs with.
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
+    }
+
+    /// The turn-taking of one-slot local servers.
+    pub fn slots(&self) -> &slots::Slots {
+        &self.slots
+    }
+
+    /// What it learned about local servers' chat templates.
+    pub fn templates(&self) -> &templates::Templates {
+        &self.templates
+    }
+
+    /// Resolves when the proxy starts shutting down.
+    pub async fn shutting_down(&self) {
+        self.shutdown.cancelled().await;
     }
 
     /// The metrics it keeps.

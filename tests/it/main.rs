@@ -21,6 +21,7 @@ mod hardening;
 mod harness;
 mod hostile;
 mod hosts;
+mod local;
 mod nonstream;
 mod proxy;
 mod responses;
