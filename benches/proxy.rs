@@ -565,6 +565,7 @@ fn request_path_alone(body: &[u8], n: usize) -> f64 {
                     query: Some("beta=true"),
                     headers: &headers,
                     route: &route,
+                    tool_call_format: Default::default(),
                 })
                 .unwrap();
             std::hint::black_box(prepared.outbound.body.len());
