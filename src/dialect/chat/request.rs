@@ -105,7 +105,11 @@ pub fn encode(
         cx.dropped.add("top_k");
     }
 
-    let tools: Vec<ChatTool> = conv.tools.iter().map(|t| chat_tool(&mut cx, t)).collect();
+    let tools: Vec<ChatTool> = conv
+        .tools
+        .into_iter()
+        .map(|t| chat_tool(&mut cx, t))
+        .collect();
     let tool_choice = conv.tool_choice.as_ref().map(|choice| match choice {
         ToolChoice::Auto => ChatToolChoice::Auto,
         ToolChoice::Any => ChatToolChoice::Required,
@@ -295,13 +299,15 @@ fn effort_from_str(effort: &str) -> Option<ReasoningEffort> {
 // ---------------------------------------------------------------------------------------
 // Tools
 
-fn chat_tool(cx: &mut Cx<'_>, tool: &ToolSpec) -> ChatTool {
+/// A tool definition, moved (not copied: Claude Code's schemas are tens of KB) out of the
+/// conversation.
+fn chat_tool(cx: &mut Cx<'_>, tool: ToolSpec) -> ChatTool {
     ChatTool {
         kind: FunctionType::Function,
         function: FunctionDef {
             name: cx.names.upstream_name(&tool.name),
-            description: tool.description.clone(),
-            parameters: tool.parameters.clone(),
+            description: tool.description,
+            parameters: tool.parameters,
         },
     }
 }

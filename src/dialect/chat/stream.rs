@@ -48,9 +48,11 @@
 //!   the answer ends in an error naming it. The output estimate is the writer's running
 //!   count, not kept text.
 
+use std::borrow::Cow;
+
 use super::text_tools::{Piece, TextTools};
 use super::wire_response::{
-    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, FunctionDelta, ToolCallDelta,
+    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, FunctionFragment, ToolCallDelta,
 };
 use crate::anthropic::error::{ApiError, ErrorKind};
 use crate::anthropic::stream::Usage;
@@ -379,18 +381,18 @@ impl ChatStream {
                 ..
             } = choice.delta;
             if let Some(r) = reasoning.or(reasoning_content) {
-                self.text(TextKind::Thinking, r, w);
+                self.text(TextKind::Thinking, &r, w);
             }
             if let Some(c) = content {
                 if self.text_tools.is_some() {
                     self.recognised_text(&c, w);
                 } else {
-                    self.text(TextKind::Text, c, w);
+                    self.text(TextKind::Text, &c, w);
                 }
             }
             if let Some(r) = refusal.filter(|r| !r.is_empty()) {
                 self.refused = true;
-                self.text(TextKind::Text, r, w);
+                self.text(TextKind::Text, &r, w);
             }
             for (position, call) in tool_calls.into_iter().enumerate() {
                 if let Err(err) = self.tool_fragment(call, position, w) {
@@ -401,7 +403,7 @@ impl ChatStream {
             if let Some(reason) = choice.finish_reason
                 && (!reason.is_empty() || self.finish_reason.is_none())
             {
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.into_owned());
             }
         }
         if let Some(usage) = usage {
@@ -413,7 +415,7 @@ impl ChatStream {
     }
 
     /// A piece of answer text or reasoning.
-    fn text(&mut self, kind: TextKind, s: String, w: &mut Writer) {
+    fn text(&mut self, kind: TextKind, s: &str, w: &mut Writer) {
         if s.is_empty() {
             return;
         }
@@ -431,8 +433,8 @@ impl ChatStream {
                 return;
             }
             match self.deferred.last_mut() {
-                Some((k, buf)) if *k == kind => buf.push_str(&s),
-                _ => self.deferred.push((kind, s)),
+                Some((k, buf)) if *k == kind => buf.push_str(s),
+                _ => self.deferred.push((kind, s.to_owned())),
             }
             return;
         }
@@ -452,20 +454,21 @@ impl ChatStream {
         if s.trim().is_empty() {
             // Leading whitespace past a screenful is dropped rather than held without end.
             if self.held.len() < MAX_HELD_WHITESPACE {
-                self.held.push_str(&s);
+                self.held.push_str(s);
             }
             return;
         }
-        let text = if self.held.is_empty() {
-            s
+        let held = std::mem::take(&mut self.held);
+        let text = if held.is_empty() {
+            Cow::Borrowed(s)
         } else {
-            let mut t = std::mem::take(&mut self.held);
-            t.push_str(&s);
-            t
+            let mut t = held;
+            t.push_str(s);
+            Cow::Owned(t)
         };
         self.close_text(w);
         self.open_text(kind, w);
-        self.delta(kind, text, w);
+        self.delta(kind, &text, w);
     }
 
     /// Answer text through the recogniser of tool calls written as text.
@@ -493,15 +496,15 @@ impl ChatStream {
                 return;
             }
             match piece {
-                Piece::Text(t) => self.text(TextKind::Text, t, w),
+                Piece::Text(t) => self.text(TextKind::Text, &t, w),
                 Piece::Call { name, arguments } => {
                     let call = ToolCallDelta {
                         index: Some(TEXT_CALL_KEY + self.slots.len() as u64),
                         id: None,
                         kind: None,
-                        function: FunctionDelta {
-                            name: Some(name),
-                            arguments: Some(arguments),
+                        function: FunctionFragment {
+                            name: Some(Cow::Owned(name)),
+                            arguments: Some(Cow::Owned(arguments)),
                         },
                     };
                     if let Err(err) = self.tool_fragment(call, 0, w) {
@@ -522,10 +525,10 @@ impl ChatStream {
         };
     }
 
-    fn delta(&mut self, kind: TextKind, text: String, w: &mut Writer) {
+    fn delta(&mut self, kind: TextKind, text: &str, w: &mut Writer) {
         match (kind, self.open) {
-            (TextKind::Text, Open::Text) => w.text(&text),
-            (TextKind::Thinking, Open::Thinking) => w.thinking(&text),
+            (TextKind::Text, Open::Text) => w.text(text),
+            (TextKind::Thinking, Open::Thinking) => w.thinking(text),
             _ => {}
         }
     }
@@ -752,7 +755,7 @@ impl ChatStream {
             }
             self.close_text(w);
             self.open_text(kind, w);
-            self.delta(kind, text, w);
+            self.delta(kind, &text, w);
         }
         self.close_text(w);
         let stop_reason = stop_reason_for(
