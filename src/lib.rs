@@ -9,7 +9,8 @@
 //!   [`dialect`] (each upstream protocol behind one trait, e.g. [`dialect::chat`]),
 //!   [`sse`] (decoding), [`translate`] (shared helpers: token estimates, tool names),
 //!   [`provider`] (presets, their quirks as data, and routing), [`config`], [`secrets`]
-//!   (scrubbing keys, the token and URL userinfo out of text);
+//!   (scrubbing keys, the token and URL userinfo out of text); the pure half of
+//!   [`local_server`] (a local server's window, what Claude Code is told);
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
 //! - [`app`], which wires them together for `main`.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod dialect;
+pub mod local_server;
 pub mod logging;
 pub mod metrics;
 pub mod provider;
