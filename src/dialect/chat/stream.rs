@@ -26,15 +26,15 @@
 //!   dropped; one with arguments but no name is an error.
 //! - **The end**: a `finish_reason` is only recorded. `message_delta` + `message_stop` are
 //!   sent when the usage chunk arrives after it, at `data: [DONE]`, or at EOF after a
-//!   finish reason (llama.cpp-style servers end that way). EOF without any finish reason is
-//!   a failure, never a silent end. Stop reason and usage follow
-//!   [`super::response::stop_reason_for`] and [`super::response::final_usage`].
+//!   finish reason (llama.cpp-style servers end that way). `[DONE]` or EOF without any
+//!   finish reason is an interrupted answer (a one-slot local server cuts a running answer
+//!   with a bare `[DONE]` when another request arrives): a failure, never a silent
+//!   `end_turn`. Stop reason and usage follow [`super::response::stop_reason_for`] and
+//!   [`super::response::final_usage`].
 //! - **Failures**: an `{"error":…}` chunk (or `event: error`), a data line that is not a
 //!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
 //!   end the answer with [`Writer::fail`]. Buffered tool calls and deferred text are then
 //!   not emitted.
-//! - `[DONE]` with nothing before it (no text, no call, no finish reason) is a failure, not
-//!   an empty answer.
 //! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
 //!   is everything after `[DONE]` or the end.
 //! - **Bounded whatever the upstream does**: a call's arguments are kept only until its
@@ -79,6 +79,15 @@ const MAX_HELD_WHITESPACE: usize = 64 * 1024;
 enum TextKind {
     Text,
     Thinking,
+}
+
+/// How an upstream stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// `data: [DONE]`.
+    Done,
+    /// The body ended.
+    Eof,
 }
 
 /// The block currently open.
@@ -204,20 +213,32 @@ impl ChatStream {
         if let Err(e) = decoded {
             self.fail(ApiError::new(ErrorKind::Api, e.to_string()), w);
         }
+        self.end_of_stream(End::Eof, w);
+    }
+
+    /// The upstream said it is done (`[DONE]`) or its body ended: complete the message if
+    /// the model finished (a `finish_reason` was seen), otherwise fail it. A stream without
+    /// a finish reason is an interrupted answer, never a finished one: llama.cpp-style
+    /// servers stop a running answer with a bare `[DONE]` when another request takes their
+    /// slot, and a connection can close early.
+    fn end_of_stream(&mut self, end: End, w: &mut Writer) {
         if w.is_finished() {
             return;
         }
         if self.finish_reason.is_some() {
             self.complete(w);
-        } else {
-            self.fail(
-                ApiError::new(
-                    ErrorKind::Api,
-                    "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete",
-                ),
-                w,
-            );
+            return;
         }
+        let nothing = w.blocks_started() == 0 && self.slots.is_empty() && self.deferred.is_empty();
+        let message = match end {
+            // Nothing at all before the end: a backend that failed, not an empty answer.
+            End::Done if nothing => {
+                "the upstream ended its stream ([DONE]) without any answer".to_owned()
+            }
+            End::Done => "the upstream ended its stream ([DONE]) before the model finished its answer (no finish_reason; a local server does this when another request interrupts it): the answer is incomplete".to_owned(),
+            End::Eof => "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete".to_owned(),
+        };
+        self.fail(ApiError::new(ErrorKind::Api, message), w);
     }
 
     /// Ends the answer with `err` (see [`Writer::fail`] for how a failure ends).
@@ -265,20 +286,7 @@ impl ChatStream {
             return;
         }
         if data == "[DONE]" {
-            if self.finish_reason.is_none()
-                && w.blocks_started() == 0
-                && self.slots.is_empty()
-                && self.deferred.is_empty()
-            {
-                // Nothing at all before the end: a backend that failed, not an empty answer.
-                let err = ApiError::new(
-                    ErrorKind::Api,
-                    "the upstream ended its stream ([DONE]) without any answer",
-                );
-                self.fail(err, w);
-                return;
-            }
-            self.complete(w);
+            self.end_of_stream(End::Done, w);
             return;
         }
         let named = ev.event.as_deref().filter(|n| *n != "message");
@@ -827,7 +835,7 @@ mod tests {
     fn fixtures() {
         check_fixtures(
             |name| !name.starts_with("gemini_") && !name.starts_with("responses_"),
-            14,
+            15,
             &head(),
             |chunks| run(chunks).0,
             folded_message,
@@ -1166,9 +1174,9 @@ mod tests {
         let (events, s) = run(&[body.as_bytes()]);
         check_invariants(&events, true).unwrap();
         assert_eq!((s.usage().input_tokens, s.usage().output_tokens), (77, 3));
-        // [DONE] without a finish reason still ends normally; content after it is ignored.
+        // [DONE] after a finish reason ends normally; content after it is ignored.
         let events = run_str(&format!(
-            "{text}data: [DONE]\n\n{}",
+            "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n{}",
             chunk(r#"{"content":"ignored"}"#)
         ));
         assert!(matches!(events.last(), Some(Event::MessageStop)));
@@ -1179,6 +1187,44 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// `[DONE]` without any finish reason is an interrupted answer (llama.cpp's servers cut
+    /// a running answer so when another request arrives): the answer so far, then the
+    /// writer's failure ending, never `end_turn`; nothing after it counts.
+    #[test]
+    fn done_without_a_finish_reason_is_incomplete() {
+        for body in [
+            format!("{}data: [DONE]\n\n", chunk(r#"{"content":"Once upon a"}"#)),
+            format!(
+                "{}data: [DONE]\n\n{}",
+                chunk(r#"{"content":"Once upon a"}"#),
+                "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+            ),
+            format!(
+                "{}{}data: [DONE]\n\n",
+                chunk(r#"{"content":"Once upon a"}"#),
+                chunk(
+                    r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"Read","arguments":"{}"}}]}"#
+                )
+            ),
+        ] {
+            let (events, s) = run(&[body.as_bytes()]);
+            check_invariants(&events, true).unwrap();
+            assert_eq!(s.stop_reason(), None, "{body}");
+            let err = s.failure().expect("an error");
+            assert!(
+                err.message.contains("no finish_reason") && err.message.contains("incomplete"),
+                "{}",
+                err.message
+            );
+            assert!(matches!(events.last(), Some(Event::Error(_))));
+            assert!(events.contains(&Event::BlockDelta {
+                index: 0,
+                delta: Delta::Text("Once upon a".into())
+            }));
+            assert_eq!(folded_message(body.as_bytes()), Err(err.message.clone()));
+        }
     }
 
     #[test]
