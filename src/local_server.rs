@@ -273,12 +273,12 @@ pub fn start_warnings(route: &Route, check: &StartCheck) -> Vec<String> {
 /// server's message names it) and the setting that raises it.
 pub fn overflow_hint(server: &LocalServer, message: &str) -> String {
     let what = match parse::window_in_overflow(message) {
-        Some(n) => format!("{}'s window is {n} tokens", server.name),
+        Some(n) => format!("{} has a {n}-token window", server.name),
         None => format!("{}'s window is too small", server.name),
     };
     format!(
-        "{what}, and Claude Code needs about {FIRST_REQUEST_TOKENS} for its first request \
-         alone: restart the server with a larger window ({})",
+        "{what}, and Claude Code needs about {FIRST_REQUEST_TOKENS} tokens for its first \
+         request alone: restart it with a larger window ({})",
         server.window_setting
     )
 }
@@ -613,7 +613,7 @@ mod tests {
     fn overflow_hints_name_window_and_setting() {
         let server = crate::provider::preset("ollama").unwrap().server.unwrap();
         let hint = overflow_hint(&server, "prompt is too long: 9000 tokens > 4096 maximum");
-        assert!(hint.starts_with("Ollama's window is 4096 tokens"), "{hint}");
+        assert!(hint.starts_with("Ollama has a 4096-token window"), "{hint}");
         assert!(
             hint.contains("num_ctx") && hint.contains("OLLAMA_CONTEXT_LENGTH"),
             "{hint}"
@@ -627,7 +627,7 @@ mod tests {
         let told = explain_overflow(Some(&server), overflow.clone());
         assert!(
             told.message.starts_with(
-                "prompt is too long: 9000 tokens > 4096 maximum. Ollama's window is 4096"
+                "prompt is too long: 9000 tokens > 4096 maximum. Ollama has a 4096-token"
             ),
             "{}",
             told.message

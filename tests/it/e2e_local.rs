@@ -1,0 +1,365 @@
+//! End to end against a real local model server: the real, pinned Claude Code, through
+//! anyclaude (`--model llamacpp/smollm2`), against llama-cpp-python's server running
+//! SmolLM2-135M-Instruct (see [`crate::llama`]). The model is tiny: the tests assert on the
+//! shape of what crosses and on the plumbing, never on the quality of an answer. To keep
+//! their cost bounded they run small windows, Claude Code with a one-line system prompt and
+//! few tools (but for the window case, which needs its real first request), and a low
+//! output cap.
+//!
+//! Where a test needs something the real server cannot do on cue (a first reply that is a
+//! tool call; llama.cpp's `/props`, which llama-cpp-python does not serve), a scripted
+//! front answers that and forwards everything else to the real server unchanged.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::chat_script;
+use crate::claude::{self, Claude, Run, dirs};
+use crate::llama::{LlamaServer, MODEL, Settings};
+use crate::scripted::{Received, Reply, Upstream};
+
+/// A short system prompt and no tools: a request of a few hundred tokens.
+const SMALL: &[&str] = &["--system-prompt", "You are terse. Answer in one sentence."];
+
+/// Runs `anyclaude --model llamacpp/smollm2 -p <prompt>` with `LLAMACPP_BASE_URL` at
+/// `base_url` (`…/v1`).
+async fn anyclaude(claude: &Claude, base_url: &str, prompt: &str, extra: &[&str]) -> Run {
+    let (_root, home, project) = dirs(claude);
+    let env = [("LLAMACPP_BASE_URL", base_url.to_owned())];
+    claude::print(
+        claude,
+        (&home, &project),
+        &env,
+        MODEL,
+        prompt,
+        extra,
+        Duration::from_secs(300),
+    )
+    .await
+}
+
+fn stderr(run: &Run) -> String {
+    String::from_utf8_lossy(&run.out.stderr).into_owned()
+}
+
+/// Forwards `r` (a chat completion) to the real server as it came and answers with what it
+/// said, whole.
+fn forward(server_base: &str, r: &Received) -> Reply {
+    let url = format!(
+        "{server_base}{}",
+        r.uri.strip_prefix("/v1").unwrap_or(&r.uri)
+    );
+    let body = r.body.clone();
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the real server answers");
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned();
+            let body = resp.bytes().await.expect("the real server's body");
+            Reply::Full {
+                status,
+                headers: vec![("content-type", content_type)],
+                body,
+            }
+        })
+    })
+}
+
+async fn plain_answer(claude: &Claude, server: &LlamaServer) {
+    let started = Instant::now();
+    let run = anyclaude(
+        claude,
+        &server.base_url(),
+        "Say hello.",
+        &[SMALL, &["--tools", ""]].concat(),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{}",
+        claude.version,
+        claude::log_tail(&stderr(&run))
+    );
+    let text = result["result"].as_str().unwrap_or_default();
+    assert!(
+        !text.trim().is_empty(),
+        "{}: an empty answer",
+        claude.version
+    );
+    assert!(run.out.status.success());
+    let err = stderr(&run);
+    assert!(
+        !err.contains("nothing listens"),
+        "{}: {err}",
+        claude.version
+    );
+    eprintln!(
+        "{}: plain answer from the real server in {:?}: {text:?}",
+        claude.version,
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_plain_answer() {
+    let test = "e2e_local_plain_answer";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 4096,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        plain_answer(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+    assert!(
+        !server.prompt_evals().is_empty(),
+        "the real server evaluated the prompts:\n{}",
+        server.log()
+    );
+}
+
+/// The server's default-sized window against Claude Code's real first request: the error
+/// Claude Code shows names the server's window and the setting that raises it, at once
+/// (a 400: not retried).
+async fn window_too_small(claude: &Claude, server: &LlamaServer) {
+    let started = Instant::now();
+    let run = anyclaude(claude, &server.base_url(), "Say hello.", &[]).await;
+    let elapsed = started.elapsed();
+    let shown = String::from_utf8_lossy(&run.out.stdout).into_owned();
+    eprintln!(
+        "{}: window too small, after {elapsed:?}, Claude Code showed: {}",
+        claude.version,
+        claude::result_line(&run.lines).map_or_else(|| shown.clone(), Value::to_string)
+    );
+    let result = run.result(&claude.version);
+    assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
+    assert!(
+        shown.contains("2048-token window") && shown.contains("--n_ctx"),
+        "{}: the message names the window and --n_ctx: {shown}",
+        claude.version
+    );
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "{}: not retried for minutes",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_window_too_small() {
+    let test = "e2e_local_window_too_small";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 2048,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        window_too_small(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+}
+
+/// A front that serves llama.cpp's `GET /props` with the real server's window and forwards
+/// the rest: anyclaude finds the window at start, warns that Claude Code's full first request
+/// would not fit, and tells Claude Code the window and an output cap, which it keeps to.
+async fn window_told(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
+    let base = server.base_url();
+    let front = Upstream::with_handler(move |r: &Received| {
+        if r.uri == "/props" {
+            return Reply::json(json!({
+                "default_generation_settings": {"n_ctx": n_ctx, "params": {"n_predict": -1}},
+                "total_slots": 1
+            }));
+        }
+        if r.uri == "/v1/chat/completions" {
+            return forward(&base, r);
+        }
+        Reply::error(404, json!({"detail": "Not Found"}))
+    })
+    .await;
+    let run = anyclaude(
+        claude,
+        &format!("{}/v1", front.url()),
+        "Say hello.",
+        &[SMALL, &["--tools", ""]].concat(),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    let err = stderr(&run);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{err}\n{}",
+        claude.version,
+        claude::log_tail(&err)
+    );
+    assert!(
+        err.contains(&format!("{n_ctx}-token window")),
+        "{}: the start warning names the window: {err}",
+        claude.version
+    );
+    let cap = u64::from(n_ctx / 4);
+    let asked: Vec<u64> = front
+        .received()
+        .iter()
+        .filter(|r| r.uri == "/v1/chat/completions")
+        .filter_map(|r| r.json()["max_tokens"].as_u64())
+        .collect();
+    eprintln!(
+        "{}: window {n_ctx} told; max_tokens asked of the server: {asked:?}",
+        claude.version
+    );
+    assert!(!asked.is_empty(), "{}", claude.version);
+    assert!(
+        asked.iter().all(|m| *m <= cap),
+        "{}: every request keeps to the output cap {cap}: {asked:?}",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_window_told() {
+    let test = "e2e_local_window_told";
+    let claudes = claude::pinned(test);
+    let n_ctx = 4096;
+    let settings = Settings {
+        n_ctx,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        window_told(&claude, &server, n_ctx).await;
+        claude::record(test, &claude);
+    }
+}
+
+/// Whether a Chat request offers `tool`.
+fn offers(req: &Value, tool: &str) -> bool {
+    req["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == tool))
+}
+
+/// A scripted first reply supplies the tool call; the real server takes the tool result.
+async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
+    let base = server.base_url();
+    let forwarded = Arc::new(Mutex::new(Vec::<(Value, u16)>::new()));
+    let seen = forwarded.clone();
+    let front = Upstream::with_handler(move |r: &Received| {
+        if r.uri != "/v1/chat/completions" {
+            return Reply::error(404, json!({"detail": "Not Found"}));
+        }
+        let req = r.json();
+        let has_result = req["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if offers(&req, "Bash") && !has_result {
+            return Reply::sse(chat_script::tool_calls(
+                &[(
+                    "call_local_1",
+                    "Bash",
+                    json!({"command": "echo local-tool-ok | tee out.txt", "description": "Write out.txt"}),
+                )],
+                16,
+            ));
+        }
+        let reply = forward(&base, r);
+        if let Reply::Full { status, .. } = &reply {
+            seen.lock().unwrap().push((req, *status));
+        }
+        reply
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let env = [("LLAMACPP_BASE_URL", format!("{}/v1", front.url()))];
+    let run = claude::print(
+        claude,
+        (&home, &project),
+        &env,
+        MODEL,
+        "Run the command.",
+        &[SMALL, &["--tools", "Bash", "--allowedTools", "Bash"]].concat(),
+        Duration::from_secs(300),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    let err = stderr(&run);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{}",
+        claude.version,
+        claude::log_tail(&err)
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("out.txt")).unwrap_or_default(),
+        "local-tool-ok\n",
+        "{}: the tool ran",
+        claude.version
+    );
+    let forwarded = forwarded.lock().unwrap();
+    let second = forwarded
+        .iter()
+        .find(|(req, _)| offers(req, "Bash"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: the tool result reached the real server",
+                claude.version
+            )
+        });
+    assert_eq!(second.1, 200, "{}: the real server took it", claude.version);
+    let messages = second.0["messages"].as_array().unwrap();
+    let call = messages
+        .iter()
+        .find(|m| m["role"] == "assistant" && m["tool_calls"].is_array())
+        .expect("the assistant's call goes back");
+    assert_eq!(call["tool_calls"][0]["id"], "call_local_1");
+    let tool = messages.iter().find(|m| m["role"] == "tool").unwrap();
+    assert_eq!(tool["tool_call_id"], "call_local_1");
+    assert!(
+        tool["content"].to_string().contains("local-tool-ok"),
+        "{}: {tool}",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_tool_round_trip() {
+    let test = "e2e_local_tool_round_trip";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 4096,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        tool_round_trip(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+}
