@@ -23,9 +23,13 @@ pub const PROBE_BUDGET: Duration = Duration::from_millis(800);
 pub const CONNECT_BUDGET: Duration = Duration::from_millis(100);
 
 /// What Claude Code's first request (system prompt and tool schemas, before any history)
-/// takes at least, in tokens of a typical local model's tokenizer. Measured with
-/// SmolLM2's tokenizer through llama-cpp-python: see the README's local-server section.
-pub const FIRST_REQUEST_TOKENS: u64 = 16_000;
+/// takes at least, in tokens: anyclaude's estimate of the first request of 2.0.77 is
+/// ~14,800, of 2.1.197 ~17,000 and of 2.1.332 ~10,600 tokens; a server whose chat template
+/// leaves the tools out renders 2,700–4,100 of them (SmolLM2 through llama-cpp-python).
+pub const FIRST_REQUEST_TOKENS: u64 = 12_000;
+
+/// How the size of Claude Code's first request is described in messages.
+const FIRST_REQUEST_WORDS: &str = "10,000–17,000 tokens (its system prompt and tool schemas)";
 
 /// A model's context window, and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,15 +259,9 @@ pub fn start_warnings(route: &Route, check: &StartCheck) -> Vec<String> {
     if window.tokens < FIRST_REQUEST_TOKENS + cap {
         return vec![format!(
             "{} runs {} with a {}-token window (from {}); Claude Code's first request alone \
-             takes about {} tokens plus {} for the answer, so it will not fit: restart the \
-             server with a larger window ({})",
-            server.name,
-            route.model,
-            window.tokens,
-            window.source,
-            FIRST_REQUEST_TOKENS,
-            cap,
-            server.window_setting
+             takes {FIRST_REQUEST_WORDS}, plus {cap} for the answer, so it will not fit: \
+             restart the server with a larger window ({})",
+            server.name, route.model, window.tokens, window.source, server.window_setting
         )];
     }
     Vec::new()
@@ -277,8 +275,8 @@ pub fn overflow_hint(server: &LocalServer, message: &str) -> String {
         None => format!("{}'s window is too small", server.name),
     };
     format!(
-        "{what}, and Claude Code needs about {FIRST_REQUEST_TOKENS} tokens for its first \
-         request alone: restart it with a larger window ({})",
+        "{what}, and Claude Code's first request alone takes {FIRST_REQUEST_WORDS}: restart \
+         it with a larger window ({})",
         server.window_setting
     )
 }

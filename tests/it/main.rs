@@ -21,6 +21,7 @@ mod harness;
 mod hostile;
 mod hosts;
 mod llama;
+mod local_start;
 mod nonstream;
 mod proxy;
 mod responses;
