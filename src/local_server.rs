@@ -43,17 +43,22 @@ pub struct Window {
     pub source: String,
 }
 
-/// The output cap anyclaude tells Claude Code for a window: a quarter of it, at least 256
+/// The output cap anyclaude tells Claude Code for a window: a quarter of it, at least 1,024
 /// and at most 32,000 tokens (Claude Code's own default for models it does not know), and
-/// never more than the server's own limit. An uncapped answer on a local model can fill the
-/// whole window and keep the user waiting for many minutes.
+/// no more than the server's own limit when that is larger than the floor. An uncapped
+/// answer on a local model can fill the whole window and keep the user waiting for many
+/// minutes. The floor: Claude Code 2.1.197 told `CLAUDE_CODE_MAX_OUTPUT_TOKENS=256` never
+/// sends its request (measured; 1,024 works).
 pub fn output_cap(window: &Window) -> u64 {
-    let cap = (window.tokens / 4).clamp(256, 32_000);
+    let cap = (window.tokens / 4).clamp(MIN_OUTPUT_CAP, 32_000);
     match window.server_output_limit {
-        Some(limit) if limit > 0 => cap.min(limit),
+        Some(limit) if limit > 0 => cap.min(limit.max(MIN_OUTPUT_CAP)),
         _ => cap,
     }
 }
+
+/// The smallest output cap told to Claude Code.
+pub const MIN_OUTPUT_CAP: u64 = 1024;
 
 /// Pure parsers of each server's answer.
 pub mod parse {
@@ -531,15 +536,20 @@ mod tests {
 
     #[test]
     fn output_caps_fit_the_window() {
-        assert_eq!(output_cap(&w(2048)), 512);
-        assert_eq!(output_cap(&w(512)), 256);
+        assert_eq!(output_cap(&w(2048)), 1024);
+        assert_eq!(output_cap(&w(512)), 1024);
         assert_eq!(output_cap(&w(32768)), 8192);
         assert_eq!(output_cap(&w(1_000_000)), 32_000);
         let limited = Window {
-            server_output_limit: Some(1000),
+            server_output_limit: Some(2000),
             ..w(32768)
         };
-        assert_eq!(output_cap(&limited), 1000);
+        assert_eq!(output_cap(&limited), 2000);
+        let tiny = Window {
+            server_output_limit: Some(256),
+            ..w(32768)
+        };
+        assert_eq!(output_cap(&tiny), 1024);
     }
 
     #[test]
