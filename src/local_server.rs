@@ -47,8 +47,7 @@ pub struct Window {
 /// and at most 32,000 tokens (Claude Code's own default for models it does not know), and
 /// no more than the server's own limit when that is larger than the floor. An uncapped
 /// answer on a local model can fill the whole window and keep the user waiting for many
-/// minutes. The floor: Claude Code 2.1.197 told `CLAUDE_CODE_MAX_OUTPUT_TOKENS=256` never
-/// sends its request (measured; 1,024 works).
+/// minutes. The floor leaves room for a tool call with its arguments.
 pub fn output_cap(window: &Window) -> u64 {
     let cap = (window.tokens / 4).clamp(MIN_OUTPUT_CAP, 32_000);
     match window.server_output_limit {
