@@ -146,18 +146,18 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     }
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
-    let log_path = open_log(&config, &env, Scrubber::from_env(&env, &token))?;
+    let log_path = open_log(
+        &config,
+        &env,
+        Scrubber::from_env(&env, &token).with(config.registry.secrets()),
+    )?;
     // Claude Code (which inherits it) and the proxy both need more than the common 1024.
     let open_files = server::raise_open_file_limit();
 
     let settings = ProxySettings {
         token: token.clone(),
         timeouts: config.timeouts,
-        default_model: config
-            .model
-            .as_ref()
-            .filter(|m| m.preset.is_some())
-            .map(|m| m.full.clone()),
+        registry: Arc::clone(&config.registry),
         env: env.clone(),
         debug_level: config.log_level,
     };
@@ -179,10 +179,9 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     };
 
     // A local backend is checked before claude starts: whether it listens, and its window.
-    let local = config
-        .model
-        .as_ref()
-        .and_then(|m| runtime.block_on(crate::local_server::start_check(&m.full, &env)));
+    let local = config.model.as_ref().and_then(|m| {
+        runtime.block_on(crate::local_server::start_check(&config.registry, &m.full))
+    });
     if let Some((route, check)) = &local {
         tracing::info!(listening = check.listening, window = ?check.window, "local backend checked");
         for warning in crate::local_server::start_warnings(route, check) {
@@ -209,7 +208,8 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %base_url,
-        model = config.model.as_ref().map(|m| m.full.as_str()),
+        model = config.registry.default_model(),
+        config_file = config.registry.file().map(|p| p.display().to_string()),
         request = %HumanDuration(t.request),
         idle = %HumanDuration(t.idle),
         keepalive = %HumanDuration(t.keepalive),
@@ -231,8 +231,12 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     let inj = Injection {
         base_url: &base_url,
         token: &token,
-        request_timeout: config.timeouts.request,
+        // Claude Code must wait as long as the slowest provider may.
+        request_timeout: config
+            .registry
+            .longest_request_timeout(config.timeouts.request),
         model: config.model.as_ref(),
+        registry: &config.registry,
     };
     let mode = match program {
         Some(program) => Mode::Supervise(

@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<OsString>,
 
+    /// The config file: providers, models, aliases, tiers, the default model [default:
+    /// $XDG_CONFIG_HOME/anyclaude/config.toml, else ~/.config/anyclaude/config.toml, when it
+    /// exists] [env: ANYCLAUDE_CONFIG]
+    #[arg(long, value_name = "PATH", help_heading = "Model")]
+    pub config: Option<OsString>,
+
     /// claude's own option, which anyclaude also reads: the provider prefix picks the
     /// backend for every request that names no provider of its own (Claude Code's
     /// background work). Providers are listed below.
@@ -188,6 +194,7 @@ const LONG: &[(&str, Takes)] = &[
     ("claude", Takes::Value),
     ("log-level", Takes::OptionalDigit),
     ("log-file", Takes::Value),
+    ("config", Takes::Value),
     ("help", Takes::Nothing),
     ("version", Takes::Nothing),
 ];
@@ -463,6 +470,11 @@ mod tests {
         );
         check(&["--", "--help"], &[], &["--help"]);
         check(
+            &["--config", "my.toml", "-p", "--config=other.toml"],
+            &["--config=my.toml", "--config=other.toml"],
+            &["-p"],
+        );
+        check(
             &["--timeout", "1m", "--", "--timeout", "2m", "--"],
             &["--timeout=1m"],
             &["--timeout", "2m", "--"],
@@ -597,6 +609,12 @@ mod tests {
             panic!("expected Run")
         };
         assert_eq!(run.args.log_level, Some(2));
+
+        let Parsed::Run(run) = parse(os(&["--config", "~/x.toml", "-p", "hi"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(run.args.config.as_deref(), Some(OsStr::new("~/x.toml")));
+        assert_eq!(run.claude_args, os(&["-p", "hi"]));
 
         let Parsed::Run(run) = parse(os(&["completions", "zsh"])) else {
             panic!("expected Run")

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::anthropic::{ApiError, ErrorKind};
-use crate::provider::{LocalServer, Route};
+use crate::provider::LocalServer;
+use crate::registry::{Registry, Route};
 
 /// How long the start check may take in all: a connect on loopback takes well under a
 /// millisecond, a server's metadata endpoint a few.
@@ -245,15 +246,19 @@ pub struct StartCheck {
 /// The warnings to print before claude starts, for `route` (a local preset) and what the
 /// check found.
 pub fn start_warnings(route: &Route, check: &StartCheck) -> Vec<String> {
-    let Some(server) = route.preset.server else {
+    let Some(server) = route.provider.server else {
         return Vec::new();
     };
-    let var = route.preset.base_url_vars.first().copied().unwrap_or("");
+    let var = route
+        .provider
+        .base_url_vars
+        .first()
+        .map_or("", String::as_str);
     if !check.listening {
         return vec![format!(
             "nothing listens at {} ({} for {}/{}): start it with {}, or set {var} to where it \
              listens; until then every request fails",
-            route.base_url, server.name, route.preset.name, route.model, server.start
+            route.provider.base_url, server.name, route.provider.name, route.model, server.start
         )];
     }
     let Some(window) = &check.window else {
@@ -302,12 +307,9 @@ pub fn explain_overflow(server: Option<&LocalServer>, mut err: ApiError) -> ApiE
 
 /// The start check for `--model` `full` (e.g. `llamacpp/smollm2`) when it names a local
 /// preset; `None` for hosted ones (and models that do not route).
-pub async fn start_check(
-    full: &str,
-    env: &std::collections::HashMap<String, String>,
-) -> Option<(Route, StartCheck)> {
-    let route = crate::provider::route(full, None, env).ok()?;
-    route.preset.server?;
+pub async fn start_check(registry: &Registry, full: &str) -> Option<(Route, StartCheck)> {
+    let route = registry.route(full).ok()?;
+    route.provider.server?;
     let client = crate::upstream::client(CONNECT_BUDGET).ok()?;
     let check = probe(&route, &client).await;
     Some((route, check))
@@ -352,7 +354,7 @@ fn root_of(base_url: &str) -> &str {
 /// [`CONNECT_BUDGET`]), then its window from whichever of the known metadata endpoints
 /// answers (all asked at once, at most [`PROBE_BUDGET`] in all).
 pub async fn probe(route: &Route, client: &reqwest::Client) -> StartCheck {
-    let listening = match socket_addrs(&route.base_url) {
+    let listening = match socket_addrs(&route.provider.base_url) {
         Some(addrs) => {
             let mut ok = false;
             for addr in addrs {
@@ -394,7 +396,7 @@ async fn get(client: &reqwest::Client, route: &Route, url: String) -> Option<Vec
 }
 
 async fn discover(route: &Route, client: &reqwest::Client) -> Option<Window> {
-    let root = root_of(&route.base_url);
+    let root = root_of(&route.provider.base_url);
     let model = route.model.as_str();
     let props = async {
         let body = get(client, route, format!("{root}/props")).await?;
@@ -405,7 +407,7 @@ async fn discover(route: &Route, client: &reqwest::Client) -> Option<Window> {
         parse::llamacpp_slots(&body)
     };
     let models = async {
-        let body = get(client, route, format!("{}/models", route.base_url)).await?;
+        let body = get(client, route, format!("{}/models", route.provider.base_url)).await?;
         parse::openai_models(&body, model)
     };
     let ollama = async {
@@ -578,7 +580,10 @@ mod tests {
             "http://127.0.0.1:9/v1".to_owned(),
         )]
         .into();
-        let route = crate::provider::route("llamacpp/smollm2", None, &env).unwrap();
+        let route = Registry::from_env(&env)
+            .unwrap()
+            .route("llamacpp/smollm2")
+            .unwrap();
         let down = StartCheck {
             listening: false,
             window: None,
@@ -609,7 +614,10 @@ mod tests {
         assert!(start_warnings(&route, &unknown).is_empty());
         let env: std::collections::HashMap<String, String> =
             [("OPENAI_API_KEY".to_owned(), "k".to_owned())].into();
-        let hosted = crate::provider::route("openai/gpt-5", None, &env).unwrap();
+        let hosted = Registry::from_env(&env)
+            .unwrap()
+            .route("openai/gpt-5")
+            .unwrap();
         assert!(
             start_warnings(&hosted, &down).is_empty(),
             "hosted: no check"

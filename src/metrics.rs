@@ -2,8 +2,8 @@
 //! [`RECENT`] request records in a fixed-size ring. Nothing here grows per request, so a proxy
 //! that runs for weeks holds the same few kilobytes it held after its first minute.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub struct RequestRecord {
     /// The `request-id` we answered with.
     pub id: String,
     /// The provider preset (`openai`, `ollama`, …), or `-` when none was reached.
-    pub provider: &'static str,
+    pub provider: Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
     /// The HTTP status we answered with.
@@ -239,7 +239,7 @@ mod tests {
     fn record(i: u64, outcome: Outcome) -> RequestRecord {
         RequestRecord {
             id: format!("req_{i}"),
-            provider: "openai",
+            provider: "openai".into(),
             model: "m".into(),
             status: 200,
             ttfb_ms: Some(i),

@@ -17,6 +17,7 @@ use http::{HeaderMap, Response, StatusCode};
 use super::body::{self, Body};
 use super::pump::{self, Translate};
 use super::{MAX_UPSTREAM_BODY, RequestContext};
+use super::{slots, templates};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::{FailureDelivery, MessageHead, Writer};
@@ -43,6 +44,13 @@ pub async fn forward(
         query,
         headers,
         route: &ctx.route,
+        tool_call_format: ctx
+            .proxy
+            .settings()
+            .registry
+            .model(&ctx.route.full())
+            .map(|spec| spec.capabilities.tool_call_format)
+            .unwrap_or_default(),
     }) {
         Ok(prepared) => prepared,
         Err(err) => return ctx.refuse(&client_model, None, &err),
@@ -52,6 +60,10 @@ pub async fn forward(
         outbound,
         mut decoder,
     } = prepared;
+    let main_turn = match take_turn(&ctx, &parsed).await {
+        Ok(turn) => turn,
+        Err(failure) => return ctx.fail(&client_model, None, &outbound.url, failure),
+    };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             request_id = %ctx.request_id,
@@ -70,6 +82,9 @@ pub async fn forward(
     for (name, value) in outbound.headers {
         req = req.header(name, value);
     }
+    for (name, value) in ctx.route.provider.headers.iter() {
+        req = req.header(name, value);
+    }
     let stream = parsed.stream.unwrap_or(false);
     let max_tokens = parsed.max_tokens;
     // Poll the send once so the request is on its way, then estimate the input tokens (for
@@ -77,10 +92,13 @@ pub async fn forward(
     let send = ctx.send(req);
     tokio::pin!(send);
     let early = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
-    let input_tokens = if dialect.estimates_input() {
-        tokens::estimate_request_tokens(&parsed)
-    } else {
-        0
+    let tool_check = tool_check(&ctx, &parsed);
+    let input_tokens = match &tool_check {
+        // A local server: the conversation, and the tools only if its template shows them.
+        Some(check) if ctx.proxy.templates().shows_no_tools(&check.key) => check.conversation,
+        Some(check) => check.conversation + check.tools,
+        None if dialect.estimates_input() => tokens::estimate_request_tokens(&parsed),
+        None => 0,
     };
     // The parsed request is large (Claude Code's is ~80 KB of JSON and several times that
     // parsed); nothing needs it while the upstream thinks.
@@ -94,7 +112,7 @@ pub async fn forward(
         Err(failure) => return ctx.fail(&client_model, None, &url, failure),
     };
     if resp.status().is_redirection() {
-        let err = redirect_error(ctx.route.preset.name, &resp);
+        let err = redirect_error(&ctx.route.provider.name, &resp);
         return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     if !resp.status().is_success() {
@@ -104,7 +122,7 @@ pub async fn forward(
             &failure.body,
             failure.retry_after.as_deref(),
         );
-        let err = local_server::explain_overflow(ctx.route.preset.server.as_ref(), err);
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
         return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     let head = MessageHead {
@@ -136,11 +154,15 @@ pub async fn forward(
         if let Some(max_tokens) = max_tokens {
             writer.limit_output(max_tokens);
         }
-        let translator = DialectStream::new(decoder, writer);
+        let mut translator = DialectStream::new(decoder, writer);
+        if let Some(check) = tool_check {
+            let proxy = ctx.proxy.clone();
+            translator.on_server_prompt_tokens(move |n| proxy.templates().observe(&check, n));
+        }
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
-        return body::sse(&ctx.request_id, body::channel(rx));
+        return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(&client_model, Some(ttfb), &url, failure),
@@ -169,6 +191,64 @@ pub async fn forward(
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
+}
+
+/// On a one-slot local server, waits for this request's turn: a background request (see
+/// [`slots::is_background`]) waits while a main turn runs there; a main request is marked
+/// as running until the returned guard is dropped (with its answer's body, when streamed).
+async fn take_turn(
+    ctx: &RequestContext,
+    request: &MessagesRequest,
+) -> Result<Option<slots::MainTurn>, Failure> {
+    let route = &ctx.route;
+    if route.dialect != crate::provider::Dialect::OpenAiChat || !route.provider.profile.one_slot {
+        return Ok(None);
+    }
+    if !slots::is_background(request) {
+        return Ok(Some(ctx.proxy.slots().main_turn(&route.provider.base_url)));
+    }
+    let limit = ctx.proxy.settings().timeouts.request;
+    let wait =
+        ctx.proxy
+            .slots()
+            .background_turn(&route.provider.base_url, slots::BACKGROUND_GRACE, limit);
+    let waited = tokio::select! {
+        biased;
+        _ = ctx.proxy.shutting_down() => return Err(Failure::Shutdown { answering: false }),
+        waited = wait => waited,
+    };
+    if waited != slots::Waited::Not {
+        tracing::info!(request_id = %ctx.request_id, provider = %route.provider.name, ?waited, "background request waited for the main turn (one-slot local server)");
+    }
+    Ok(None)
+}
+
+/// For a request offering tools to a local server, the estimates to check its own prompt
+/// count against (see [`templates`]).
+fn tool_check(ctx: &RequestContext, request: &MessagesRequest) -> Option<templates::ToolCheck> {
+    let route = &ctx.route;
+    if route.provider.server.is_none() || route.dialect != crate::provider::Dialect::OpenAiChat {
+        return None;
+    }
+    let all = tokens::estimate_request_tokens(request);
+    let tools = tokens::estimate_tool_tokens(request);
+    Some(templates::ToolCheck {
+        key: format!("{} {}", route.provider.base_url, route.model),
+        provider: route.provider.name.to_string(),
+        model: route.model.clone(),
+        conversation: all.saturating_sub(tools),
+        tools,
+    })
+}
+
+/// `body`, keeping `held` alive until the body is done (sent or dropped).
+fn holding<T: Send + 'static>(body: Body, held: T) -> Body {
+    use http_body_util::BodyExt;
+    body.map_frame(move |frame| {
+        let _held = &held;
+        frame
+    })
+    .boxed_unsync()
 }
 
 /// The error for an upstream that answered with a redirect, which anyclaude never follows
@@ -279,7 +359,7 @@ async fn answer_not_a_stream(
         url,
         ttfb,
     } = not;
-    let provider = ctx.route.preset.name;
+    let provider = ctx.route.provider.name.clone();
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -299,14 +379,14 @@ async fn answer_not_a_stream(
         );
         return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(client_model, Some(ttfb), url, failure),
     };
     if let Some(status) = json_error_status(&bytes) {
         let err = dialect.map_error(status, &bytes, None);
-        let err = local_server::explain_overflow(ctx.route.preset.server.as_ref(), err);
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
         return ctx.fail(client_model, Some(ttfb), url, Failure::Status(err));
     }
     // A whole answer although a stream was asked for: translated as a whole body, written
@@ -379,12 +459,34 @@ async fn read_whole(
 pub struct DialectStream {
     decoder: Box<dyn AnswerDecoder>,
     writer: Writer,
+    /// Told the server's own prompt count once the answer is complete.
+    on_prompt_count: Option<Box<dyn FnOnce(u64) + Send>>,
 }
 
 impl DialectStream {
     /// A stream of `decoder`'s answer into `writer` (a [`Writer::sse`]).
     pub fn new(decoder: Box<dyn AnswerDecoder>, writer: Writer) -> Self {
-        DialectStream { decoder, writer }
+        DialectStream {
+            decoder,
+            writer,
+            on_prompt_count: None,
+        }
+    }
+
+    /// Once the answer has ended: the server's prompt count to whoever asked for it.
+    fn report_prompt_count(&mut self) {
+        if self.writer.is_finished()
+            && let Some(f) = self.on_prompt_count.take()
+            && let Some(n) = self.decoder.server_prompt_tokens()
+        {
+            f(n);
+        }
+    }
+
+    /// Calls `f` with the prompt tokens the server counted, when its answer has ended and
+    /// gave a count.
+    pub fn on_server_prompt_tokens(&mut self, f: impl FnOnce(u64) + Send + 'static) {
+        self.on_prompt_count = Some(Box::new(f));
     }
 }
 
@@ -397,11 +499,15 @@ impl Translate for DialectStream {
     fn push(&mut self, chunk: &[u8], out: &mut BytesMut) {
         let decoder = &mut self.decoder;
         self.writer.with_buffer(out, |w| decoder.push(chunk, w));
+        if self.on_prompt_count.is_some() {
+            self.report_prompt_count();
+        }
     }
 
     fn finish(&mut self, out: &mut BytesMut) {
         let decoder = &mut self.decoder;
         self.writer.with_buffer(out, |w| decoder.finish(w));
+        self.report_prompt_count();
     }
 
     fn fail(&mut self, err: ApiError, out: &mut BytesMut) {

@@ -4,13 +4,16 @@
 //! Layout: [`routes`] (dispatch, auth), [`request_body`] (reading request bodies: size,
 //! encoding, deadline, memory budget, surrogate repair), [`forward`] (the one upstream path,
 //! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
-//! timeouts), [`body`] (response helpers).
+//! timeouts), [`body`] (response helpers), [`slots`] (background requests wait for the main
+//! turn on one-slot local servers), [`templates`] (local chat templates that show no tools).
 
 pub mod body;
 pub mod forward;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
+pub mod slots;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::anthropic::ApiError;
 use crate::config::Timeouts;
 use crate::metrics::Metrics;
-use crate::provider::Route;
+use crate::registry::{Registry, Route};
 
 /// How long in-flight connections get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -44,9 +47,11 @@ pub struct ProxySettings {
     pub token: String,
     /// Validated timeouts.
     pub timeouts: Timeouts,
-    /// The model from `--model`, used for bare `claude-*` ids (background requests).
-    pub default_model: Option<String>,
-    /// A snapshot of the environment (keys and base URLs are read from it per request).
+    /// The providers, models, aliases and tiers requests are routed with (its default
+    /// model, from `--model` or the config file, takes bare `claude-*` ids).
+    pub registry: Arc<Registry>,
+    /// A snapshot of the environment (every variable that may hold a credential is
+    /// scrubbed from upstream text).
     pub env: HashMap<String, String>,
     /// 0–3, as `ANYCLAUDE_DEBUG`.
     pub debug_level: u8,
@@ -59,7 +64,7 @@ impl std::fmt::Debug for ProxySettings {
         f.debug_struct("ProxySettings")
             .field("token", &"***")
             .field("timeouts", &self.timeouts)
-            .field("default_model", &self.default_model)
+            .field("registry", &self.registry)
             .field(
                 "env",
                 &format_args!("{} variables (values not shown)", vars.len()),
@@ -81,6 +86,8 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    slots: slots::Slots,
+    templates: templates::Templates,
 }
 
 impl Proxy {
@@ -93,10 +100,10 @@ impl Proxy {
         if getrandom::fill(&mut seed).is_err() {
             seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
         }
-        let scrubber = Arc::new(crate::secrets::Scrubber::from_env(
-            &settings.env,
-            &settings.token,
-        ));
+        let scrubber = Arc::new(
+            crate::secrets::Scrubber::from_env(&settings.env, &settings.token)
+                .with(settings.registry.secrets()),
+        );
         Ok(Arc::new(Proxy {
             scrubber,
             settings,
@@ -107,6 +114,8 @@ impl Proxy {
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            slots: slots::Slots::default(),
+            templates: templates::Templates::default(),
         }))
     }
 
@@ -137,6 +146,21 @@ impl Proxy {
     /// The settings it runs with.
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
+    }
+
+    /// The turn-taking of one-slot local servers.
+    pub fn slots(&self) -> &slots::Slots {
+        &self.slots
+    }
+
+    /// What it learned about local servers' chat templates.
+    pub fn templates(&self) -> &templates::Templates {
+        &self.templates
+    }
+
+    /// Resolves when the proxy starts shutting down.
+    pub async fn shutting_down(&self) {
+        self.shutdown.cancelled().await;
     }
 
     /// The metrics it keeps.
@@ -192,7 +216,7 @@ impl RequestContext {
         req: reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, Duration), crate::upstream::Failure> {
         use crate::upstream::Failure;
-        let timeouts = self.proxy.settings.timeouts;
+        let timeouts = self.timeouts();
         let sent = Instant::now();
         tokio::select! {
             biased;
@@ -205,13 +229,26 @@ impl RequestContext {
         }
     }
 
+    /// The timeouts for this request: the proxy's, with its provider's own in place.
+    pub fn timeouts(&self) -> Timeouts {
+        self.route
+            .provider
+            .timeouts
+            .apply(self.proxy.settings.timeouts)
+    }
+
     /// The upstream as error messages name it (the URL without its query string).
     pub fn target<'a>(&'a self, url: &'a str) -> crate::upstream::Target<'a> {
         crate::upstream::Target {
-            provider: self.route.preset.name,
+            provider: &self.route.provider.name,
             url: url.split('?').next().unwrap_or(url),
-            server: self.route.preset.server,
-            base_url_var: self.route.preset.base_url_vars.first().copied(),
+            server: self.route.provider.server,
+            base_url_var: self
+                .route
+                .provider
+                .base_url_vars
+                .first()
+                .map(String::as_str),
         }
     }
 
@@ -219,7 +256,7 @@ impl RequestContext {
     pub fn finished<'a>(&'a self, model: &'a str, ttfb: Option<Duration>) -> routes::Finished<'a> {
         routes::Finished {
             request_id: &self.request_id,
-            provider: self.route.preset.name,
+            provider: Arc::clone(&self.route.provider.name),
             model,
             started: self.started,
             ttfb_ms: ttfb.map(pump::millis),
@@ -278,7 +315,7 @@ impl RequestContext {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_body(resp, MAX_ERROR_BODY, self.proxy.settings.timeouts.idle).await;
+        let body = read_body(resp, MAX_ERROR_BODY, self.timeouts().idle).await;
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(request_id = %self.request_id, status, body = %String::from_utf8_lossy(&body), "upstream error");
         }
@@ -293,12 +330,12 @@ impl RequestContext {
     pub fn job(&self, upstream: reqwest::Response, ttfb: Duration, model: String) -> pump::Job {
         pump::Job {
             request_id: self.request_id.clone(),
-            provider: self.route.preset.name,
+            provider: Arc::clone(&self.route.provider.name),
             model,
             upstream,
             started: self.started,
             ttfb,
-            timeouts: self.proxy.settings.timeouts,
+            timeouts: self.timeouts(),
             shutdown: self.proxy.shutdown.clone(),
             metrics: self.proxy.metrics.clone(),
         }
@@ -585,7 +622,13 @@ mod tests {
         let settings = ProxySettings {
             token: "tok-secret".into(),
             timeouts: Timeouts::default(),
-            default_model: None,
+            registry: Arc::new(
+                Registry::from_env(&HashMap::from([(
+                    "OPENAI_API_KEY".to_owned(),
+                    "sk-secret".to_owned(),
+                )]))
+                .unwrap(),
+            ),
             env: [("OPENAI_API_KEY".to_owned(), "sk-secret".to_owned())].into(),
             debug_level: 0,
         };

@@ -87,7 +87,7 @@ pub struct Job {
     /// The request's id.
     pub request_id: String,
     /// The provider preset's name.
-    pub provider: &'static str,
+    pub provider: std::sync::Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
     /// The upstream's streaming response (status already checked).
@@ -144,14 +144,14 @@ pub fn log_record(record: &RequestRecord, detail: Option<&ApiError>) {
     let ttfb = record.ttfb_ms.map_or(-1, |ms| ms as i64);
     match detail {
         None => tracing::info!(
-            request_id = %record.id, provider = record.provider, model = %record.model,
+            request_id = %record.id, provider = %record.provider, model = %record.model,
             status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
             bytes = record.bytes, input_tokens = record.input_tokens,
             output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
             "request"
         ),
         Some(err) => tracing::warn!(
-            request_id = %record.id, provider = record.provider, model = %record.model,
+            request_id = %record.id, provider = %record.provider, model = %record.model,
             status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
             bytes = record.bytes, input_tokens = record.input_tokens,
             output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
@@ -236,7 +236,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
         started,
         record: Some(RequestRecord {
             id: request_id,
-            provider,
+            provider: provider.clone(),
             model,
             status: 200,
             ttfb_ms: Some(millis(ttfb)),
@@ -367,7 +367,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                         Some(Err(err)) => {
                             reason = Some(fail(
                                 &mut translator,
-                                provider,
+                                &provider,
                                 Failure::Body(err),
                                 &mut out,
                             ));
@@ -394,7 +394,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                     && now >= deadline(last_progress, timeouts.progress)
                 {
                     let failure = Failure::NoProgress(timeouts.progress);
-                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                    reason = Some(fail(&mut translator, &provider, failure, &mut out));
                 }
                 if out.is_empty() && !translator.is_finished() && now >= ping.deadline() {
                     translator.ping(&mut out);
@@ -411,7 +411,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                 let due = deadline(last_progress, timeouts.progress);
                 if now >= due {
                     let failure = Failure::NoProgress(timeouts.progress);
-                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                    reason = Some(fail(&mut translator, &provider, failure, &mut out));
                 } else {
                     stalled.as_mut().reset(due);
                 }
@@ -419,14 +419,14 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             Step::BodyError(err) => {
                 reason = Some(fail(
                     &mut translator,
-                    provider,
+                    &provider,
                     Failure::Body(err),
                     &mut out,
                 ));
             }
             Step::Idle => {
                 let failure = Failure::Idle(timeouts.idle);
-                reason = Some(fail(&mut translator, provider, failure, &mut out));
+                reason = Some(fail(&mut translator, &provider, failure, &mut out));
             }
             Step::Ping => {
                 translator.ping(&mut out);
@@ -445,7 +445,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             Step::Room => {}
             Step::Shutdown => {
                 let failure = Failure::Shutdown { answering: true };
-                reason = Some(fail(&mut translator, provider, failure, &mut out));
+                reason = Some(fail(&mut translator, &provider, failure, &mut out));
             }
         }
         if tracing::enabled!(tracing::Level::TRACE) && !out.is_empty() {

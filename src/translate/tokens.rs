@@ -128,6 +128,13 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
     for message in &req.messages {
         total += MESSAGE_OVERHEAD + content_tokens(&message.content);
     }
+    total + estimate_tool_tokens(req)
+}
+
+/// Estimated input tokens of the tools a request offers the backend (the part of
+/// [`estimate_request_tokens`] a server whose chat template cannot show tools never reads).
+pub fn estimate_tool_tokens(req: &MessagesRequest) -> u64 {
+    let mut total = 0;
     // Only the tools the backend is offered: not server tools, not deferred tools that no
     // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);

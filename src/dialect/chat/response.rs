@@ -665,9 +665,11 @@ fn write_completion(body: &[u8], tool_names: &ToolNames, w: &mut Writer) -> Resu
     }
     let refused = msg.refusal.as_deref().is_some_and(|r| !r.trim().is_empty());
     let stop_reason = stop_reason_for(finish, tools > 0, refused);
-    let usage = final_usage(completion.usage.as_ref(), w.head().input_tokens, || {
-        estimate_text_tokens(&emitted)
-    });
+    let usage = final_usage(
+        completion.counted_usage().as_ref(),
+        w.head().input_tokens,
+        || estimate_text_tokens(&emitted),
+    );
     w.finish(stop_reason, usage);
     Ok(())
 }

@@ -35,6 +35,10 @@
 //!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
 //!   end the answer with [`Writer::fail`]. Buffered tool calls and deferred text are then
 //!   not emitted.
+//! - **Tool calls written as text** (`<tool_call>…`, `<function=…>`, `[TOOL_CALLS]`, bare
+//!   JSON), when [`ChatStream::with_text_tools`] asks for it: the answer text goes through
+//!   [`TextTools`], which holds back a possible call and releases it unchanged when it is
+//!   not one; a recovered call becomes a tool call like a native one.
 //! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
 //!   is everything after `[DONE]` or the end.
 //! - **Bounded whatever the upstream does**: a call's arguments are kept only until its
@@ -44,8 +48,9 @@
 //!   the answer ends in an error naming it. The output estimate is the writer's running
 //!   count, not kept text.
 
+use super::text_tools::{Piece, TextTools};
 use super::wire_response::{
-    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
+    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, FunctionDelta, ToolCallDelta,
 };
 use crate::anthropic::error::{ApiError, ErrorKind};
 use crate::anthropic::stream::Usage;
@@ -157,7 +162,12 @@ pub struct ChatStream {
     upstream_usage: Option<CompletionUsage>,
     /// `finish` found an event not terminated by a blank line (the stream was cut).
     cut_at_eof: bool,
+    /// Recovers tool calls written as text, when the backend's models write them so.
+    text_tools: Option<TextTools>,
 }
+
+/// The first synthetic `index` of a tool call recovered from text (far above any real one).
+const TEXT_CALL_KEY: u64 = 1 << 40;
 
 impl ChatStream {
     /// A stream translator for one answer; `tool_names` maps the backend's (shortened)
@@ -180,7 +190,15 @@ impl ChatStream {
             refused: false,
             upstream_usage: None,
             cut_at_eof: false,
+            text_tools: None,
         }
+    }
+
+    /// Recovers tool calls the model writes into its text (see [`TextTools`]), for a
+    /// request that offered the tools named `known`.
+    pub fn with_text_tools(mut self, known: Vec<String>) -> Self {
+        self.text_tools = Some(TextTools::new(known));
+        self
     }
 
     /// Feeds raw upstream body bytes, split anywhere.
@@ -261,6 +279,12 @@ impl ChatStream {
         })
     }
 
+    /// The prompt tokens the server counted (its usage, `timings` or eval counts), cached
+    /// ones included; `None` when it sent no count.
+    pub fn server_prompt_tokens(&self) -> Option<u64> {
+        self.upstream_usage.and_then(|u| u.prompt_tokens)
+    }
+
     /// The tool names this answer maps back.
     pub fn tool_names(&self) -> &ToolNames {
         &self.tool_names
@@ -339,10 +363,8 @@ impl ChatStream {
             return;
         }
         // A usage object with no counts (some servers send `{}` on every chunk) is not the
-        // usage chunk.
-        let usage = chunk
-            .usage
-            .filter(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some());
+        // usage chunk; llama.cpp's `timings` and Ollama's eval counts are one.
+        let usage = chunk.counted_usage();
         let has_usage = usage.is_some();
         for choice in chunk.choices {
             if choice.index.unwrap_or(0) != 0 {
@@ -360,7 +382,11 @@ impl ChatStream {
                 self.text(TextKind::Thinking, r, w);
             }
             if let Some(c) = content {
-                self.text(TextKind::Text, c, w);
+                if self.text_tools.is_some() {
+                    self.recognised_text(&c, w);
+                } else {
+                    self.text(TextKind::Text, c, w);
+                }
             }
             if let Some(r) = refusal.filter(|r| !r.is_empty()) {
                 self.refused = true;
@@ -440,6 +466,51 @@ impl ChatStream {
         self.close_text(w);
         self.open_text(kind, w);
         self.delta(kind, text, w);
+    }
+
+    /// Answer text through the recogniser of tool calls written as text.
+    fn recognised_text(&mut self, text: &str, w: &mut Writer) {
+        let mut pieces = Vec::new();
+        if let Some(t) = self.text_tools.as_mut() {
+            t.push(text, &mut pieces);
+        }
+        self.text_pieces(pieces, w);
+    }
+
+    /// The text the recogniser still holds, at the end of the answer.
+    fn flush_recognised_text(&mut self, w: &mut Writer) {
+        if let Some(mut t) = self.text_tools.take() {
+            let mut pieces = Vec::new();
+            t.finish(&mut pieces);
+            self.text_pieces(pieces, w);
+        }
+    }
+
+    /// Text as text; a recovered call as a tool call of its own (a synthetic index).
+    fn text_pieces(&mut self, pieces: Vec<Piece>, w: &mut Writer) {
+        for piece in pieces {
+            if w.is_finished() {
+                return;
+            }
+            match piece {
+                Piece::Text(t) => self.text(TextKind::Text, t, w),
+                Piece::Call { name, arguments } => {
+                    let call = ToolCallDelta {
+                        index: Some(TEXT_CALL_KEY + self.slots.len() as u64),
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta {
+                            name: Some(name),
+                            arguments: Some(arguments),
+                        },
+                    };
+                    if let Err(err) = self.tool_fragment(call, 0, w) {
+                        self.fail(err, w);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Opens a new block of `kind` (the writer opens it with the first delta).
@@ -662,6 +733,10 @@ impl ChatStream {
     /// The answer is complete: closes and flushes everything, then `message_delta` and
     /// `message_stop` (or an error, when a tool call's arguments are broken).
     fn complete(&mut self, w: &mut Writer) {
+        if w.is_finished() {
+            return;
+        }
+        self.flush_recognised_text(w);
         if w.is_finished() {
             return;
         }
@@ -1411,6 +1486,65 @@ mod tests {
             runs,
             events / runs
         );
+    }
+
+    /// Tool calls a model wrote as text (a local server without a tool parser) become
+    /// tool_use blocks while streaming, however the text is split into chunks; the text
+    /// around them stays text; the stream and the whole answer agree.
+    #[test]
+    fn tool_calls_written_as_text_are_recovered() {
+        let text = "I'll list it.\n<tool_call>\n{\"name\": \"Bash\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>\n<tool_call>\n<function=Read>\n<parameter=file_path>\n/a b\n</parameter>\n</function>\n</tool_call>";
+        let body = |sizes: usize| {
+            let chars: Vec<char> = text.chars().collect();
+            let mut body: String = chars
+                .chunks(sizes)
+                .map(|c| {
+                    chunk(&serde_json::json!({"content": c.iter().collect::<String>()}).to_string())
+                })
+                .collect();
+            body.push_str("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+            body
+        };
+        let run_text_tools = |chunks: &[&[u8]]| {
+            let mut s = ChatStream::new(ctx()).with_text_tools(vec!["Bash".into(), "Read".into()]);
+            let mut w = Writer::events(head());
+            w.start();
+            for c in chunks {
+                s.push(c, &mut w);
+            }
+            s.finish(&mut w);
+            (w.take_events(), w.stop_reason())
+        };
+        let mut first = None;
+        for size in [1, 3, 7, 1000] {
+            let body = body(size);
+            let (events, stop) = run_text_tools(&[body.as_bytes()]);
+            check_invariants(&events, true)
+                .unwrap_or_else(|e| panic!("{e}\n{}", transcript(&events)));
+            assert_eq!(stop, Some(StopReason::ToolUse));
+            let message = message_of(&events, &head()).unwrap();
+            assert_eq!(message["content"][0]["text"], "I'll list it.\n");
+            assert_eq!(message["content"][1]["name"], "Bash");
+            assert_eq!(
+                message["content"][1]["input"],
+                serde_json::json!({"command": "ls"})
+            );
+            assert_eq!(message["content"][2]["name"], "Read");
+            assert_eq!(
+                message["content"][2]["input"],
+                serde_json::json!({"file_path": "/a b"})
+            );
+            assert_eq!(message["content"].as_array().unwrap().len(), 3);
+            let mut rng = Rng(size as u64 | 1);
+            for _ in 0..20 {
+                let chunks = random_chunks(body.as_bytes(), &mut rng);
+                assert_eq!(run_text_tools(&chunks).0, events);
+            }
+            first.get_or_insert(message);
+        }
+        // Off (a hosted preset), the same text stays text.
+        let (events, _) = run(&[body(5).as_bytes()]);
+        assert!(tool_starts(&events).is_empty());
     }
 
     #[test]

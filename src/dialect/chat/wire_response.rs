@@ -174,6 +174,84 @@ pub struct ChatCompletionChunk {
     /// A mid-stream error in any shape (see [`ErrorObject::from_value`]).
     #[serde(default)]
     pub error: Option<Value>,
+    /// llama.cpp's server: its own counts, on the last chunk.
+    #[serde(default)]
+    pub timings: Option<Timings>,
+    /// Ollama's own prompt count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_eval_count: Option<u64>,
+    /// Ollama's own output count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub eval_count: Option<u64>,
+}
+
+impl ChatCompletionChunk {
+    /// The server's own token counts on this chunk: `usage` with counts, else llama.cpp's
+    /// `timings`, else Ollama's eval counts.
+    pub fn counted_usage(&self) -> Option<CompletionUsage> {
+        counted_usage(
+            self.usage,
+            self.timings,
+            self.prompt_eval_count,
+            self.eval_count,
+        )
+    }
+}
+
+/// The first of the server's counts that has any: `usage`, `timings`, Ollama's.
+fn counted_usage(
+    usage: Option<CompletionUsage>,
+    timings: Option<Timings>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+) -> Option<CompletionUsage> {
+    let has_counts =
+        |u: &CompletionUsage| u.prompt_tokens.is_some() || u.completion_tokens.is_some();
+    usage
+        .filter(has_counts)
+        .or_else(|| timings.map(Timings::usage).filter(has_counts))
+        .or_else(|| {
+            Some(CompletionUsage {
+                prompt_tokens: prompt_eval_count,
+                completion_tokens: eval_count,
+                ..CompletionUsage::default()
+            })
+            .filter(has_counts)
+        })
+}
+
+/// llama.cpp server's `timings`: `prompt_n` prompt tokens evaluated for this request,
+/// `cache_n` prompt tokens reused from its cache, `predicted_n` tokens generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Timings {
+    /// Prompt tokens evaluated (not from the cache).
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_n: Option<u64>,
+    /// Prompt tokens reused from the server's prompt cache.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub cache_n: Option<u64>,
+    /// Tokens generated.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub predicted_n: Option<u64>,
+}
+
+impl Timings {
+    /// As `usage`: the whole prompt (evaluated + cached), the cached part, the output.
+    pub fn usage(self) -> CompletionUsage {
+        let prompt = match (self.prompt_n, self.cache_n) {
+            (None, None) => None,
+            (p, c) => Some(p.unwrap_or(0) + c.unwrap_or(0)),
+        };
+        CompletionUsage {
+            prompt_tokens: prompt,
+            completion_tokens: self.predicted_n,
+            prompt_tokens_details: self.cache_n.map(|cached| PromptTokensDetails {
+                cached_tokens: Some(cached),
+                cache_write_tokens: None,
+            }),
+            ..CompletionUsage::default()
+        }
+    }
 }
 
 /// One choice of a chunk.
@@ -322,6 +400,28 @@ pub struct ChatCompletion {
     /// Some backends answer 200 with an error body.
     #[serde(default)]
     pub error: Option<Value>,
+    /// llama.cpp's server: its own counts.
+    #[serde(default)]
+    pub timings: Option<Timings>,
+    /// Ollama's own prompt count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_eval_count: Option<u64>,
+    /// Ollama's own output count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub eval_count: Option<u64>,
+}
+
+impl ChatCompletion {
+    /// The server's own token counts: `usage` with counts, else llama.cpp's `timings`,
+    /// else Ollama's eval counts.
+    pub fn counted_usage(&self) -> Option<CompletionUsage> {
+        counted_usage(
+            self.usage,
+            self.timings,
+            self.prompt_eval_count,
+            self.eval_count,
+        )
+    }
 }
 
 /// One choice of a completion.
@@ -526,6 +626,41 @@ mod tests {
             serde_json::from_str::<ChatCompletionChunk>(r#"{"choices":[{"delta":{"content":5}}]}"#)
                 .is_err()
         );
+    }
+
+    /// The servers' own counts, whichever shape they come in: OpenAI's `usage`,
+    /// llama.cpp's `timings` (evaluated + cached prompt tokens), Ollama's eval counts.
+    #[test]
+    fn server_counts_in_every_shape() {
+        let chunk = |v: &str| {
+            serde_json::from_str::<ChatCompletionChunk>(v)
+                .unwrap()
+                .counted_usage()
+        };
+        let llamacpp = chunk(
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"timings":{"cache_n":812,"prompt_n":45,"prompt_ms":120.5,"prompt_per_token_ms":2.6,"prompt_per_second":373.4,"predicted_n":17,"predicted_ms":310.2,"predicted_per_token_ms":18.2,"predicted_per_second":54.8}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (llamacpp.prompt_tokens, llamacpp.completion_tokens),
+            (Some(857), Some(17))
+        );
+        assert_eq!(llamacpp.cached_tokens(), 812);
+        // `usage` wins over `timings` when both are there.
+        let both = chunk(r#"{"choices":[],"usage":{"prompt_tokens":857,"completion_tokens":18},"timings":{"prompt_n":1,"predicted_n":1}}"#).unwrap();
+        assert_eq!(both.completion_tokens, Some(18));
+        let ollama = chunk(r#"{"choices":[],"prompt_eval_count":26,"eval_count":290}"#).unwrap();
+        assert_eq!(
+            (ollama.prompt_tokens, ollama.completion_tokens),
+            (Some(26), Some(290))
+        );
+        assert_eq!(chunk(r#"{"choices":[],"usage":{}}"#), None);
+        assert_eq!(chunk(r#"{"choices":[],"timings":{}}"#), None);
+        let whole: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"timings":{"prompt_n":10,"cache_n":0,"predicted_n":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(whole.counted_usage().unwrap().prompt_tokens, Some(10));
     }
 
     #[test]
