@@ -204,6 +204,19 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         Signals::register().context("cannot install signal handlers")?
     };
 
+    // A local backend is checked before claude starts: whether it listens, and its window.
+    let local = config.model.as_ref().and_then(|m| {
+        runtime.block_on(crate::local_server::start_check(&config.registry, &m.full))
+    });
+    if let Some((route, check)) = &local {
+        tracing::info!(listening = check.listening, window = ?check.window, "local backend checked");
+        for warning in crate::local_server::start_warnings(route, check) {
+            eprintln!("anyclaude: warning: {warning}");
+            tracing::warn!("{warning}");
+        }
+    }
+    let window = local.and_then(|(_, check)| check.window);
+
     let listener = std::net::TcpListener::bind((config.host, config.port)).with_context(|| {
         format!(
             "cannot listen on {}",
@@ -272,16 +285,18 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     let mode = match program {
         Some(program) => Mode::Supervise(
             ChildSpec {
+                env: with_window(child_env, &env, Some(&program), window.as_ref()),
                 program,
                 args: config.claude_args.clone(),
-                env: child_env,
             },
             misspelt,
         ),
         None => Mode::ProxyOnly {
-            exports: supervise::env::export_lines(&supervise::env::child_env(
+            exports: supervise::env::export_lines(&with_window(
+                supervise::env::child_env(&HashMap::new(), &inj),
                 &HashMap::new(),
-                &inj,
+                None,
+                window.as_ref(),
             )),
             log_path,
         },
@@ -329,6 +344,22 @@ fn zero_config(config: &mut Config) -> Result<Option<crate::zero_config::Found>,
     Arc::make_mut(&mut config.registry).set_default_model(Some(&found.choice.resolved));
     config.model = Some(found.choice.clone());
     Ok(Some(found))
+}
+
+/// claude's environment plus the variables that tell it a local backend's window (see
+/// [`crate::local_server::window_env`]), unless the user set them.
+fn with_window(
+    mut vars: Vec<(String, String)>,
+    user: &HashMap<String, String>,
+    program: Option<&Path>,
+    window: Option<&crate::local_server::Window>,
+) -> Vec<(String, String)> {
+    if let Some(window) = window {
+        let told = crate::local_server::child_vars(user, program, window);
+        tracing::info!(?told, "window told to Claude Code");
+        vars.extend(told);
+    }
+    vars
 }
 
 /// What to do while the proxy serves.

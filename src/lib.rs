@@ -11,7 +11,8 @@
 //!   [`provider`] (the built-in presets, their quirks as data), [`registry`] (providers
 //!   and models as owned data from the presets, the config file and the environment, and
 //!   routing), [`config`], [`secrets`]
-//!   (scrubbing keys, the token and URL userinfo out of text);
+//!   (scrubbing keys, the token and URL userinfo out of text); the pure half of
+//!   [`local_server`] (a local server's window, what Claude Code is told);
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
 //! - [`app`], which wires them together for `main`.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod conversation;
 pub mod dialect;
 pub mod discover;
+pub mod local_server;
 pub mod logging;
 pub mod metrics;
 pub mod provider;

@@ -93,6 +93,8 @@ pub struct LocalServer {
     pub start: &'static str,
     /// The optional variable holding a key some setups use.
     pub key_var: &'static str,
+    /// How its context window is raised, for messages about a window that is too small.
+    pub window_setting: &'static str,
 }
 
 /// Which field carries the output limit in a Chat Completions request.
@@ -569,6 +571,7 @@ pub const PRESETS: &[Preset] = &[
             name: "Ollama",
             start: "`ollama serve`",
             key_var: "OLLAMA_API_KEY",
+            window_setting: "`OLLAMA_CONTEXT_LENGTH=32768 ollama serve`, or `num_ctx` in the model's parameters",
         },
     ),
     local(
@@ -579,6 +582,7 @@ pub const PRESETS: &[Preset] = &[
             name: "LM Studio's server",
             start: "`lms server start`",
             key_var: "LMSTUDIO_API_KEY",
+            window_setting: "the model's Context Length when loading it, e.g. `lms load <model> --context-length 32768`",
         },
     ),
     local(
@@ -589,6 +593,7 @@ pub const PRESETS: &[Preset] = &[
             name: "llama.cpp's server",
             start: "`llama-server -m <model>`",
             key_var: "LLAMACPP_API_KEY",
+            window_setting: "`llama-server -c 32768`; llama-cpp-python: `--n_ctx 32768`",
         },
     ),
     // vLLM batches requests (many slots): background requests need not wait.
@@ -605,6 +610,7 @@ pub const PRESETS: &[Preset] = &[
                 name: "vLLM",
                 start: "`vllm serve <model>`",
                 key_var: "VLLM_API_KEY",
+                window_setting: "`vllm serve <model> --max-model-len 32768`",
             },
         )
     },
@@ -616,6 +622,7 @@ pub const PRESETS: &[Preset] = &[
             name: "mlx-lm's server",
             start: "`mlx_lm.server --model <model>`",
             key_var: "MLX_API_KEY",
+            window_setting: "a model with a larger window (mlx-lm gives each model its own)",
         },
     ),
 ];

@@ -23,6 +23,7 @@ use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::{FailureDelivery, MessageHead, Writer};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::dialect::{self, AnswerDecoder, Inbound, Whole};
+use crate::local_server;
 use crate::metrics::Outcome;
 use crate::translate::tokens;
 use crate::upstream::Failure;
@@ -121,6 +122,7 @@ pub async fn forward(
             &failure.body,
             failure.retry_after.as_deref(),
         );
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
         return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
     }
     let head = MessageHead {
@@ -384,6 +386,7 @@ async fn answer_not_a_stream(
     };
     if let Some(status) = json_error_status(&bytes) {
         let err = dialect.map_error(status, &bytes, None);
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
         return ctx.fail(client_model, Some(ttfb), url, Failure::Status(err));
     }
     // A whole answer although a stream was asked for: translated as a whole body, written
