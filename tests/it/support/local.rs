@@ -52,7 +52,6 @@ impl LocalModels {
                     return;
                 }
                 let Ok(mut stream) = stream else { continue };
-                hits_seen.fetch_add(1, Ordering::SeqCst);
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -60,6 +59,11 @@ impl LocalModels {
                     head.push(byte[0]);
                 }
                 let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                // Only the model list counts: the start check of the chosen backend asks
+                // other paths (its window) too.
+                if head.starts_with("get /v1/models ") {
+                    hits_seen.fetch_add(1, Ordering::SeqCst);
+                }
                 let body = if head.starts_with("post") {
                     let length = head
                         .lines()
@@ -97,7 +101,7 @@ impl LocalModels {
         self.posted.lock().unwrap().clone()
     }
 
-    /// How many requests it has answered.
+    /// How many times its model list (`GET /v1/models`) was asked for.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
