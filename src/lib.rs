@@ -29,3 +29,4 @@ pub mod sse;
 pub mod supervise;
 pub mod translate;
 pub mod upstream;
+pub mod usage;

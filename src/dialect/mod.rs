@@ -112,6 +112,11 @@ pub trait AnswerDecoder: Send + 'static {
     /// the record of a stream that did not finish. Once finished, the writer's final usage
     /// is used instead.
     fn usage(&self, w: &Writer) -> Usage;
+    /// Whether the upstream reported its own token counts (otherwise [`AnswerDecoder::usage`]
+    /// holds our estimates), for the usage summary.
+    fn usage_reported(&self) -> bool {
+        false
+    }
 }
 
 /// The implementation of a preset's dialect. Adding a dialect: a variant of

@@ -7,6 +7,7 @@
 //! timeouts), [`body`] (response helpers).
 
 pub mod body;
+pub mod fallback;
 pub mod forward;
 pub mod pump;
 pub mod request_body;
@@ -81,6 +82,7 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    fallbacks: std::sync::OnceLock<HashMap<String, Vec<String>>>,
 }
 
 impl Proxy {
@@ -107,6 +109,7 @@ impl Proxy {
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            fallbacks: std::sync::OnceLock::new(),
         }))
     }
 
@@ -142,6 +145,21 @@ impl Proxy {
     /// The metrics it keeps.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Sets each backend model's ordered fallback list (`provider/model` → models to try
+    /// next, aliases resolved); once, before serving.
+    pub fn set_fallbacks(&self, fallbacks: HashMap<String, Vec<String>>) {
+        let _ = self.fallbacks.set(fallbacks);
+    }
+
+    /// The models to try, in order, when `backend` fails before answering.
+    pub fn fallbacks_for(&self, backend: &str) -> Vec<String> {
+        self.fallbacks
+            .get()
+            .and_then(|f| f.get(backend))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// One line summing up the run: requests, errors, tokens in/out, median time to first
@@ -182,6 +200,8 @@ pub struct RequestContext {
     pub started: Instant,
     /// Where it goes.
     pub route: Route,
+    /// Set once a fallback took over: the model it replaced and why.
+    pub fell_back: Option<String>,
 }
 
 impl RequestContext {
@@ -205,6 +225,73 @@ impl RequestContext {
         }
     }
 
+    /// Moves the request to the next routable model of `fallbacks` after a failure before
+    /// the answer (see [`fallback`]); records the failed attempt under its own backend and
+    /// says so at log level 1 and in the status line. Returns false when no model is left.
+    pub fn fall_back(
+        &mut self,
+        fallbacks: &mut std::vec::IntoIter<String>,
+        client_model: &str,
+        answered: Option<(u16, Duration)>,
+        reason: &str,
+        failure: &crate::upstream::Failure,
+    ) -> bool {
+        let settings = &self.proxy.settings;
+        for next in fallbacks.by_ref() {
+            let route = match crate::provider::route(
+                &next,
+                settings.default_model.as_deref(),
+                &settings.env,
+            ) {
+                Ok(route) => route,
+                Err(err) => {
+                    tracing::warn!(request_id = %self.request_id, fallback = %next, error = %err, "fallback model skipped");
+                    continue;
+                }
+            };
+            let from = self.backend();
+            let to = format!("{}/{}", route.preset.name, route.model);
+            let mut attempt = crate::metrics::RequestRecord {
+                status: answered.map_or(0, |(status, _)| status),
+                ttfb_ms: answered.map(|(_, ttfb)| pump::millis(ttfb)),
+                duration_ms: pump::millis(self.started.elapsed()),
+                outcome: failure.outcome(),
+                ..crate::metrics::RequestRecord::new(
+                    &self.request_id,
+                    self.route.preset.name,
+                    client_model,
+                    from.clone(),
+                )
+            };
+            attempt.fell_back = self.fell_back.clone();
+            self.proxy.metrics.attempt(&attempt);
+            tracing::info!(request_id = %self.request_id, from = %from, to = %to, reason, "falling back to the next model");
+            self.proxy.metrics.live().failed(
+                &self.request_id,
+                format!("{from}: {reason} → {to}"),
+                None,
+            );
+            self.fell_back = Some(format!("{from}: {reason}"));
+            self.route = route;
+            return true;
+        }
+        false
+    }
+
+    /// Tells the status line why this request failed before any answer (Claude Code
+    /// retries it; `retry` is the wait the upstream asked for).
+    pub fn note_failure(&self, status: Option<u16>, retry: Option<Duration>) {
+        let text = fallback::notice(
+            self.route.preset.name,
+            self.route.preset.server.is_some(),
+            status,
+        );
+        self.proxy
+            .metrics
+            .live()
+            .failed(&self.request_id, text, retry);
+    }
+
     /// The upstream as error messages name it (the URL without its query string).
     pub fn target<'a>(&'a self, url: &'a str) -> crate::upstream::Target<'a> {
         crate::upstream::Target {
@@ -223,7 +310,15 @@ impl RequestContext {
             model,
             started: self.started,
             ttfb_ms: ttfb.map(pump::millis),
+            backend: self.backend(),
+            usage_reported: false,
+            fell_back: self.fell_back.clone(),
         }
+    }
+
+    /// The backend model this request goes to, as `provider/model`.
+    pub fn backend(&self) -> String {
+        format!("{}/{}", self.route.preset.name, self.route.model)
     }
 
     /// Answers and records a request refused before it was sent (a bad request).
@@ -239,7 +334,7 @@ impl RequestContext {
             &self.proxy,
             resp,
             crate::metrics::Outcome::Error,
-            (0, 0),
+            (0, 0, 0),
             Some(&err),
         )
     }
@@ -265,8 +360,13 @@ impl RequestContext {
     ) -> http::Response<body::Body> {
         let err = self.scrubbed(failure.to_api_error(self.target(url)));
         let resp = body::error(&self.request_id, &err);
-        self.finished(model, ttfb)
-            .record(&self.proxy, resp, failure.outcome(), (0, 0), Some(&err))
+        self.finished(model, ttfb).record(
+            &self.proxy,
+            resp,
+            failure.outcome(),
+            (0, 0, 0),
+            Some(&err),
+        )
     }
 
     /// Reads an upstream's error answer: its status, `retry-after` and (the start of) its
@@ -295,6 +395,8 @@ impl RequestContext {
             request_id: self.request_id.clone(),
             provider: self.route.preset.name,
             model,
+            backend: self.backend(),
+            fell_back: self.fell_back.clone(),
             upstream,
             started: self.started,
             ttfb,

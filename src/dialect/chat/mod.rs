@@ -64,6 +64,8 @@ pub fn auth_headers(route: &crate::provider::Route) -> Vec<(HeaderName, HeaderVa
 #[derive(Debug)]
 pub struct ChatAnswer {
     stream: ChatStream,
+    /// A whole answer carried its `usage`.
+    whole_usage: bool,
 }
 
 impl ChatAnswer {
@@ -72,6 +74,7 @@ impl ChatAnswer {
     pub fn new(tool_names: ToolNames) -> Self {
         ChatAnswer {
             stream: ChatStream::new(tool_names),
+            whole_usage: false,
         }
     }
 }
@@ -87,10 +90,20 @@ impl AnswerDecoder for ChatAnswer {
 
     fn whole(&mut self, body: &[u8], w: &mut Writer) -> Whole {
         response::chat_completion_into(body, self.stream.tool_names(), w);
+        #[derive(serde::Deserialize)]
+        struct UsageOnly {
+            usage: Option<serde::de::IgnoredAny>,
+        }
+        self.whole_usage =
+            serde_json::from_slice::<UsageOnly>(body).is_ok_and(|b| b.usage.is_some());
         Whole::Folded
     }
 
     fn usage(&self, w: &Writer) -> Usage {
         self.stream.usage(w)
+    }
+
+    fn usage_reported(&self) -> bool {
+        self.whole_usage || self.stream.usage_reported()
     }
 }

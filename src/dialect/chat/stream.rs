@@ -240,6 +240,11 @@ impl ChatStream {
         })
     }
 
+    /// Whether the upstream sent its own token counts.
+    pub fn usage_reported(&self) -> bool {
+        self.upstream_usage.is_some()
+    }
+
     /// The tool names this answer maps back.
     pub fn tool_names(&self) -> &ToolNames {
         &self.tool_names
