@@ -58,6 +58,9 @@ pub fn main() -> ExitCode {
         }
         Parsed::Run(invocation) => {
             if let Some(tool) = &invocation.args.command {
+                if *tool == Tool::StatusLine {
+                    return crate::status_line::run(&config::process_env());
+                }
                 return print_tool(tool);
             }
             match run(*invocation, config::process_env()) {
@@ -85,6 +88,7 @@ fn print_tool(tool: &Tool) -> ExitCode {
                 return ExitCode::from(1);
             }
         }
+        Tool::StatusLine => return crate::status_line::run(&config::process_env()),
     }
     let mut out = std::io::stdout().lock();
     match out.write_all(&text).and_then(|()| out.flush()) {
@@ -224,7 +228,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         Some(program) => Mode::Supervise(
             ChildSpec {
                 program,
-                args: config.claude_args.clone(),
+                args: status_line_args(&config, &env),
                 env: supervise::env::child_env(&env, &inj),
             },
             misspelt,
@@ -250,6 +254,23 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         }
     }
     result
+}
+
+/// claude's arguments, with anyclaude's status line added when it is on (see
+/// [`crate::status_line::decide`]); said at log level 1.
+fn status_line_args(config: &Config, env: &HashMap<String, String>) -> Vec<std::ffi::OsString> {
+    use crate::status_line::{self, Decision};
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let decision = status_line::decide(config.status_line, env, &cwd, &config.claude_args);
+    tracing::info!(decision = ?decision, "status line");
+    match (decision, std::env::current_exe()) {
+        (Decision::On, Ok(program)) => status_line::with_settings(
+            config.claude_args.clone(),
+            &status_line::settings(&program),
+            &cwd,
+        ),
+        _ => config.claude_args.clone(),
+    }
 }
 
 /// What to do while the proxy serves.

@@ -129,6 +129,10 @@ pub struct Config {
     pub claude_args: Vec<OsString>,
     /// One line each, printed on stderr before claude starts.
     pub warnings: Vec<String>,
+    /// anyclaude's status line: `Some(false)` off (`--no-status-line`,
+    /// `ANYCLAUDE_STATUS_LINE=0`), `Some(true)` asked for, `None` the default (on unless the
+    /// user has their own).
+    pub status_line: Option<bool>,
     /// claude only prints something or manages its own settings (`--version`, `mcp list`,
     /// ...; see [`crate::cli::pass_through`]): run it as is, with no proxy, no log, no
     /// warnings and no `--model` check.
@@ -183,6 +187,21 @@ impl Config {
                 None => 0,
             },
         };
+        let status_line = if args.no_status_line {
+            Some(false)
+        } else if args.status_line {
+            Some(true)
+        } else {
+            match env.non_empty(crate::status_line::ENABLE_VAR) {
+                Some(v) => Some(crate::status_line::parse_switch(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "{}={v}: expected on or off (1/0, true/false)",
+                        crate::status_line::ENABLE_VAR
+                    ))
+                })?),
+                None => None,
+            }
+        };
 
         let pass_through = !proxy_only && crate::cli::pass_through(&claude_args);
         if pass_through {
@@ -198,6 +217,7 @@ impl Config {
                 model: None,
                 claude_args,
                 warnings: Vec::new(),
+                status_line,
                 pass_through,
             });
         }
@@ -231,6 +251,7 @@ impl Config {
             model,
             claude_args,
             warnings,
+            status_line,
             pass_through,
         })
     }

@@ -26,6 +26,7 @@ pub mod provider;
 pub mod secrets;
 pub mod server;
 pub mod sse;
+pub mod status_line;
 pub mod supervise;
 pub mod translate;
 pub mod upstream;

@@ -26,3 +26,4 @@ mod responses_script;
 mod scripted;
 mod streams;
 mod support;
+mod usage_status;
