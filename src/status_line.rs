@@ -122,6 +122,13 @@ pub fn render(live: &LiveSnapshot, input: &ClaudeInput) -> String {
             seconds(waiting.waited_ms)
         ));
     }
+    if let Some(answering) = &live.answering {
+        parts.push(format!(
+            "✎ {} answering · first token {}",
+            answering.backend,
+            seconds(answering.ttft_ms)
+        ));
+    }
     if let Some(notice) = &live.notice {
         match notice.retry_in_s {
             Some(s) if s > 0 => parts.push(format!("⚠ {}, retry in {s} s", notice.text)),
@@ -131,6 +138,8 @@ pub fn render(live: &LiveSnapshot, input: &ClaudeInput) -> String {
     let model = input.model.as_ref().map(|m| m.id.as_str()).unwrap_or("");
     let turn: Option<&LastTurn> = live.by_model.get(model).or(live.last.as_ref());
     match turn {
+        // While an answer streams, the last turn's figures would read as this one's.
+        Some(_) if live.answering.is_some() => {}
         Some(turn) => {
             if let Some(why) = &turn.fell_back {
                 parts.push(format!("↪ {} (fallback; {why})", turn.backend));
@@ -472,6 +481,18 @@ mod tests {
         assert_eq!(
             render(&LiveSnapshot::default(), &ClaudeInput::default()),
             "anyclaude: no answer yet"
+        );
+        let streaming = LiveSnapshot {
+            last: Some(turn("openai/gpt-x")),
+            answering: Some(crate::usage::Answering {
+                backend: "openai/gpt-x".into(),
+                ttft_ms: 3200,
+            }),
+            ..LiveSnapshot::default()
+        };
+        assert_eq!(
+            render(&streaming, &input("openai/gpt-x")),
+            "✎ openai/gpt-x answering · first token 3.2 s"
         );
         let gone = LiveSnapshot {
             notice: Some(Notice {

@@ -272,6 +272,15 @@ pub struct Waiting {
     pub waited_ms: u64,
 }
 
+/// A request whose answer is streaming.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answering {
+    /// The backend model answering.
+    pub backend: String,
+    /// Its time to the first token, in ms.
+    pub ttft_ms: u64,
+}
+
 /// Why the last request failed before it was answered, while it matters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
@@ -290,6 +299,8 @@ pub struct LiveSnapshot {
     pub by_model: BTreeMap<String, LastTurn>,
     /// The request waiting longest for its first token, if any.
     pub waiting: Option<Waiting>,
+    /// The request that started answering last, while it streams.
+    pub answering: Option<Answering>,
     /// A failure that has not been followed by an answer yet.
     pub notice: Option<Notice>,
 }
@@ -305,7 +316,10 @@ pub const MAX_LIVE_MODELS: usize = 32;
 struct InFlight {
     backend: String,
     since: Instant,
-    answering: bool,
+    /// Time to the first token, once it came.
+    answering: Option<u64>,
+    /// When it came.
+    answering_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -336,15 +350,17 @@ impl Live {
             InFlight {
                 backend,
                 since: now,
-                answering: false,
+                answering: None,
+                answering_at: None,
             },
         );
     }
 
-    /// The request's first token arrived.
-    pub fn answering(&mut self, request_id: &str) {
+    /// The request's first token arrived, `ttft_ms` after the request.
+    pub fn answering(&mut self, request_id: &str, ttft_ms: u64) {
         if let Some(entry) = self.in_flight.get_mut(request_id) {
-            entry.answering = true;
+            entry.answering = Some(ttft_ms);
+            entry.answering_at = Some(Instant::now());
         }
         self.notice = None;
     }
@@ -388,7 +404,7 @@ impl Live {
         let waiting = self
             .in_flight
             .values()
-            .filter(|f| !f.answering)
+            .filter(|f| f.answering.is_none())
             .min_by_key(|f| f.since)
             .map(|f| Waiting {
                 backend: f.backend.clone(),
@@ -405,10 +421,20 @@ impl Live {
                 retry_in_s: retry_in.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
             })
         });
+        let answering = self
+            .in_flight
+            .values()
+            .filter_map(|f| Some((f.answering_at?, f.answering?, &f.backend)))
+            .max_by_key(|(at, _, _)| *at)
+            .map(|(_, ttft_ms, backend)| Answering {
+                backend: backend.clone(),
+                ttft_ms,
+            });
         LiveSnapshot {
             last: self.last.clone(),
             by_model: self.by_model.clone(),
             waiting,
+            answering,
             notice,
         }
     }
@@ -535,9 +561,16 @@ mod tests {
         assert_eq!(notice.text, "upstream 429");
         assert_eq!(notice.retry_in_s, Some(3));
         live.sent("req_2", "openai/gpt-x".into(), Instant::now());
-        live.answering("req_2");
+        live.answering("req_2", 700);
         let snap = live.snapshot(Instant::now());
         assert_eq!((snap.waiting, snap.notice), (None, None));
+        assert_eq!(
+            snap.answering,
+            Some(Answering {
+                backend: "openai/gpt-x".into(),
+                ttft_ms: 700
+            })
+        );
         let mut done = record("openai/gpt-x", Outcome::Ok);
         done.id = "req_2".into();
         live.finished(
@@ -553,6 +586,7 @@ mod tests {
         assert_eq!(last.tokens_per_s, Some(50.0));
         assert_eq!(last.context_window, Some(8000));
         assert_eq!(snap.by_model["openai/gpt-x"], last);
+        assert_eq!(snap.answering, None);
         assert!(live.in_flight.is_empty());
     }
 

@@ -138,8 +138,9 @@ impl Recorder {
         let now = Instant::now();
         self.first_token = Some(now);
         if let Some(record) = self.record.as_mut() {
-            record.ttft_ms = Some(millis(now.saturating_duration_since(self.started)));
-            self.metrics.live().answering(&record.id);
+            let ttft = millis(now.saturating_duration_since(self.started));
+            record.ttft_ms = Some(ttft);
+            self.metrics.live().answering(&record.id, ttft);
         }
     }
 

@@ -11,12 +11,13 @@ use crate::chat_script;
 use crate::claude::{self, Claude};
 use crate::scripted::{Reply, Upstream};
 
-struct Tmux {
-    socket: String,
+/// A private tmux server (its own socket) holding one session `t`.
+pub(crate) struct Tmux {
+    pub(crate) socket: String,
 }
 
 impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -24,12 +25,16 @@ impl Tmux {
             .expect("tmux runs")
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
 
     /// Reads the screen until `pred` holds, or gives up after `deadline`.
-    fn try_wait_for(&self, deadline: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+    pub(crate) fn try_wait_for(
+        &self,
+        deadline: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -44,7 +49,12 @@ impl Tmux {
     }
 
     /// Reads the screen until `pred` holds; the screen is all there is to watch.
-    fn wait_for(&self, what: &str, deadline: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        deadline: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -67,7 +77,7 @@ impl Drop for Tmux {
     }
 }
 
-fn shell_quote(s: &Path) -> String {
+pub(crate) fn shell_quote(s: &Path) -> String {
     format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
 }
 

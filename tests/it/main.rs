@@ -12,6 +12,7 @@ mod e2e_gemini;
 mod e2e_hosts;
 mod e2e_passthrough;
 mod e2e_responses;
+mod e2e_status;
 mod e2e_tty;
 mod gemini;
 mod gemini_script;
