@@ -167,6 +167,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     };
     // Built before the port is bound: a client that cannot be set up ends the run cleanly.
     let proxy = Proxy::new(settings)?;
+    proxy.set_fallbacks(config.fallbacks.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

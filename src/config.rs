@@ -133,6 +133,8 @@ pub struct Config {
     /// `ANYCLAUDE_STATUS_LINE=0`), `Some(true)` asked for, `None` the default (on unless the
     /// user has their own).
     pub status_line: Option<bool>,
+    /// Fallback models per model (`ANYCLAUDE_FALLBACKS`), in order.
+    pub fallbacks: HashMap<String, Vec<String>>,
     /// claude only prints something or manages its own settings (`--version`, `mcp list`,
     /// ...; see [`crate::cli::pass_through`]): run it as is, with no proxy, no log, no
     /// warnings and no `--model` check.
@@ -202,7 +204,6 @@ impl Config {
                 None => None,
             }
         };
-
         let pass_through = !proxy_only && crate::cli::pass_through(&claude_args);
         if pass_through {
             return Ok(Config {
@@ -218,10 +219,15 @@ impl Config {
                 claude_args,
                 warnings: Vec::new(),
                 status_line,
+                fallbacks: HashMap::new(),
                 pass_through,
             });
         }
 
+        let fallbacks = match env.non_empty(crate::server::fallback::FALLBACKS_VAR) {
+            Some(v) => crate::server::fallback::parse_list(&v).map_err(ConfigError)?,
+            None => HashMap::new(),
+        };
         let model = match crate::cli::model_arg(&claude_args) {
             Some(full) => Some(model_choice(full)?),
             None => None,
@@ -252,6 +258,7 @@ impl Config {
             claude_args,
             warnings,
             status_line,
+            fallbacks,
             pass_through,
         })
     }

@@ -14,7 +14,58 @@
 //! | no response headers within `--timeout` | answered as is (the time is already spent) |
 //! | failure once the stream has started | the stream ends with an error, as without fallbacks |
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+/// The variable listing fallback models: `MODEL=FALLBACK[,FALLBACK…][;MODEL=…]`.
+pub const FALLBACKS_VAR: &str = "ANYCLAUDE_FALLBACKS";
+
+/// Parses [`FALLBACKS_VAR`]: each model (`provider/model`) with its fallbacks in order.
+/// Every name must name a known provider; a model listed twice, or as its own fallback, is
+/// refused.
+pub fn parse_list(value: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for entry in value
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let Some((model, list)) = entry.split_once('=') else {
+            return Err(format!(
+                "{FALLBACKS_VAR}: `{entry}` has no `=`; write MODEL=FALLBACK[,FALLBACK…], e.g. openai/gpt-5=groq/llama-3.3-70b"
+            ));
+        };
+        let model = checked(model.trim())?;
+        let fallbacks = list
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(checked)
+            .collect::<Result<Vec<_>, _>>()?;
+        if fallbacks.is_empty() {
+            return Err(format!("{FALLBACKS_VAR}: {model} lists no fallback model"));
+        }
+        if fallbacks.contains(&model) {
+            return Err(format!("{FALLBACKS_VAR}: {model} is its own fallback"));
+        }
+        if out.insert(model.clone(), fallbacks).is_some() {
+            return Err(format!("{FALLBACKS_VAR}: {model} is listed twice"));
+        }
+    }
+    Ok(out)
+}
+
+fn checked(name: &str) -> Result<String, String> {
+    match name.split_once('/') {
+        Some((prefix, rest)) if !rest.is_empty() && crate::provider::preset(prefix).is_some() => {
+            Ok(name.to_owned())
+        }
+        _ => Err(format!(
+            "{FALLBACKS_VAR}: `{name}` is not <provider>/<model> with a known provider ({})",
+            crate::provider::preset_names()
+        )),
+    }
+}
 
 /// A `retry-after` at most this long is left to Claude Code's own retry of the same model.
 pub const SHORT_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -97,6 +148,28 @@ mod tests {
         assert_eq!(retry_after(Some("-1")), None);
         assert_eq!(retry_after(Some("soon")), None);
         assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn the_list_variable() {
+        let got =
+            parse_list(" openai/gpt-5 = groq/llama-3.3-70b, ollama/qwen3 ;gemini/g=openai/gpt-5\n")
+                .unwrap();
+        assert_eq!(got["openai/gpt-5"], ["groq/llama-3.3-70b", "ollama/qwen3"]);
+        assert_eq!(got["gemini/g"], ["openai/gpt-5"]);
+        assert_eq!(parse_list("").unwrap().len(), 0);
+        for (bad, says) in [
+            ("openai/gpt-5", "has no `=`"),
+            ("openai/gpt-5=", "lists no fallback"),
+            ("openai/gpt-5=gpt-4o", "`gpt-4o` is not <provider>/<model>"),
+            ("nope/x=openai/y", "`nope/x` is not"),
+            ("openai/a=openai/a", "its own fallback"),
+            ("openai/a=openai/b;openai/a=openai/c", "listed twice"),
+        ] {
+            let err = parse_list(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(err.starts_with("ANYCLAUDE_FALLBACKS: "), "{err}");
+        }
     }
 
     #[test]
