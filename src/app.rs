@@ -248,6 +248,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();
+        tracing::info!(summary = %summary, "usage");
         if summary.starts_with("anyclaude") {
             eprintln!("{summary}");
         } else if !summary.is_empty() {

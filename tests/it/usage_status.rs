@@ -13,6 +13,7 @@ use crate::chat_script;
 use crate::gemini_script;
 use crate::harness::{TOKEN, TestProxy, parse_sse, read_rest, read_until, test_timeouts};
 use crate::scripted::{Reply, Step, Upstream};
+use crate::support::cli::Anyclaude;
 use anyclaude::usage::{ModelFacts, Price};
 
 fn request(model: &str) -> Value {
@@ -560,4 +561,73 @@ async fn a_fallback_across_dialects_is_encoded_for_its_own_api() {
     assert_eq!(live["last"]["backend"], "gemini/gemini-test");
     assert_eq!(live["last"]["fell_back"], "openai/mock-chat: upstream 503");
     proxy.stop().await;
+}
+
+/// claude's arguments when anyclaude starts it with `extra` options (the status line left
+/// at its default unless `extra` says otherwise) and `home_settings` in the user's
+/// settings file.
+fn claude_argv(extra: &[&str], env: &[(&str, &str)], home_settings: Option<&str>) -> Vec<String> {
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env_remove("ANYCLAUDE_STATUS_LINE");
+    for (k, v) in env {
+        a.env(k, v);
+    }
+    if let Some(settings) = home_settings {
+        let dir = a.dir.path().join("home/.claude");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("settings.json"), settings).unwrap();
+    }
+    a.args(extra).args(["--model", "openai/gpt-x", "-p", "hi"]);
+    a.run().assert_code(0);
+    a.record().argv()
+}
+
+#[test]
+fn claude_gets_the_status_line_for_the_session_unless_the_user_has_one() {
+    let argv = claude_argv(&[], &[], None);
+    assert_eq!(argv[0], "--settings");
+    assert_eq!(&argv[2..], ["--model", "openai/gpt-x", "-p", "hi"]);
+    let settings: Value = serde_json::from_str(&argv[1]).unwrap();
+    let command = settings["statusLine"]["command"].as_str().unwrap();
+    assert_eq!(settings["statusLine"]["type"], "command");
+    assert!(
+        command.ends_with("anyclaude' status-line") && command.starts_with('\''),
+        "{command}"
+    );
+    let plain = ["--model", "openai/gpt-x", "-p", "hi"];
+    assert_eq!(claude_argv(&["--no-status-line"], &[], None), plain);
+    assert_eq!(
+        claude_argv(&[], &[("ANYCLAUDE_STATUS_LINE", "off")], None),
+        plain
+    );
+    let mine = r#"{"statusLine": {"type": "command", "command": "echo mine"}}"#;
+    assert_eq!(claude_argv(&["--status-line"], &[], Some(mine)), plain);
+    // Their --settings without a status line: ours goes into it.
+    let argv = claude_argv(&["--settings", r#"{"theme": "light"}"#], &[], None);
+    assert_eq!(argv[0], "--settings");
+    let merged: Value = serde_json::from_str(&argv[1]).unwrap();
+    assert_eq!(merged["theme"], "light");
+    assert!(merged["statusLine"]["command"].is_string());
+    assert_eq!(argv.iter().filter(|a| *a == "--settings").count(), 1);
+    let out = Anyclaude::with_fake("exit:0")
+        .env("ANYCLAUDE_STATUS_LINE", "maybe")
+        .args(["--model", "openai/gpt-x"])
+        .run();
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("ANYCLAUDE_STATUS_LINE=maybe"),
+        "{}",
+        out.stderr
+    );
+    let out = Anyclaude::with_fake("exit:0")
+        .env("ANYCLAUDE_FALLBACKS", "openai/gpt-x=gpt-4o")
+        .args(["--model", "openai/gpt-x"])
+        .run();
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("ANYCLAUDE_FALLBACKS: `gpt-4o` is not <provider>/<model>"),
+        "{}",
+        out.stderr
+    );
 }
