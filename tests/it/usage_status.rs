@@ -631,3 +631,34 @@ fn claude_gets_the_status_line_for_the_session_unless_the_user_has_one() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn a_local_server_that_does_not_answer_is_named_in_the_status_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = TestProxy::start(
+        &[("OLLAMA_BASE_URL", format!("http://127.0.0.1:{port}"))],
+        None,
+        test_timeouts(),
+    )
+    .await;
+    let (status, _) = answer_text(&proxy, "ollama/qwen3").await;
+    assert_ne!(status, 200);
+    proxy.settled(1).await;
+    let live = proxy.get_json("/status").await;
+    assert_eq!(
+        live["notice"]["text"], "local server not answering",
+        "{live}"
+    );
+    assert_eq!(live["waiting"], Value::Null);
+    let env = claude_env(&proxy);
+    let (line, _) =
+        tokio::task::spawn_blocking(move || status_line(&env, &claude_input("ollama/qwen3")))
+            .await
+            .unwrap();
+    assert_eq!(line, "⚠ local server not answering\n");
+    proxy.stop().await;
+}
