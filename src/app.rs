@@ -150,18 +150,18 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     }
     let token = supervise::env::new_token()
         .map_err(|e| anyhow!("cannot get random bytes for the per-run token: {e}"))?;
-    let log_path = open_log(&config, &env, Scrubber::from_env(&env, &token))?;
+    let log_path = open_log(
+        &config,
+        &env,
+        Scrubber::from_env(&env, &token).with(config.registry.secrets()),
+    )?;
     // Claude Code (which inherits it) and the proxy both need more than the common 1024.
     let open_files = server::raise_open_file_limit();
 
     let settings = ProxySettings {
         token: token.clone(),
         timeouts: config.timeouts,
-        default_model: config
-            .model
-            .as_ref()
-            .filter(|m| m.preset.is_some())
-            .map(|m| m.full.clone()),
+        registry: Arc::clone(&config.registry),
         env: env.clone(),
         debug_level: config.log_level,
     };
@@ -200,7 +200,8 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %base_url,
-        model = config.model.as_ref().map(|m| m.full.as_str()),
+        model = config.registry.default_model(),
+        config_file = config.registry.file().map(|p| p.display().to_string()),
         request = %HumanDuration(t.request),
         idle = %HumanDuration(t.idle),
         keepalive = %HumanDuration(t.keepalive),
@@ -222,8 +223,12 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     let inj = Injection {
         base_url: &base_url,
         token: &token,
-        request_timeout: config.timeouts.request,
+        // Claude Code must wait as long as the slowest provider may.
+        request_timeout: config
+            .registry
+            .longest_request_timeout(config.timeouts.request),
         model: config.model.as_ref(),
+        registry: &config.registry,
     };
     let mode = match program {
         Some(program) => Mode::Supervise(

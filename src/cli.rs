@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<OsString>,
 
+    /// The config file: providers, models, aliases, tiers, the default model [default:
+    /// $XDG_CONFIG_HOME/anyclaude/config.toml, else ~/.config/anyclaude/config.toml, when it
+    /// exists] [env: ANYCLAUDE_CONFIG]
+    #[arg(long, value_name = "PATH", help_heading = "Model")]
+    pub config: Option<OsString>,
+
     /// claude's own option, which anyclaude also reads: the provider prefix picks the
     /// backend for every request that names no provider of its own (Claude Code's
     /// background work). Providers are listed below.
@@ -204,6 +210,7 @@ const LONG: &[(&str, Takes)] = &[
     ("claude", Takes::Value),
     ("log-level", Takes::OptionalDigit),
     ("log-file", Takes::Value),
+    ("config", Takes::Value),
     ("help", Takes::Nothing),
     ("version", Takes::Nothing),
 ];

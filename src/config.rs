@@ -15,8 +15,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::cli::Args;
-use crate::provider::{self, Preset};
+use crate::registry::{self, Provider, Registry, RunKeyCommand, ShellKeyCommand};
 
 /// The proxy's timeouts, validated so that they can all work together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +98,14 @@ pub struct ConfigError(pub String);
 /// The model named by `--model`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelChoice {
-    /// As given: `openai/gpt-5-mini`.
+    /// As given: `openai/gpt-5-mini`, or an alias (`fast`), or a configured tier
+    /// (`sonnet`).
     pub full: String,
-    /// The provider its prefix names (always set once validated: a model without a
-    /// provider is refused).
-    pub preset: Option<&'static Preset>,
+    /// The `provider/model` it stands for (`full` itself unless it is an alias or a tier).
+    pub resolved: String,
+    /// The provider it goes to (always set once validated: a model without a provider is
+    /// refused).
+    pub provider: Option<Arc<Provider>>,
 }
 
 /// Everything anyclaude runs with, validated.
@@ -125,6 +130,9 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// The model from `--model`, if any.
     pub model: Option<ModelChoice>,
+    /// The providers, models, aliases and tiers (presets, the config file, the
+    /// environment), with the default model set (`--model` beats the file's).
+    pub registry: Arc<Registry>,
     /// claude's arguments, in order.
     pub claude_args: Vec<OsString>,
     /// One line each, printed on stderr before claude starts.
@@ -142,11 +150,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// Validates the command line against the environment.
+    /// Validates the command line against the environment and the config file (whose key
+    /// commands run here, once).
     pub fn new(
         args: Args,
         claude_args: Vec<OsString>,
         env: &dyn Env,
+    ) -> Result<Config, ConfigError> {
+        Config::with_key_commands(args, claude_args, env, &ShellKeyCommand::default())
+    }
+
+    /// [`Config::new`], running key commands with `keys`.
+    pub fn with_key_commands(
+        args: Args,
+        claude_args: Vec<OsString>,
+        env: &dyn Env,
+        keys: &dyn RunKeyCommand,
     ) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
         let timeouts = timeouts(&args, env, &mut warnings)?;
@@ -216,6 +235,7 @@ impl Config {
                 log_level,
                 log_file: args.log_file.map(PathBuf::from),
                 model: None,
+                registry: Arc::new(Registry::from_env(&HashMap::<String, String>::new())?),
                 claude_args,
                 warnings: Vec::new(),
                 status_line,
@@ -228,11 +248,19 @@ impl Config {
             Some(v) => crate::server::fallback::parse_list(&v).map_err(ConfigError)?,
             None => HashMap::new(),
         };
+        let file = registry::file::load(args.config.as_deref().map(std::path::Path::new), env)?;
+        let mut registry = Registry::build(file.as_ref(), env, keys)?;
+        // A flag beats the environment, which beats the file.
+        let status_line = status_line.or(file.as_ref().and_then(|f| f.file.status_line));
         let model = match crate::cli::model_arg(&claude_args) {
-            Some(full) => Some(model_choice(full)?),
+            Some(full) => Some(model_choice(full, &registry)?),
             None => None,
         };
-        model_warnings(model.as_ref(), env, &mut warnings);
+        if let Some(model) = &model {
+            registry.set_default_model(Some(&model.resolved));
+        }
+        model_warnings(model.as_ref(), &registry, &mut warnings);
+        provider_timeouts_fit(&registry, &timeouts)?;
         if proxy_only {
             let ignored = args_besides_model(&claude_args);
             if !ignored.is_empty() {
@@ -255,6 +283,7 @@ impl Config {
             log_level,
             log_file: args.log_file.map(PathBuf::from),
             model,
+            registry: Arc::new(registry),
             claude_args,
             warnings,
             status_line,
@@ -587,23 +616,36 @@ fn parse_debug(raw: &str) -> Result<u8, ConfigError> {
     }
 }
 
-fn model_choice(full: String) -> Result<ModelChoice, ConfigError> {
-    let names = provider::preset_names();
-    let Some((prefix, rest)) = full.split_once('/') else {
-        let fix = match crate::cli::suggest::model(&full) {
-            Some(likely) => format!("did you mean --model {likely}?"),
+fn model_choice(full: String, registry: &Registry) -> Result<ModelChoice, ConfigError> {
+    let names = registry.provider_names();
+    let mut resolved = registry.resolve(&full).to_owned();
+    if !resolved.contains('/') {
+        // `--model sonnet` with `[tiers] sonnet` configured: claude reads the tier itself.
+        let tier = registry::Tier::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(&resolved))
+            .and_then(|t| registry.tier(t));
+        match tier {
+            Some(target) => resolved = target.to_owned(),
             None => {
-                "write it as <provider>/<model>, e.g. openai/gpt-5-mini or ollama/qwen3".to_owned()
+                let fix = match crate::cli::suggest::model(&full) {
+                    Some(likely) => format!("did you mean --model {likely}?"),
+                    None => "write it as <provider>/<model>, e.g. openai/gpt-5-mini or \
+                             ollama/qwen3"
+                        .to_owned(),
+                };
+                return Err(ConfigError(format!(
+                    "--model {full} names no provider; {fix} (providers: {names})"
+                )));
             }
-        };
-        return Err(ConfigError(format!(
-            "--model {full} names no provider; {fix} (providers: {names})"
-        )));
-    };
-    match provider::preset(prefix) {
-        Some(preset) if !rest.is_empty() => Ok(ModelChoice {
+        }
+    }
+    let (prefix, rest) = resolved.split_once('/').unwrap_or((&resolved, ""));
+    match registry.provider(prefix) {
+        Some(provider) if !rest.is_empty() => Ok(ModelChoice {
+            provider: Some(Arc::clone(provider)),
             full,
-            preset: Some(preset),
+            resolved,
         }),
         Some(_) => Err(ConfigError(format!(
             "--model {full}: no model after the provider; e.g. --model {prefix}/<model>"
@@ -614,36 +656,66 @@ fn model_choice(full: String) -> Result<ModelChoice, ConfigError> {
     }
 }
 
-fn model_warnings(model: Option<&ModelChoice>, env: &dyn Env, warnings: &mut Vec<String>) {
-    match model {
-        None => warnings.push(
-            "no --model given: each request's model must name its provider, e.g. \
-             `anyclaude --model openai/gpt-5-mini` (or `/model openai/gpt-5-mini` inside claude)"
-                .to_owned(),
-        ),
-        // Refused by `model_choice`.
-        Some(ModelChoice { preset: None, .. }) => {}
+fn model_warnings(model: Option<&ModelChoice>, registry: &Registry, warnings: &mut Vec<String>) {
+    let provider = match model {
         Some(ModelChoice {
-            preset: Some(p), ..
-        }) => {
-            if let Some(var) = p.key_var
-                && env.non_empty(var).is_none()
-            {
-                warnings.push(format!(
-                    "{var} is not set; requests to {p} will fail until you export it and \
-                     restart anyclaude"
-                ));
+            provider: Some(p), ..
+        }) => Arc::clone(p),
+        // Refused by `model_choice`.
+        Some(ModelChoice { provider: None, .. }) => return,
+        None => match registry
+            .default_model()
+            .and_then(|m| registry.provider(m.split_once('/')?.0))
+        {
+            Some(p) => Arc::clone(p),
+            None => {
+                warnings.push(
+                    "no --model given: each request's model must name its provider, e.g. \
+                     `anyclaude --model openai/gpt-5-mini` (or `/model openai/gpt-5-mini` inside \
+                     claude)"
+                        .to_owned(),
+                );
+                return;
             }
-            if p.default_base_url.is_empty()
-                && !p.base_url_vars.iter().any(|v| env.non_empty(v).is_some())
-            {
-                warnings.push(format!(
-                    "{p} has no default address; set {}",
-                    p.base_url_vars.join(" or ")
-                ));
+        },
+    };
+    if let Some(var) = provider.missing_key() {
+        warnings.push(format!(
+            "{var} is not set; requests to {provider} will fail until you export it and \
+             restart anyclaude"
+        ));
+    }
+    if provider.base_url.is_empty() {
+        warnings.push(format!(
+            "{provider} has no default address; set {}",
+            provider.base_url_vars.join(" or ")
+        ));
+    }
+}
+
+/// A provider's own idle and progress timeouts must leave room for the pings, as the global
+/// ones must.
+fn provider_timeouts_fit(registry: &Registry, timeouts: &Timeouts) -> Result<(), ConfigError> {
+    for p in registry.providers() {
+        let t = p.timeouts.apply(*timeouts);
+        for (name, own, value) in [
+            ("idle", p.timeouts.idle, t.idle),
+            ("progress", p.timeouts.progress, t.progress),
+        ] {
+            if own.is_some() && value <= timeouts.keepalive {
+                let file = registry
+                    .file()
+                    .map_or_else(String::new, |f| format!("{}: ", f.display()));
+                return Err(ConfigError(format!(
+                    "{file}providers.{}.timeouts.{name} {} must be longer than --keepalive {}",
+                    p.name,
+                    HumanDuration(value),
+                    HumanDuration(timeouts.keepalive)
+                )));
             }
         }
     }
+    Ok(())
 }
 
 fn api_timeout_warning(env: &dyn Env, timeouts: &Timeouts, warnings: &mut Vec<String>) {
@@ -1060,7 +1132,10 @@ mod tests {
             )
         };
         let cfg = run("openai/gpt-5-mini", &[]).unwrap();
-        assert_eq!(cfg.model.as_ref().unwrap().preset.unwrap().name, "openai");
+        assert_eq!(
+            &*cfg.model.as_ref().unwrap().provider.as_ref().unwrap().name,
+            "openai"
+        );
         assert_eq!(
             cfg.warnings,
             [
@@ -1103,7 +1178,7 @@ mod tests {
                 err,
                 format!(
                     "--model {bare} names no provider; {fix} (providers: {})",
-                    provider::preset_names()
+                    crate::provider::preset_names()
                 )
             );
         }
@@ -1119,5 +1194,120 @@ mod tests {
         assert!(version.model.is_none());
         let none = Config::new(Args::default(), vec![], &map(&[])).unwrap();
         assert!(none.warnings[0].starts_with("no --model given"));
+    }
+
+    /// A config file in a temporary directory, and the directory (kept alive).
+    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path.display().to_string())
+    }
+
+    #[test]
+    fn the_config_file_is_found_and_flags_beat_it() {
+        let (_dir, path) = config_file("default_model = \"ollama/from-file\"\n");
+        let (_other, other) = config_file("default_model = \"ollama/from-flag-file\"\n");
+        let run = |args: Args, claude: &[&str], env: &[(&str, &str)]| {
+            Config::new(args, claude.iter().map(OsString::from).collect(), &map(env)).unwrap()
+        };
+        let default = |cfg: &Config| cfg.registry.default_model().map(str::to_owned);
+        // ANYCLAUDE_CONFIG names the file; its default model is used without --model…
+        let cfg = run(Args::default(), &[], &[("ANYCLAUDE_CONFIG", &path)]);
+        assert_eq!(default(&cfg).as_deref(), Some("ollama/from-file"));
+        assert_eq!(cfg.registry.file(), Some(std::path::Path::new(&path)));
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // …and --model beats it.
+        let cfg = run(
+            Args::default(),
+            &["--model", "ollama/from-flag"],
+            &[("ANYCLAUDE_CONFIG", &path)],
+        );
+        assert_eq!(default(&cfg).as_deref(), Some("ollama/from-flag"));
+        // --config beats ANYCLAUDE_CONFIG.
+        let flag = Args {
+            config: Some(other.clone().into()),
+            ..Args::default()
+        };
+        let cfg = run(flag, &[], &[("ANYCLAUDE_CONFIG", &path)]);
+        assert_eq!(default(&cfg).as_deref(), Some("ollama/from-flag-file"));
+        // The default place: $XDG_CONFIG_HOME/anyclaude/config.toml, else ~/.config/….
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".config/anyclaude");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), "default_model = \"ollama/home\"\n").unwrap();
+        let home_str = home.path().display().to_string();
+        let cfg = run(Args::default(), &[], &[("HOME", &home_str)]);
+        assert_eq!(default(&cfg).as_deref(), Some("ollama/home"));
+        let xdg = home.path().join(".config").display().to_string();
+        let cfg = run(Args::default(), &[], &[("XDG_CONFIG_HOME", &xdg)]);
+        assert_eq!(default(&cfg).as_deref(), Some("ollama/home"));
+        // No file at the default place is no error; a named one that is missing is.
+        let cfg = run(Args::default(), &[], &[("XDG_CONFIG_HOME", "/nonexistent")]);
+        assert_eq!(cfg.registry.file(), None);
+        let err = Config::new(
+            Args::default(),
+            vec![],
+            &map(&[("ANYCLAUDE_CONFIG", "/nonexistent/anyclaude.toml")]),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.starts_with("/nonexistent/anyclaude.toml: cannot read the config file: "),
+            "{err}"
+        );
+        // A bad file stops the run with its place.
+        let (_bad, bad) = config_file("[tiers]\nhaiku = 3\n");
+        let err = Config::new(Args::default(), vec![], &map(&[("ANYCLAUDE_CONFIG", &bad)]))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.starts_with(&format!(
+                "{bad}:2:9: tiers.haiku: invalid type: integer `3`"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn aliases_and_tiers_work_in_model() {
+        let (_dir, path) = config_file(
+            "[aliases]\nfast = \"groq/llama-3.3-70b\"\n[tiers]\nsonnet = \"ollama/qwen3\"\n",
+        );
+        let run = |model: &str| {
+            Config::new(
+                Args::default(),
+                vec!["--model".into(), model.into()],
+                &map(&[("ANYCLAUDE_CONFIG", &path), ("GROQ_API_KEY", "g")]),
+            )
+        };
+        let fast = run("fast").unwrap();
+        let choice = fast.model.as_ref().unwrap();
+        assert_eq!(
+            (choice.full.as_str(), choice.resolved.as_str()),
+            ("fast", "groq/llama-3.3-70b")
+        );
+        assert_eq!(fast.registry.default_model(), Some("groq/llama-3.3-70b"));
+        // claude reads `--model sonnet` as its tier; the tier is configured.
+        let sonnet = run("sonnet").unwrap();
+        assert_eq!(sonnet.registry.default_model(), Some("ollama/qwen3"));
+        // A provider's own idle timeout must leave room for the pings.
+        let (_short, short) = config_file("[providers.ollama]\ntimeouts = { idle = \"5s\" }\n");
+        let err = Config::new(
+            Args::default(),
+            vec![],
+            &map(&[("ANYCLAUDE_CONFIG", &short)]),
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(
+            err,
+            format!(
+                "{short}: providers.ollama.timeouts.idle 5s must be longer than --keepalive 10s"
+            )
+        );
+        // An unconfigured tier is still refused, with the fix.
+        let err = run("haiku").unwrap_err().0;
+        assert!(err.starts_with("--model haiku names no provider"), "{err}");
     }
 }

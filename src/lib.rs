@@ -8,7 +8,9 @@
 //!   one event [`anthropic::writer`]), [`conversation`] (the request normalised once),
 //!   [`dialect`] (each upstream protocol behind one trait, e.g. [`dialect::chat`]),
 //!   [`sse`] (decoding), [`translate`] (shared helpers: token estimates, tool names),
-//!   [`provider`] (presets, their quirks as data, and routing), [`config`], [`secrets`]
+//!   [`provider`] (the built-in presets, their quirks as data), [`registry`] (providers
+//!   and models as owned data from the presets, the config file and the environment, and
+//!   routing), [`config`], [`secrets`]
 //!   (scrubbing keys, the token and URL userinfo out of text);
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
@@ -23,6 +25,7 @@ pub mod dialect;
 pub mod logging;
 pub mod metrics;
 pub mod provider;
+pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod sse;

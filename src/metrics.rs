@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -76,7 +76,7 @@ pub struct RequestRecord {
     /// The `request-id` we answered with.
     pub id: String,
     /// The provider preset (`openai`, `ollama`, …), or `-` when none was reached.
-    pub provider: &'static str,
+    pub provider: Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
     /// The backend model that answered (`provider/model`; a fallback's after a fallback),
@@ -112,7 +112,7 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// A record with no timings, tokens or bytes yet.
-    pub fn new(id: &str, provider: &'static str, model: &str, backend: String) -> RequestRecord {
+    pub fn new(id: &str, provider: Arc<str>, model: &str, backend: String) -> RequestRecord {
         RequestRecord {
             id: id.to_owned(),
             provider,
@@ -147,7 +147,7 @@ pub struct Metrics {
     recent: Mutex<Ring>,
     usage: Mutex<UsageTable>,
     live: Mutex<Live>,
-    facts: OnceLock<BTreeMap<String, ModelFacts>>,
+    facts: Mutex<BTreeMap<String, ModelFacts>>,
 }
 
 #[derive(Debug)]
@@ -172,7 +172,7 @@ impl Default for Metrics {
             }),
             usage: Mutex::default(),
             live: Mutex::default(),
-            facts: OnceLock::new(),
+            facts: Mutex::default(),
         }
     }
 }
@@ -240,14 +240,14 @@ impl Metrics {
         lock(&self.usage).add(record);
     }
 
-    /// Sets what the configuration knows of each backend model (windows, prices); once.
+    /// Adds what the configuration knows of backend models (windows, prices).
     pub fn set_facts(&self, facts: BTreeMap<String, ModelFacts>) {
-        let _ = self.facts.set(facts);
+        lock(&self.facts).extend(facts);
     }
 
     /// What the configuration knows of a backend model.
     pub fn facts(&self, backend: &str) -> Option<ModelFacts> {
-        self.facts.get()?.get(backend).copied()
+        lock(&self.facts).get(backend).copied()
     }
 
     /// The live state the status line reads.
@@ -262,8 +262,8 @@ impl Metrics {
 
     /// The per-model usage rows.
     pub fn models(&self) -> Vec<ModelSummary> {
-        let empty = BTreeMap::new();
-        lock(&self.usage).summary(self.facts.get().unwrap_or(&empty))
+        let facts = lock(&self.facts).clone();
+        lock(&self.usage).summary(&facts)
     }
 
     /// Requests in flight.
@@ -346,7 +346,7 @@ mod tests {
             usage_reported: true,
             bytes: 3,
             outcome,
-            ..RequestRecord::new(&format!("req_{i}"), "openai", "m", "openai/m".into())
+            ..RequestRecord::new(&format!("req_{i}"), "openai".into(), "m", "openai/m".into())
         }
     }
 

@@ -1,6 +1,6 @@
-//! The providers anyclaude can route to: each preset's API dialect, default base URL, key
-//! variable and the quirks its translation must respect, and the routing of a request's
-//! `model` (`<provider>/<model>`) to one of them.
+//! The built-in provider presets: each one's API dialect, default base URL, key variables
+//! and the quirks its translation must respect. They seed the [`crate::registry`], which
+//! adds the config file and the environment and routes requests.
 //!
 //! Provider quirks are data here, never matches on provider names elsewhere: each preset
 //! names its [`Dialect`], its [`AuthScheme`] (which header carries the key), its
@@ -21,15 +21,14 @@ pub enum Dialect {
     /// Google Gemini's native `generateContent` / `streamGenerateContent`.
     Gemini,
     /// The OpenAI Responses API: OpenAI's reasoning models by default (see
-    /// [`DIALECT_RULES`]), any Chat preset on request (see [`api_override_var`]).
+    /// [`OPENAI_DIALECT_RULES`]), any Chat provider on request (see
+    /// [`Provider::api_override_var`](crate::registry::Provider::api_override_var)).
     OpenAiResponses,
 }
 
 /// Models of a preset that are sent in another dialect than the preset's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DialectRule {
-    /// The preset it applies to.
-    pub preset: &'static str,
     /// The dialect those models use.
     pub dialect: Dialect,
     /// Model ids starting with one of these (case-insensitive) use it…
@@ -47,49 +46,17 @@ impl DialectRule {
     }
 }
 
-/// Which models go to another dialect by default. OpenAI's reasoning models (the gpt-5
-/// family, `gpt-5-codex` and the other codex models, the o-series) are sent to the
-/// Responses API: some exist only there, and only there does their reasoning carry over
-/// from turn to turn (encrypted, in the thinking blocks' signatures). `gpt-5-chat-*` is a
-/// chat model and stays on Chat Completions.
-pub const DIALECT_RULES: &[DialectRule] = &[DialectRule {
-    preset: "openai",
+/// Which models of OpenAI go to another dialect by default (the `openai` preset's
+/// [`Preset::dialect_rules`]). Its reasoning models (the gpt-5 family, `gpt-5-codex` and the
+/// other codex models, the o-series) are sent to the Responses API: some exist only there,
+/// and only there does their reasoning carry over from turn to turn (encrypted, in the
+/// thinking blocks' signatures). `gpt-5-chat-*` is a chat model and stays on Chat
+/// Completions.
+pub const OPENAI_DIALECT_RULES: &[DialectRule] = &[DialectRule {
     dialect: Dialect::OpenAiResponses,
     prefixes: &["gpt-5", "o1", "o3", "o4", "codex"],
     except: &["gpt-5-chat"],
 }];
-
-/// The variable that picks the API for every model of a Chat preset, whatever
-/// [`DIALECT_RULES`] say: `ANYCLAUDE_<PROVIDER>_API` = `chat`, `responses` or `auto` (the
-/// rules; also when unset). Presets that do not speak Chat Completions on a plain base URL
-/// (Anthropic, Azure deployments) have none.
-pub fn api_override_var(preset: &Preset) -> Option<String> {
-    (preset.dialect == Dialect::OpenAiChat && preset.url == UrlScheme::BasePath)
-        .then(|| format!("ANYCLAUDE_{}_API", preset.name.to_ascii_uppercase()))
-}
-
-/// The dialect a request for `model` on `preset` is sent in.
-pub fn dialect_for(preset: &Preset, model: &str, env: &dyn Env) -> Result<Dialect, RouteError> {
-    if let Some(var) = api_override_var(preset)
-        && let Some(value) = env.var(&var)
-    {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "chat" => return Ok(Dialect::OpenAiChat),
-            "responses" => return Ok(Dialect::OpenAiResponses),
-            "auto" | "" => {}
-            _ => {
-                return Err(RouteError::BadApi {
-                    var,
-                    value: value.to_owned(),
-                });
-            }
-        }
-    }
-    Ok(DIALECT_RULES
-        .iter()
-        .find(|r| r.preset == preset.name && r.matches(model))
-        .map_or(preset.dialect, |r| r.dialect))
-}
 
 /// Which header carries the API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +227,8 @@ pub struct Preset {
     pub name: &'static str,
     /// The API spoken upstream.
     pub dialect: Dialect,
+    /// Models sent in another dialect than [`Preset::dialect`].
+    pub dialect_rules: &'static [DialectRule],
     /// The base URL used when no variable overrides it (for Chat: up to and including `/v1`).
     pub default_base_url: &'static str,
     /// Variables that override the base URL, first match wins.
@@ -299,6 +268,7 @@ const fn hosted(
     Preset {
         name,
         dialect: Dialect::OpenAiChat,
+        dialect_rules: &[],
         default_base_url: url,
         base_url_vars: url_vars,
         key_var: Some(key),
@@ -320,6 +290,7 @@ const fn local(
     Preset {
         name,
         dialect: Dialect::OpenAiChat,
+        dialect_rules: &[],
         default_base_url: url,
         base_url_vars: url_vars,
         key_var: None,
@@ -346,6 +317,7 @@ const fn messages_host(
     Preset {
         name,
         dialect: Dialect::Anthropic,
+        dialect_rules: &[],
         default_base_url: url,
         base_url_vars: url_vars,
         key_var: Some(key),
@@ -363,6 +335,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "anthropic",
         dialect: Dialect::Anthropic,
+        dialect_rules: &[],
         default_base_url: "https://api.anthropic.com",
         base_url_vars: &["ANTHROPIC_API_URL"],
         key_var: Some("ANTHROPIC_API_KEY"),
@@ -373,13 +346,16 @@ pub const PRESETS: &[Preset] = &[
         profile: ChatProfile::COMPATIBLE,
         messages: MessagesProfile::ANTHROPIC,
     },
-    hosted(
-        "openai",
-        "https://api.openai.com/v1",
-        &["OPENAI_BASE_URL", "OPENAI_API_URL"],
-        "OPENAI_API_KEY",
-        OPENAI_PROFILE,
-    ),
+    Preset {
+        dialect_rules: OPENAI_DIALECT_RULES,
+        ..hosted(
+            "openai",
+            "https://api.openai.com/v1",
+            &["OPENAI_BASE_URL", "OPENAI_API_URL"],
+            "OPENAI_API_KEY",
+            OPENAI_PROFILE,
+        )
+    },
     hosted(
         "openrouter",
         "https://openrouter.ai/api/v1",
@@ -538,6 +514,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "gemini",
         dialect: Dialect::Gemini,
+        dialect_rules: &[],
         default_base_url: "https://generativelanguage.googleapis.com/v1beta",
         base_url_vars: &["GEMINI_BASE_URL"],
         key_var: Some("GEMINI_API_KEY"),
@@ -620,176 +597,6 @@ impl fmt::Display for Preset {
     }
 }
 
-/// Where one request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// The preset.
-    pub preset: &'static Preset,
-    /// The dialect spoken for this model (the preset's, unless a rule or an override says
-    /// otherwise: see [`dialect_for`]).
-    pub dialect: Dialect,
-    /// The model name the upstream knows (the part after `<provider>/`).
-    pub model: String,
-    /// The base URL, after environment overrides, without a trailing `/`.
-    pub base_url: String,
-    /// The API key, when the preset has one and it is set. Never logged.
-    pub key: Option<String>,
-    /// The API version for [`UrlScheme::AzureDeployment`], resolved from the environment.
-    pub api_version: Option<String>,
-    /// Whether the request named a bare model that was sent to the default model instead.
-    pub defaulted_from: Option<String>,
-}
-
-/// Why a request's model could not be routed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RouteError {
-    /// `<prefix>/…` where the prefix is not a preset.
-    #[error(
-        "unknown provider {prefix:?} in model {model:?}; known providers: {known}. Write the model as <provider>/<model>, e.g. openai/gpt-5-mini"
-    )]
-    UnknownProvider {
-        /// The prefix.
-        prefix: String,
-        /// The whole model string.
-        model: String,
-        /// The preset names.
-        known: String,
-    },
-    /// A bare model name and no default to send it to.
-    #[error(
-        "model {model:?} names no provider and anyclaude was started without --model; start it as `anyclaude --model <provider>/<model>` (providers: {known})"
-    )]
-    NoProvider {
-        /// The model as sent.
-        model: String,
-        /// The preset names.
-        known: String,
-    },
-    /// `<provider>/` with nothing after it.
-    #[error("model {model:?} names no model after the provider")]
-    EmptyModel {
-        /// The model as sent.
-        model: String,
-    },
-    /// The preset needs a key and its variable is unset.
-    #[error(
-        "{provider} needs an API key: set {var} in the environment anyclaude runs in (then restart anyclaude)"
-    )]
-    MissingKey {
-        /// The preset.
-        provider: &'static str,
-        /// The variable to set.
-        var: &'static str,
-    },
-    /// The preset needs a base URL and none is set (Azure).
-    #[error("{provider} needs its endpoint: set {var}, e.g. https://<resource>.openai.azure.com")]
-    MissingBaseUrl {
-        /// The preset.
-        provider: &'static str,
-        /// The variable to set.
-        var: &'static str,
-    },
-    /// `ANYCLAUDE_<PROVIDER>_API` holds something other than `chat`, `responses` or `auto`.
-    #[error("{var} is {value:?}; it must be chat, responses or auto")]
-    BadApi {
-        /// The variable.
-        var: String,
-        /// Its value.
-        value: String,
-    },
-}
-
-/// Environment lookups routing needs (a snapshot map in the proxy, anything in tests).
-pub trait Env {
-    /// The variable's value, if set and not empty.
-    fn var(&self, name: &str) -> Option<&str>;
-}
-
-impl Env for std::collections::HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<&str> {
-        self.get(name).map(String::as_str).filter(|v| !v.is_empty())
-    }
-}
-
-/// Routes `model` (as Claude Code sent it) to a provider. A bare name (Claude Code's own
-/// `claude-*` ids for background work, or anything without a `/`) goes to `default_model`.
-pub fn route(model: &str, default_model: Option<&str>, env: &dyn Env) -> Result<Route, RouteError> {
-    let (target, defaulted_from) = if model.contains('/') {
-        (model, None)
-    } else {
-        match default_model {
-            Some(default) if default.contains('/') => (default, Some(model.to_owned())),
-            _ => {
-                return Err(RouteError::NoProvider {
-                    model: model.to_owned(),
-                    known: preset_names(),
-                });
-            }
-        }
-    };
-    let (prefix, name) = target.split_once('/').unwrap_or((target, ""));
-    let preset = preset(prefix).ok_or_else(|| RouteError::UnknownProvider {
-        prefix: prefix.to_owned(),
-        model: target.to_owned(),
-        known: preset_names(),
-    })?;
-    if name.is_empty() {
-        return Err(RouteError::EmptyModel {
-            model: target.to_owned(),
-        });
-    }
-    let base_url = preset
-        .base_url_vars
-        .iter()
-        .find_map(|v| env.var(v))
-        .unwrap_or(preset.default_base_url)
-        .trim_end_matches('/')
-        .to_owned();
-    if base_url.is_empty() {
-        return Err(RouteError::MissingBaseUrl {
-            provider: preset.name,
-            var: preset
-                .base_url_vars
-                .first()
-                .copied()
-                .unwrap_or("the base URL"),
-        });
-    }
-    let key = match preset.key_var {
-        Some(var) => Some(
-            env.var(var)
-                .or_else(|| preset.key_fallback_vars.iter().find_map(|v| env.var(v)))
-                .ok_or(RouteError::MissingKey {
-                    provider: preset.name,
-                    var,
-                })?
-                .to_owned(),
-        ),
-        // Local servers need no key, but some are set up with one.
-        None => preset
-            .server
-            .and_then(|s| env.var(s.key_var))
-            .map(str::to_owned),
-    };
-    let api_version = match preset.url {
-        UrlScheme::AzureDeployment {
-            version_var,
-            default_version,
-        } => Some(env.var(version_var).unwrap_or(default_version).to_owned()),
-        UrlScheme::BasePath => None,
-    };
-    let dialect = dialect_for(preset, name, env)?;
-    Ok(Route {
-        preset,
-        dialect,
-        model: name.to_owned(),
-        base_url,
-        key,
-        api_version,
-        defaulted_from,
-    })
-}
-
 /// `segment` percent-encoded for use as one URL path segment (a model name in the URL):
 /// everything but unreserved characters is escaped, `/` included.
 pub fn encode_path_segment(segment: &str) -> String {
@@ -807,295 +614,31 @@ pub fn encode_path_segment(segment: &str) -> String {
 /// The Azure API version used when `AZURE_OPENAI_API_VERSION` is unset.
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
-impl Route {
-    /// The URL of `path` (e.g. `/chat/completions`, `/v1/messages`, which may carry a
-    /// query) on this route, following the preset's [`UrlScheme`].
-    pub fn url(&self, path: &str) -> String {
-        match self.preset.url {
-            UrlScheme::BasePath => format!("{}{path}", self.base_url),
-            UrlScheme::AzureDeployment { .. } => {
-                let version = self
-                    .api_version
-                    .as_deref()
-                    .unwrap_or(AZURE_DEFAULT_API_VERSION);
-                let base = self.base_url.trim_end_matches("/openai");
-                let sep = if path.contains('?') { '&' } else { '?' };
-                format!(
-                    "{base}/openai/deployments/{}{path}{sep}api-version={version}",
-                    encode_path_segment(&self.model)
-                )
-            }
-        }
-    }
-
-    /// The Chat Completions URL for this route.
-    pub fn chat_url(&self) -> String {
-        self.url("/chat/completions")
-    }
-
-    /// The header carrying the key, following the preset's [`AuthScheme`]: `(name, value)`.
-    pub fn auth_header(&self) -> Option<(&'static str, String)> {
-        let key = self.key.as_deref()?;
-        Some(match self.preset.auth {
-            AuthScheme::Bearer => ("authorization", format!("Bearer {key}")),
-            AuthScheme::Header(name) => (name, key.to_owned()),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
-    fn routes_provider_prefixed_models() {
-        let e = env(&[("OPENROUTER_API_KEY", "k")]);
-        let r = route("openrouter/qwen/qwen3-coder", None, &e).unwrap();
-        assert_eq!(r.preset.name, "openrouter");
-        assert_eq!(r.model, "qwen/qwen3-coder");
-        assert_eq!(r.base_url, "https://openrouter.ai/api/v1");
+    fn dialect_rules_match_prefixes_but_not_exceptions() {
+        let rule = OPENAI_DIALECT_RULES[0];
+        assert!(rule.matches("GPT-5.1-Codex-Max"));
+        assert!(rule.matches("o4-mini"));
+        assert!(!rule.matches("gpt-5-chat-latest"));
+        assert!(!rule.matches("gpt-4.1"));
         assert_eq!(
-            r.chat_url(),
-            "https://openrouter.ai/api/v1/chat/completions"
+            preset("openai").unwrap().dialect_rules,
+            OPENAI_DIALECT_RULES
         );
-        assert_eq!(
-            r.auth_header(),
-            Some(("authorization", "Bearer k".to_owned()))
+        assert!(
+            PRESETS
+                .iter()
+                .filter(|p| p.name != "openai")
+                .all(|p| p.dialect_rules.is_empty())
         );
     }
 
     #[test]
-    fn openai_reasoning_models_speak_responses_unless_overridden() {
-        let e = env(&[("OPENAI_API_KEY", "k")]);
-        for (model, dialect) in [
-            ("openai/gpt-5", Dialect::OpenAiResponses),
-            ("openai/gpt-5-codex", Dialect::OpenAiResponses),
-            ("openai/GPT-5.1-Codex-Max", Dialect::OpenAiResponses),
-            ("openai/o3-pro", Dialect::OpenAiResponses),
-            ("openai/o4-mini", Dialect::OpenAiResponses),
-            ("openai/codex-mini-latest", Dialect::OpenAiResponses),
-            ("openai/gpt-5-chat-latest", Dialect::OpenAiChat),
-            ("openai/gpt-4.1", Dialect::OpenAiChat),
-            ("openai/omni-moderation-latest", Dialect::OpenAiChat),
-        ] {
-            assert_eq!(route(model, None, &e).unwrap().dialect, dialect, "{model}");
-        }
-        let r = route("openai/gpt-5", None, &e).unwrap();
-        assert_eq!(r.url("/responses"), "https://api.openai.com/v1/responses");
-        // Other presets keep their own dialect for the same model names.
-        let e = env(&[("OPENROUTER_API_KEY", "k"), ("ANTHROPIC_API_KEY", "k")]);
-        assert_eq!(
-            route("openrouter/openai/gpt-5", None, &e).unwrap().dialect,
-            Dialect::OpenAiChat
-        );
-        assert_eq!(
-            route("anthropic/claude-x", None, &e).unwrap().dialect,
-            Dialect::Anthropic
-        );
-        // The override picks the API for every model of the preset.
-        let chat = env(&[("OPENAI_API_KEY", "k"), ("ANYCLAUDE_OPENAI_API", "chat")]);
-        assert_eq!(
-            route("openai/gpt-5", None, &chat).unwrap().dialect,
-            Dialect::OpenAiChat
-        );
-        let responses = env(&[
-            ("OLLAMA_BASE_URL", "http://127.0.0.1:9/v1"),
-            ("ANYCLAUDE_OLLAMA_API", " Responses "),
-        ]);
-        assert_eq!(
-            route("ollama/gpt-oss:20b", None, &responses)
-                .unwrap()
-                .dialect,
-            Dialect::OpenAiResponses
-        );
-        let auto = env(&[("OPENAI_API_KEY", "k"), ("ANYCLAUDE_OPENAI_API", "auto")]);
-        assert_eq!(
-            route("openai/o3", None, &auto).unwrap().dialect,
-            Dialect::OpenAiResponses
-        );
-        let bad = env(&[
-            ("OPENAI_API_KEY", "k"),
-            ("ANYCLAUDE_OPENAI_API", "respones"),
-        ]);
-        let err = route("openai/gpt-5", None, &bad).unwrap_err();
-        assert!(err.to_string().contains("ANYCLAUDE_OPENAI_API"), "{err}");
-        // No override where the preset cannot speak Responses on a plain base URL.
-        assert_eq!(api_override_var(preset("azure").unwrap()), None);
-        assert_eq!(api_override_var(preset("anthropic").unwrap()), None);
-        assert_eq!(
-            api_override_var(preset("lmstudio").unwrap()).as_deref(),
-            Some("ANYCLAUDE_LMSTUDIO_API")
-        );
-    }
-
-    #[test]
-    fn local_presets_need_no_key_and_take_overrides() {
-        let e = env(&[("OLLAMA_BASE_URL", "http://127.0.0.1:9/v1/")]);
-        let r = route("ollama/qwen3-coder", None, &e).unwrap();
-        assert_eq!(r.base_url, "http://127.0.0.1:9/v1");
-        assert_eq!(r.key, None);
-        assert_eq!(r.auth_header(), None);
-    }
-
-    #[test]
-    fn openai_url_variables_in_order() {
-        let e = env(&[("OPENAI_API_KEY", "k"), ("OPENAI_API_URL", "http://b/v1")]);
-        assert_eq!(route("openai/x", None, &e).unwrap().base_url, "http://b/v1");
-        let e = env(&[
-            ("OPENAI_API_KEY", "k"),
-            ("OPENAI_BASE_URL", "http://a/v1"),
-            ("OPENAI_API_URL", "http://b/v1"),
-        ]);
-        assert_eq!(route("openai/x", None, &e).unwrap().base_url, "http://a/v1");
-    }
-
-    #[test]
-    fn bare_ids_go_to_the_default_model() {
-        let e = env(&[("OPENAI_API_KEY", "k")]);
-        let r = route("claude-haiku-4-5", Some("openai/gpt-5-mini"), &e).unwrap();
-        assert_eq!(r.model, "gpt-5-mini");
-        assert_eq!(r.defaulted_from.as_deref(), Some("claude-haiku-4-5"));
-        let err = route("claude-haiku-4-5", None, &e).unwrap_err();
-        assert!(err.to_string().contains("--model"), "{err}");
-    }
-
-    #[test]
-    fn errors_name_what_to_do() {
-        let e = env(&[]);
-        let err = route("nope/x", None, &e).unwrap_err().to_string();
-        assert!(err.contains("openai") && err.contains("ollama"), "{err}");
-        let err = route("openai/gpt-5", None, &e).unwrap_err().to_string();
-        assert!(err.contains("OPENAI_API_KEY"), "{err}");
-        assert!(matches!(
-            route("openai/", None, &env(&[("OPENAI_API_KEY", "k")])),
-            Err(RouteError::EmptyModel { .. })
-        ));
-        let err = route("azure/dep", None, &env(&[("AZURE_OPENAI_API_KEY", "k")]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("AZURE_OPENAI_ENDPOINT"), "{err}");
-    }
-
-    #[test]
-    fn gemini_takes_either_key_its_base_url_and_the_goog_header() {
-        let e = env(&[("GOOGLE_API_KEY", "g")]);
-        let r = route("gemini/gemini-2.5-pro", None, &e).unwrap();
-        assert_eq!(r.preset.dialect, Dialect::Gemini);
-        assert_eq!(
-            r.base_url,
-            "https://generativelanguage.googleapis.com/v1beta"
-        );
-        assert_eq!(r.auth_header(), Some(("x-goog-api-key", "g".to_owned())));
-        let e = env(&[
-            ("GEMINI_API_KEY", "k"),
-            ("GOOGLE_API_KEY", "g"),
-            ("GEMINI_BASE_URL", "http://127.0.0.1:9/v1beta/"),
-        ]);
-        let r = route("gemini/gemini-2.5-flash", None, &e).unwrap();
-        assert_eq!(r.key.as_deref(), Some("k"), "GEMINI_API_KEY first");
-        assert_eq!(
-            r.url("/models/gemini-2.5-flash:generateContent"),
-            "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:generateContent"
-        );
-        let err = route("gemini/x", None, &env(&[])).unwrap_err().to_string();
-        assert!(err.contains("GEMINI_API_KEY"), "{err}");
-    }
-
-    #[test]
-    fn azure_builds_deployment_urls() {
-        let e = env(&[
-            ("AZURE_API_KEY", "k"),
-            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"),
-        ]);
-        let r = route("azure/my-dep", None, &e).unwrap();
-        assert_eq!(
-            r.chat_url(),
-            "https://r.openai.azure.com/openai/deployments/my-dep/chat/completions?api-version=2024-10-21"
-        );
-        assert_eq!(r.auth_header(), Some(("api-key", "k".to_owned())));
-        let e = env(&[
-            ("AZURE_OPENAI_API_KEY", "k"),
-            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/openai"),
-            ("AZURE_OPENAI_API_VERSION", "2025-01-01"),
-        ]);
-        let r = route("azure/my dep", None, &e).unwrap();
-        assert_eq!(
-            r.url("/responses?x=1"),
-            "https://r.openai.azure.com/openai/deployments/my%20dep/responses?x=1&api-version=2025-01-01"
-        );
-    }
-
-    #[test]
-    fn anthropic_compatible_hosts_have_their_url_key_and_header() {
-        let e = env(&[
-            ("DEEPSEEK_API_KEY", "d"),
-            ("KIMI_API_KEY", "k"),
-            ("ZAI_API_KEY", "z"),
-            ("MINIMAX_API_KEY", "m"),
-            ("ZAI_BASE_URL", "https://open.bigmodel.cn/api/anthropic/"),
-        ]);
-        let cases = [
-            (
-                "deepseek-anthropic/deepseek-chat",
-                "https://api.deepseek.com/anthropic/v1/messages",
-                ("x-api-key", "d"),
-            ),
-            (
-                "kimi/kimi-k2",
-                "https://api.moonshot.ai/anthropic/v1/messages",
-                ("authorization", "Bearer k"),
-            ),
-            (
-                "zai/glm-4.6",
-                "https://open.bigmodel.cn/api/anthropic/v1/messages",
-                ("authorization", "Bearer z"),
-            ),
-            (
-                "minimax/MiniMax-M2",
-                "https://api.minimax.io/anthropic/v1/messages",
-                ("authorization", "Bearer m"),
-            ),
-        ];
-        for (model, url, (header, value)) in cases {
-            let r = route(model, None, &e).unwrap();
-            assert_eq!(r.preset.dialect, Dialect::Anthropic, "{model}");
-            assert_eq!(r.url("/v1/messages"), url);
-            assert_eq!(r.auth_header(), Some((header, value.to_owned())), "{model}");
-            assert!(r.preset.messages.signature_tag.is_some(), "{model}");
-        }
-        assert_eq!(
-            route("deepseek/deepseek-chat", None, &e)
-                .unwrap()
-                .preset
-                .dialect,
-            Dialect::OpenAiChat,
-            "deepseek/ stays on Chat Completions"
-        );
-        let err = route("kimi/k2", None, &env(&[])).unwrap_err().to_string();
-        assert!(err.contains("MOONSHOT_API_KEY"), "{err}");
-        assert_eq!(
-            preset("anthropic").unwrap().messages,
-            MessagesProfile::ANTHROPIC
-        );
-    }
-
-    #[test]
-    fn quirks_are_data() {
-        let e = env(&[("ANTHROPIC_API_KEY", "a")]);
-        let r = route("anthropic/claude-x", None, &e).unwrap();
-        assert_eq!(r.auth_header(), Some(("x-api-key", "a".to_owned())));
-        assert_eq!(
-            r.url("/v1/messages"),
-            "https://api.anthropic.com/v1/messages"
-        );
+    fn path_segments_are_encoded() {
         assert_eq!(
             encode_path_segment("models/gemini 2.5:x"),
             "models%2Fgemini%202.5%3Ax"

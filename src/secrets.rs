@@ -59,6 +59,20 @@ impl Scrubber {
         Scrubber::new(from_env.chain(std::iter::once(token.to_owned())))
     }
 
+    /// This scrubber, also removing `more` secrets (keys read by key commands, header
+    /// values from the config file).
+    pub fn with<I, S>(self, more: I) -> Scrubber
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Scrubber::new(
+            self.secrets
+                .into_iter()
+                .chain(more.into_iter().map(Into::into)),
+        )
+    }
+
     /// `text` with every known secret replaced by `***` and every URL's userinfo removed.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);

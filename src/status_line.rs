@@ -508,6 +508,17 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_key() {
+        let source = include_str!("../examples/config.toml");
+        let loaded =
+            crate::registry::file::parse("/cfg/config.toml".into(), source.to_owned()).unwrap();
+        assert_eq!(loaded.file.status_line, Some(true));
+        let off =
+            crate::registry::file::parse("/c.toml".into(), "status_line = false\n".into()).unwrap();
+        assert_eq!(off.file.status_line, Some(false));
+    }
+
+    #[test]
     fn compact_numbers() {
         assert_eq!(compact(999), "999");
         assert_eq!(compact(1500), "1.5k");

@@ -447,7 +447,7 @@ mod tests {
     fn record(backend: &str, outcome: Outcome) -> RequestRecord {
         RequestRecord {
             id: "req_1".into(),
-            provider: "openai",
+            provider: "openai".into(),
             model: "openai/gpt-x".into(),
             backend: backend.into(),
             status: 200,

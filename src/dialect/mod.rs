@@ -46,7 +46,7 @@ use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::Writer;
-use crate::provider::Route;
+use crate::registry::Route;
 
 /// Claude Code's request as a dialect sees it.
 #[derive(Debug, Clone, Copy)]

@@ -78,6 +78,9 @@ pub async fn forward(
         for (name, value) in outbound.headers {
             req = req.header(name, value);
         }
+        for (name, value) in ctx.route.provider.headers.iter() {
+            req = req.header(name, value);
+        }
         ctx.proxy
             .metrics()
             .live()
@@ -123,7 +126,7 @@ pub async fn forward(
             }
         };
         if resp.status().is_redirection() {
-            let err = redirect_error(ctx.route.preset.name, &resp);
+            let err = redirect_error(&ctx.route.provider.name, &resp);
             return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
         }
         if !resp.status().is_success() {
@@ -189,7 +192,7 @@ pub async fn forward(
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
         return body::sse(&ctx.request_id, body::channel(rx));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(&client_model, Some(ttfb), &url, failure),
@@ -324,7 +327,7 @@ async fn answer_not_a_stream(
         url,
         ttfb,
     } = not;
-    let provider = ctx.route.preset.name;
+    let provider = ctx.route.provider.name.clone();
     let content_type = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -344,7 +347,7 @@ async fn answer_not_a_stream(
         );
         return ctx.fail(client_model, Some(ttfb), url, Failure::Undecodable(err));
     }
-    let idle = ctx.proxy.settings().timeouts.idle;
+    let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
         Ok(bytes) => bytes,
         Err(failure) => return ctx.fail(client_model, Some(ttfb), url, failure),

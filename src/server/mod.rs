@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::anthropic::ApiError;
 use crate::config::Timeouts;
 use crate::metrics::Metrics;
-use crate::provider::Route;
+use crate::registry::{Registry, Route};
 
 /// How long in-flight connections get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -45,9 +45,11 @@ pub struct ProxySettings {
     pub token: String,
     /// Validated timeouts.
     pub timeouts: Timeouts,
-    /// The model from `--model`, used for bare `claude-*` ids (background requests).
-    pub default_model: Option<String>,
-    /// A snapshot of the environment (keys and base URLs are read from it per request).
+    /// The providers, models, aliases and tiers requests are routed with (its default
+    /// model, from `--model` or the config file, takes bare `claude-*` ids).
+    pub registry: Arc<Registry>,
+    /// A snapshot of the environment (every variable that may hold a credential is
+    /// scrubbed from upstream text).
     pub env: HashMap<String, String>,
     /// 0–3, as `ANYCLAUDE_DEBUG`.
     pub debug_level: u8,
@@ -60,7 +62,7 @@ impl std::fmt::Debug for ProxySettings {
         f.debug_struct("ProxySettings")
             .field("token", &"***")
             .field("timeouts", &self.timeouts)
-            .field("default_model", &self.default_model)
+            .field("registry", &self.registry)
             .field(
                 "env",
                 &format_args!("{} variables (values not shown)", vars.len()),
@@ -82,7 +84,7 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
-    fallbacks: std::sync::OnceLock<HashMap<String, Vec<String>>>,
+    fallbacks: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Proxy {
@@ -95,21 +97,42 @@ impl Proxy {
         if getrandom::fill(&mut seed).is_err() {
             seed = (Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
         }
-        let scrubber = Arc::new(crate::secrets::Scrubber::from_env(
-            &settings.env,
-            &settings.token,
-        ));
+        let scrubber = Arc::new(
+            crate::secrets::Scrubber::from_env(&settings.env, &settings.token)
+                .with(settings.registry.secrets()),
+        );
+        // Each configured model's fallbacks, context window and prices.
+        let mut fallbacks = HashMap::new();
+        let mut facts = std::collections::BTreeMap::new();
+        for (full, spec) in settings.registry.models() {
+            if !spec.fallbacks.is_empty() {
+                fallbacks.insert(full.to_owned(), spec.fallbacks.clone());
+            }
+            facts.insert(
+                full.to_owned(),
+                crate::usage::ModelFacts {
+                    context_window: spec.context_window,
+                    price: spec.price.map(|p| crate::usage::Price {
+                        input: p.input,
+                        cached: p.cached_input,
+                        output: p.output,
+                    }),
+                },
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_facts(facts);
         Ok(Arc::new(Proxy {
             scrubber,
             settings,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             client,
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
-            fallbacks: std::sync::OnceLock::new(),
+            fallbacks: std::sync::Mutex::new(fallbacks),
         }))
     }
 
@@ -150,14 +173,16 @@ impl Proxy {
     /// Sets each backend model's ordered fallback list (`provider/model` → models to try
     /// next, aliases resolved); once, before serving.
     pub fn set_fallbacks(&self, fallbacks: HashMap<String, Vec<String>>) {
-        let _ = self.fallbacks.set(fallbacks);
+        let mut held = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(fallbacks);
     }
 
     /// The models to try, in order, when `backend` fails before answering.
     pub fn fallbacks_for(&self, backend: &str) -> Vec<String> {
         self.fallbacks
-            .get()
-            .and_then(|f| f.get(backend))
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(backend)
             .cloned()
             .unwrap_or_default()
     }
@@ -212,7 +237,7 @@ impl RequestContext {
         req: reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, Duration), crate::upstream::Failure> {
         use crate::upstream::Failure;
-        let timeouts = self.proxy.settings.timeouts;
+        let timeouts = self.timeouts();
         let sent = Instant::now();
         tokio::select! {
             biased;
@@ -236,13 +261,8 @@ impl RequestContext {
         reason: &str,
         failure: &crate::upstream::Failure,
     ) -> bool {
-        let settings = &self.proxy.settings;
         for next in fallbacks.by_ref() {
-            let route = match crate::provider::route(
-                &next,
-                settings.default_model.as_deref(),
-                &settings.env,
-            ) {
+            let route = match self.proxy.settings.registry.route(&next) {
                 Ok(route) => route,
                 Err(err) => {
                     tracing::warn!(request_id = %self.request_id, fallback = %next, error = %err, "fallback model skipped");
@@ -250,7 +270,7 @@ impl RequestContext {
                 }
             };
             let from = self.backend();
-            let to = format!("{}/{}", route.preset.name, route.model);
+            let to = format!("{}/{}", route.provider.name, route.model);
             let mut attempt = crate::metrics::RequestRecord {
                 status: answered.map_or(0, |(status, _)| status),
                 ttfb_ms: answered.map(|(_, ttfb)| pump::millis(ttfb)),
@@ -258,7 +278,7 @@ impl RequestContext {
                 outcome: failure.outcome(),
                 ..crate::metrics::RequestRecord::new(
                     &self.request_id,
-                    self.route.preset.name,
+                    Arc::clone(&self.route.provider.name),
                     client_model,
                     from.clone(),
                 )
@@ -282,8 +302,8 @@ impl RequestContext {
     /// retries it; `retry` is the wait the upstream asked for).
     pub fn note_failure(&self, status: Option<u16>, retry: Option<Duration>) {
         let text = fallback::notice(
-            self.route.preset.name,
-            self.route.preset.server.is_some(),
+            &self.route.provider.name,
+            self.route.provider.server.is_some(),
             status,
         );
         self.proxy
@@ -292,13 +312,26 @@ impl RequestContext {
             .failed(&self.request_id, text, retry);
     }
 
+    /// The timeouts for this request: the proxy's, with its provider's own in place.
+    pub fn timeouts(&self) -> Timeouts {
+        self.route
+            .provider
+            .timeouts
+            .apply(self.proxy.settings.timeouts)
+    }
+
     /// The upstream as error messages name it (the URL without its query string).
     pub fn target<'a>(&'a self, url: &'a str) -> crate::upstream::Target<'a> {
         crate::upstream::Target {
-            provider: self.route.preset.name,
+            provider: &self.route.provider.name,
             url: url.split('?').next().unwrap_or(url),
-            server: self.route.preset.server,
-            base_url_var: self.route.preset.base_url_vars.first().copied(),
+            server: self.route.provider.server,
+            base_url_var: self
+                .route
+                .provider
+                .base_url_vars
+                .first()
+                .map(String::as_str),
         }
     }
 
@@ -306,7 +339,7 @@ impl RequestContext {
     pub fn finished<'a>(&'a self, model: &'a str, ttfb: Option<Duration>) -> routes::Finished<'a> {
         routes::Finished {
             request_id: &self.request_id,
-            provider: self.route.preset.name,
+            provider: Arc::clone(&self.route.provider.name),
             model,
             started: self.started,
             ttfb_ms: ttfb.map(pump::millis),
@@ -318,7 +351,7 @@ impl RequestContext {
 
     /// The backend model this request goes to, as `provider/model`.
     pub fn backend(&self) -> String {
-        format!("{}/{}", self.route.preset.name, self.route.model)
+        format!("{}/{}", self.route.provider.name, self.route.model)
     }
 
     /// Answers and records a request refused before it was sent (a bad request).
@@ -378,7 +411,7 @@ impl RequestContext {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_body(resp, MAX_ERROR_BODY, self.proxy.settings.timeouts.idle).await;
+        let body = read_body(resp, MAX_ERROR_BODY, self.timeouts().idle).await;
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(request_id = %self.request_id, status, body = %String::from_utf8_lossy(&body), "upstream error");
         }
@@ -393,14 +426,14 @@ impl RequestContext {
     pub fn job(&self, upstream: reqwest::Response, ttfb: Duration, model: String) -> pump::Job {
         pump::Job {
             request_id: self.request_id.clone(),
-            provider: self.route.preset.name,
+            provider: Arc::clone(&self.route.provider.name),
             model,
             backend: self.backend(),
             fell_back: self.fell_back.clone(),
             upstream,
             started: self.started,
             ttfb,
-            timeouts: self.proxy.settings.timeouts,
+            timeouts: self.timeouts(),
             shutdown: self.proxy.shutdown.clone(),
             metrics: self.proxy.metrics.clone(),
         }
@@ -687,7 +720,13 @@ mod tests {
         let settings = ProxySettings {
             token: "tok-secret".into(),
             timeouts: Timeouts::default(),
-            default_model: None,
+            registry: Arc::new(
+                Registry::from_env(&HashMap::from([(
+                    "OPENAI_API_KEY".to_owned(),
+                    "sk-secret".to_owned(),
+                )]))
+                .unwrap(),
+            ),
             env: [("OPENAI_API_KEY".to_owned(), "sk-secret".to_owned())].into(),
             debug_level: 0,
         };

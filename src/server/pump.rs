@@ -91,7 +91,7 @@ pub struct Job {
     /// The request's id.
     pub request_id: String,
     /// The provider preset's name.
-    pub provider: &'static str,
+    pub provider: std::sync::Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
     /// The backend model answering (`provider/model`).
@@ -170,14 +170,14 @@ pub fn log_record(record: &RequestRecord, detail: Option<&ApiError>) {
     let ttfb = record.ttfb_ms.map_or(-1, |ms| ms as i64);
     match detail {
         None => tracing::info!(
-            request_id = %record.id, provider = record.provider, model = %record.model,
+            request_id = %record.id, provider = %record.provider, model = %record.model,
             status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
             bytes = record.bytes, input_tokens = record.input_tokens,
             output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
             "request"
         ),
         Some(err) => tracing::warn!(
-            request_id = %record.id, provider = record.provider, model = %record.model,
+            request_id = %record.id, provider = %record.provider, model = %record.model,
             status = record.status, ttfb_ms = ttfb, duration_ms = record.duration_ms,
             bytes = record.bytes, input_tokens = record.input_tokens,
             output_tokens = record.output_tokens, outcome = record.outcome.as_str(),
@@ -267,7 +267,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             status: 200,
             ttfb_ms: Some(millis(ttfb)),
             fell_back,
-            ..RequestRecord::new(&request_id, provider, &model, backend)
+            ..RequestRecord::new(&request_id, provider.clone(), &model, backend)
         }),
     };
     let mut out = BytesMut::with_capacity(4096);
@@ -391,7 +391,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                         Some(Err(err)) => {
                             reason = Some(fail(
                                 &mut translator,
-                                provider,
+                                &provider,
                                 Failure::Body(err),
                                 &mut out,
                             ));
@@ -419,7 +419,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                     && now >= deadline(last_progress, timeouts.progress)
                 {
                     let failure = Failure::NoProgress(timeouts.progress);
-                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                    reason = Some(fail(&mut translator, &provider, failure, &mut out));
                 }
                 if out.is_empty() && !translator.is_finished() && now >= ping.deadline() {
                     translator.ping(&mut out);
@@ -436,7 +436,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                 let due = deadline(last_progress, timeouts.progress);
                 if now >= due {
                     let failure = Failure::NoProgress(timeouts.progress);
-                    reason = Some(fail(&mut translator, provider, failure, &mut out));
+                    reason = Some(fail(&mut translator, &provider, failure, &mut out));
                 } else {
                     stalled.as_mut().reset(due);
                 }
@@ -444,14 +444,14 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             Step::BodyError(err) => {
                 reason = Some(fail(
                     &mut translator,
-                    provider,
+                    &provider,
                     Failure::Body(err),
                     &mut out,
                 ));
             }
             Step::Idle => {
                 let failure = Failure::Idle(timeouts.idle);
-                reason = Some(fail(&mut translator, provider, failure, &mut out));
+                reason = Some(fail(&mut translator, &provider, failure, &mut out));
             }
             Step::Ping => {
                 translator.ping(&mut out);
@@ -470,7 +470,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
             Step::Room => {}
             Step::Shutdown => {
                 let failure = Failure::Shutdown { answering: true };
-                reason = Some(fail(&mut translator, provider, failure, &mut out));
+                reason = Some(fail(&mut translator, &provider, failure, &mut out));
             }
         }
         if tracing::enabled!(tracing::Level::TRACE) && !out.is_empty() {

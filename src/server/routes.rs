@@ -15,7 +15,7 @@ use super::{Proxy, forward};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::{Outcome, RequestRecord};
-use crate::provider::{self, RouteError};
+use crate::registry::RouteError;
 use crate::translate::tokens;
 
 pub use super::request_body::MAX_BODY;
@@ -84,7 +84,8 @@ fn health(proxy: &Proxy, request_id: &str) -> Response<Body> {
 fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
     let data: Vec<serde_json::Value> = proxy
         .settings()
-        .default_model
+        .registry
+        .default_model()
         .iter()
         .map(|id| {
             serde_json::json!({
@@ -201,8 +202,8 @@ async fn count_tokens(proxy: &Proxy, req: Request<Incoming>, request_id: &str) -
 pub struct Finished<'a> {
     /// The request id.
     pub request_id: &'a str,
-    /// The provider preset name, `-` when routing failed.
-    pub provider: &'static str,
+    /// The provider's name, `-` when routing failed.
+    pub provider: std::sync::Arc<str>,
     /// The model as sent.
     pub model: &'a str,
     /// When it arrived.
@@ -272,7 +273,7 @@ impl Drop for Abandoned<'_> {
             status: 499,
             duration_ms: super::pump::millis(self.started.elapsed()),
             outcome: Outcome::ClientGone,
-            ..RequestRecord::new(self.request_id, "-", "-", "-".to_owned())
+            ..RequestRecord::new(self.request_id, "-".into(), "-", "-".to_owned())
         };
         super::pump::log_record(&record, None);
         self.proxy.metrics().finish(record);
@@ -304,7 +305,7 @@ async fn answer_messages(
     let fail = |model: &str, err: BodyError| {
         let finished = Finished {
             request_id: &request_id,
-            provider: "-",
+            provider: "-".into(),
             model,
             started,
             ttfb_ms: None,
@@ -324,12 +325,13 @@ async fn answer_messages(
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(request_id = %request_id, body = %String::from_utf8_lossy(&raw), "request from claude");
     }
-    let settings = proxy.settings();
-    let route = match provider::route(
-        &parsed.model,
-        settings.default_model.as_deref(),
-        &settings.env,
-    ) {
+    let registry = &proxy.settings().registry;
+    // The estimate is made only when a long-context route could use it.
+    let routed = match registry.long_context() {
+        Some(_) => registry.route_request(&parsed.model, tokens::estimate_request_tokens(&parsed)),
+        None => registry.route(&parsed.model),
+    };
+    let route = match routed {
         Ok(route) => route,
         Err(err) => {
             let kind = match err {
@@ -341,7 +343,10 @@ async fn answer_messages(
         }
     };
     if let Some(bare) = &route.defaulted_from {
-        tracing::info!(request_id = %request_id, model = %bare, to = %format!("{}/{}", route.preset.name, route.model), "bare model id sent to the default model");
+        tracing::info!(request_id = %request_id, model = %bare, to = %route.full(), "bare model id sent to the default model");
+    }
+    if let Some(from) = &route.long_context_from {
+        tracing::info!(request_id = %request_id, model = %from, to = %route.full(), "long request sent to the long-context model");
     }
     let ctx = super::RequestContext {
         proxy: proxy.clone(),

@@ -9,8 +9,14 @@
 //!   Claude Code asks nobody to log in.
 //! - `API_TIMEOUT_MS`: `--timeout` + [`API_TIMEOUT_MARGIN`], so anyclaude's clearer timeout
 //!   fires first.
-//! - With `--model <provider>/<model>`: the haiku/sonnet/opus/small-fast defaults, so
-//!   background requests reach the chosen backend too.
+//! - Claude Code's tiers ([`TIER_VARS`]): the opus/sonnet/haiku models, the small/fast
+//!   model of background requests and the subagent model, each the config file's `[tiers]`
+//!   model or else the default model (`--model`, or the file's `default_model`; no default
+//!   for subagents), so that background requests reach the chosen backend too. With the
+//!   `*_NAME` / `*_DESCRIPTION` that Claude Code 2.1 shows in its `/model` picker, from the
+//!   file's `[models]`. A group is left alone when the user set its model variable.
+//! - `ANTHROPIC_MODEL`: the file's `default_model` when neither `--model` nor the variable
+//!   is given (it beats the tiers as the session's first model, as `--model` would).
 //! - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` unless the provider is `anthropic`:
 //!   anyclaude never makes Claude Code contact hosts the user did not choose.
 
@@ -18,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::{API_TIMEOUT_MARGIN, Env, ModelChoice};
+use crate::registry::{Registry, Tier};
 
 /// The header carrying the per-run token.
 pub const TOKEN_HEADER: &str = "x-anyclaude-token";
@@ -26,12 +33,59 @@ pub const TOKEN_HEADER: &str = "x-anyclaude-token";
 /// [`TOKEN_HEADER`], not this).
 pub const PLACEHOLDER_AUTH_TOKEN: &str = "anyclaude";
 
-/// Variables pointing Claude Code's model tiers at `--model`.
-pub const MODEL_VARS: &[&str] = &[
-    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-    "ANTHROPIC_SMALL_FAST_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL",
-    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+/// The variables Claude Code reads for one tier: its model, and the name and description
+/// its `/model` picker shows (2.1 and later; 2.0 reads only the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierVars {
+    /// The tier.
+    pub tier: Tier,
+    /// The model variable.
+    pub model: &'static str,
+    /// The display-name variable, for tiers the picker lists.
+    pub name: Option<&'static str>,
+    /// The description variable, for tiers the picker lists.
+    pub description: Option<&'static str>,
+    /// Whether the default model fills it when the tier is not configured.
+    pub defaulted: bool,
+}
+
+/// Claude Code's tier variables, as the pinned versions read them.
+pub const TIER_VARS: &[TierVars] = &[
+    TierVars {
+        tier: Tier::Opus,
+        model: "ANTHROPIC_DEFAULT_OPUS_MODEL",
+        name: Some("ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"),
+        description: Some("ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"),
+        defaulted: true,
+    },
+    TierVars {
+        tier: Tier::Sonnet,
+        model: "ANTHROPIC_DEFAULT_SONNET_MODEL",
+        name: Some("ANTHROPIC_DEFAULT_SONNET_MODEL_NAME"),
+        description: Some("ANTHROPIC_DEFAULT_SONNET_MODEL_DESCRIPTION"),
+        defaulted: true,
+    },
+    TierVars {
+        tier: Tier::Haiku,
+        model: "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+        name: Some("ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"),
+        description: Some("ANTHROPIC_DEFAULT_HAIKU_MODEL_DESCRIPTION"),
+        defaulted: true,
+    },
+    TierVars {
+        tier: Tier::Background,
+        model: "ANTHROPIC_SMALL_FAST_MODEL",
+        name: None,
+        description: None,
+        defaulted: true,
+    },
+    TierVars {
+        tier: Tier::Subagent,
+        model: "CLAUDE_CODE_SUBAGENT_MODEL",
+        name: None,
+        description: None,
+        defaulted: false,
+    },
 ];
 
 /// What anyclaude injects.
@@ -45,6 +99,8 @@ pub struct Injection<'a> {
     pub request_timeout: Duration,
     /// `--model`.
     pub model: Option<&'a ModelChoice>,
+    /// The tiers, models and default model.
+    pub registry: &'a Registry,
 }
 
 /// The variables to set in claude's environment (on top of the inherited one), given the
@@ -69,15 +125,42 @@ pub fn child_env(user: &dyn Env, inj: &Injection<'_>) -> Vec<(String, String)> {
         let ms = (inj.request_timeout + API_TIMEOUT_MARGIN).as_millis();
         set("API_TIMEOUT_MS", ms.to_string());
     }
-    let preset = inj.model.and_then(|m| m.preset.map(|p| (m, p)));
-    if let Some((model, _)) = preset {
-        for var in MODEL_VARS {
-            if user.non_empty(var).is_none() {
-                set(var, model.full.clone());
+    let registry = inj.registry;
+    let default = registry.default_model();
+    if inj.model.is_none()
+        && let Some(default) = default
+        && user.non_empty("ANTHROPIC_MODEL").is_none()
+    {
+        set("ANTHROPIC_MODEL", default.to_owned());
+    }
+    for vars in TIER_VARS {
+        if user.non_empty(vars.model).is_some() {
+            continue;
+        }
+        let configured = registry.tier(vars.tier).or(match vars.tier {
+            // Background work follows the haiku tier when it has none of its own.
+            Tier::Background => registry.tier(Tier::Haiku),
+            _ => None,
+        });
+        let Some(model) = configured.or(default.filter(|_| vars.defaulted)) else {
+            continue;
+        };
+        set(vars.model, model.to_owned());
+        let spec = registry.model(model);
+        for (var, text) in [
+            (vars.name, spec.and_then(|s| s.display_name.as_ref())),
+            (vars.description, spec.and_then(|s| s.description.as_ref())),
+        ] {
+            if let (Some(var), Some(text)) = (var, text)
+                && user.non_empty(var).is_none()
+            {
+                set(var, text.clone());
             }
         }
     }
-    let anthropic = preset.is_some_and(|(_, p)| p.name == "anthropic");
+    let anthropic = default
+        .and_then(|d| registry.provider(d.split_once('/')?.0))
+        .is_some_and(|p| &*p.name == "anthropic");
     if !anthropic
         && user
             .non_empty("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC")
@@ -134,7 +217,6 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::provider;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -144,15 +226,31 @@ mod tests {
     }
 
     fn run(user: &[(&str, &str)], model: Option<&str>) -> HashMap<String, String> {
+        let mut registry = Registry::from_env(&env(user)).unwrap();
         let model = model.map(|m| ModelChoice {
             full: m.to_owned(),
-            preset: m.split_once('/').and_then(|(p, _)| provider::preset(p)),
+            resolved: m.to_owned(),
+            provider: m
+                .split_once('/')
+                .and_then(|(p, _)| registry.provider(p).cloned()),
         });
+        if let Some(m) = model.as_ref().filter(|m| m.provider.is_some()) {
+            registry.set_default_model(Some(&m.resolved));
+        }
+        with_registry(user, model.as_ref(), &registry)
+    }
+
+    fn with_registry(
+        user: &[(&str, &str)],
+        model: Option<&ModelChoice>,
+        registry: &Registry,
+    ) -> HashMap<String, String> {
         let inj = Injection {
             base_url: "http://127.0.0.1:4000",
             token: "ab12",
             request_timeout: Duration::from_secs(600),
-            model: model.as_ref(),
+            model,
+            registry,
         };
         child_env(&env(user), &inj).into_iter().collect()
     }
@@ -241,5 +339,105 @@ mod tests {
             export_lines(&[("A".into(), "x: it's".into())]),
             "export A='x: it'\\''s'\n"
         );
+    }
+
+    fn registry(source: &str) -> Registry {
+        let loaded =
+            crate::registry::file::parse("/cfg/config.toml".into(), source.to_owned()).unwrap();
+        Registry::build(
+            Some(&loaded),
+            &env(&[]),
+            &crate::registry::ShellKeyCommand::default(),
+        )
+        .unwrap()
+    }
+
+    const TIERS: &str = r#"
+default_model = "openai/gpt-5-mini"
+[aliases]
+fast = "groq/llama-3.3-70b"
+[tiers]
+opus = "openai/gpt-5"
+haiku = "fast"
+subagent = "ollama/qwen3"
+[models."openai/gpt-5"]
+display_name = "GPT-5 (opus)"
+description = "OpenAI's biggest, via anyclaude"
+[models."groq/llama-3.3-70b"]
+display_name = "Llama on Groq"
+"#;
+
+    #[test]
+    fn tiers_and_their_names_go_to_claude() {
+        let got = with_registry(&[], None, &registry(TIERS));
+        let var = |name: &str| got.get(name).map(String::as_str);
+        assert_eq!(var("ANTHROPIC_DEFAULT_OPUS_MODEL"), Some("openai/gpt-5"));
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"),
+            Some("GPT-5 (opus)")
+        );
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"),
+            Some("OpenAI's biggest, via anyclaude")
+        );
+        // Unconfigured tiers follow the default model; no names were configured for it.
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_SONNET_MODEL"),
+            Some("openai/gpt-5-mini")
+        );
+        assert_eq!(var("ANTHROPIC_DEFAULT_SONNET_MODEL_NAME"), None);
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_HAIKU_MODEL"),
+            Some("groq/llama-3.3-70b")
+        );
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"),
+            Some("Llama on Groq")
+        );
+        assert_eq!(var("ANTHROPIC_DEFAULT_HAIKU_MODEL_DESCRIPTION"), None);
+        // Background work follows haiku when it has no tier of its own.
+        assert_eq!(
+            var("ANTHROPIC_SMALL_FAST_MODEL"),
+            Some("groq/llama-3.3-70b")
+        );
+        assert_eq!(var("CLAUDE_CODE_SUBAGENT_MODEL"), Some("ollama/qwen3"));
+        // No --model: the file's default model is the session's first model.
+        assert_eq!(var("ANTHROPIC_MODEL"), Some("openai/gpt-5-mini"));
+    }
+
+    #[test]
+    fn tiers_never_override_the_user() {
+        let user = [
+            ("ANTHROPIC_DEFAULT_OPUS_MODEL", "anthropic/claude-opus-4-1"),
+            ("ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME", "My haiku"),
+            ("CLAUDE_CODE_SUBAGENT_MODEL", "openai/o3"),
+            ("ANTHROPIC_MODEL", "openai/gpt-4.1"),
+        ];
+        let got = with_registry(&user, None, &registry(TIERS));
+        let var = |name: &str| got.get(name).map(String::as_str);
+        // The user's model variable leaves its whole group alone.
+        assert_eq!(var("ANTHROPIC_DEFAULT_OPUS_MODEL"), None);
+        assert_eq!(var("ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"), None);
+        assert_eq!(var("ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"), None);
+        assert_eq!(var("CLAUDE_CODE_SUBAGENT_MODEL"), None);
+        assert_eq!(var("ANTHROPIC_MODEL"), None);
+        // A name the user set stays theirs; the model is still ours.
+        assert_eq!(
+            var("ANTHROPIC_DEFAULT_HAIKU_MODEL"),
+            Some("groq/llama-3.3-70b")
+        );
+        assert_eq!(var("ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"), None);
+        // With --model, claude is told the model by its own option.
+        let mut r = registry(TIERS);
+        r.set_default_model(Some("ollama/qwen3"));
+        let choice = ModelChoice {
+            full: "ollama/qwen3".into(),
+            resolved: "ollama/qwen3".into(),
+            provider: r.provider("ollama").cloned(),
+        };
+        let got = with_registry(&[], Some(&choice), &r);
+        assert_eq!(got.get("ANTHROPIC_MODEL"), None);
+        assert_eq!(got["ANTHROPIC_DEFAULT_SONNET_MODEL"], "ollama/qwen3");
+        assert_eq!(got["ANTHROPIC_DEFAULT_OPUS_MODEL"], "openai/gpt-5");
     }
 }

@@ -450,15 +450,18 @@ async fn tight_proxy(env: &[(&str, String)]) -> (SocketAddr, Arc<Proxy>, Cancell
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let proxy = Proxy::with_body_limits(
-        ProxySettings {
-            token: TOKEN.into(),
-            timeouts: test_timeouts(),
-            default_model: None,
-            env: env
+        {
+            let env: std::collections::HashMap<String, String> = env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
-            debug_level: 0,
+                .collect();
+            ProxySettings {
+                token: TOKEN.into(),
+                timeouts: test_timeouts(),
+                registry: Arc::new(anyclaude::registry::Registry::from_env(&env).unwrap()),
+                env,
+                debug_level: 0,
+            }
         },
         Limits {
             max: MAX_BODY,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyclaude::anthropic::stream::{BlockStart, Delta, Event, StopReason, Usage};
 use anyclaude::anthropic::{ApiError, ErrorKind};
 use anyclaude::config::Timeouts;
+use anyclaude::registry::Registry;
 use anyclaude::server::{self, Proxy, ProxySettings};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -57,10 +58,12 @@ impl TestProxy {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        let mut registry = Registry::from_env(&env).expect("the environment is valid");
+        registry.set_default_model(default_model);
         let proxy = Proxy::new(ProxySettings {
             token: TOKEN.into(),
             timeouts,
-            default_model: default_model.map(str::to_owned),
+            registry: Arc::new(registry),
             env,
             debug_level: 0,
         })

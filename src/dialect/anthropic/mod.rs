@@ -31,7 +31,7 @@ pub struct Anthropic;
 impl Dialect for Anthropic {
     fn prepare(&self, inbound: Inbound<'_>) -> Result<Prepared, ApiError> {
         let route = inbound.route;
-        let profile = &route.preset.messages;
+        let profile = &route.provider.messages;
         let (body, dropped) = request::outbound_body(inbound.raw, &route.model, profile)?;
         let url = match inbound.query {
             Some(q) => route.url(&format!("/v1/messages?{q}")),
@@ -62,9 +62,9 @@ impl Dialect for Anthropic {
             decoder: Box::new(Passthrough::for_upstream(
                 inbound.request.model.clone(),
                 if profile.signature_tag.is_some() {
-                    route.preset.name
+                    route.provider.name.clone()
                 } else {
-                    "Anthropic"
+                    "Anthropic".into()
                 },
                 profile.signature_tag,
             )),
@@ -103,7 +103,7 @@ fn anthropic_error(status: u16, body: &[u8], retry_after: Option<&str>) -> ApiEr
 /// turn); a broken upstream still ends the way the writer's failure ending says.
 pub struct Passthrough {
     client_model: String,
-    upstream: &'static str,
+    upstream: std::sync::Arc<str>,
     signature_tag: Option<&'static str>,
     decoder: SseDecoder,
     events: Vec<SseEvent>,
@@ -122,12 +122,12 @@ impl Passthrough {
     /// with a `signature_tag`, the upstream's thinking signatures are wrapped in it.
     pub fn for_upstream(
         client_model: String,
-        upstream: &'static str,
+        upstream: impl Into<std::sync::Arc<str>>,
         signature_tag: Option<&'static str>,
     ) -> Self {
         Passthrough {
             client_model,
-            upstream,
+            upstream: upstream.into(),
             signature_tag,
             decoder: SseDecoder::new(),
             events: Vec::new(),

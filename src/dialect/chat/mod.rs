@@ -28,7 +28,7 @@ pub struct Chat;
 impl Dialect for Chat {
     fn prepare(&self, inbound: Inbound<'_>) -> Result<Prepared, ApiError> {
         let route = inbound.route;
-        let plan = request::to_chat(inbound.request, &route.model, &route.preset.profile)?;
+        let plan = request::to_chat(inbound.request, &route.model, &route.provider.profile)?;
         let body = plan.to_bytes();
         Ok(Prepared {
             outbound: Outbound {
@@ -48,7 +48,7 @@ impl Dialect for Chat {
 
 /// The route's auth header, as a header pair (none when the route has no key, or when the
 /// key cannot be a header value, which sending would fail on anyway).
-pub fn auth_headers(route: &crate::provider::Route) -> Vec<(HeaderName, HeaderValue)> {
+pub fn auth_headers(route: &crate::registry::Route) -> Vec<(HeaderName, HeaderValue)> {
     route
         .auth_header()
         .and_then(|(name, value)| {

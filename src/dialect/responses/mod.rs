@@ -1,7 +1,7 @@
 //! The OpenAI Responses API dialect (`POST <base>/responses`): what OpenAI's gpt-5 family
 //! (`gpt-5-codex` included) and o-series models are routed to, and any OpenAI-compatible
 //! host when its `ANYCLAUDE_<PROVIDER>_API` says `responses` (see
-//! [`crate::provider::route`]).
+//! [`crate::registry::Provider::api_override_var`]).
 //!
 //! Layout: [`wire`] (the request, stream events and response object), [`encode`] (the
 //! request from the neutral [`Conversation`]), [`decode`] (the answer, streamed or whole,
@@ -23,7 +23,7 @@ use super::chat::wire_response::ErrorObject;
 use super::{Dialect, Inbound, Outbound, Prepared};
 use crate::anthropic::ApiError;
 use crate::conversation::Conversation;
-use crate::provider::Route;
+use crate::registry::Route;
 
 use self::decode::{DecodeContext, ResponsesDecoder};
 
@@ -37,7 +37,7 @@ pub const PATH: &str = "/responses";
 /// The tag of the signature envelopes carrying this route's encrypted reasoning: the
 /// reasoning goes back only to the provider that made it.
 pub fn signature_tag(route: &Route) -> String {
-    format!("responses@{}", route.preset.name.to_ascii_lowercase())
+    format!("responses@{}", route.provider.name.to_ascii_lowercase())
 }
 
 impl Dialect for Responses {
