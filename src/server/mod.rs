@@ -716,6 +716,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_config_files_fallbacks_windows_and_prices_reach_the_proxy() {
+        let source = "[aliases]\nfast = \"groq/llama\"\n\
+            [models.\"openai/gpt-x\"]\ncontext_window = 400000\n\
+            fallbacks = [\"fast\", \"ollama/qwen3\"]\n\
+            price = { input = 1.25, cached_input = 0.125, output = 10.0 }\n";
+        let loaded = crate::registry::file::parse("/c.toml".into(), source.into()).unwrap();
+        let env = HashMap::new();
+        let registry = Registry::build(
+            Some(&loaded),
+            &env,
+            &crate::registry::key_command::NoKeyCommands,
+        )
+        .unwrap();
+        let proxy = Proxy::new(ProxySettings {
+            token: "t".into(),
+            timeouts: Timeouts::default(),
+            registry: Arc::new(registry),
+            env,
+            debug_level: 0,
+        })
+        .unwrap();
+        assert_eq!(
+            proxy.fallbacks_for("openai/gpt-x"),
+            ["groq/llama", "ollama/qwen3"]
+        );
+        assert!(proxy.fallbacks_for("groq/llama").is_empty());
+        let facts = proxy.metrics().facts("openai/gpt-x").unwrap();
+        assert_eq!(facts.context_window, Some(400_000));
+        let price = facts.price.unwrap();
+        assert_eq!(
+            (price.input, price.cached, price.output),
+            (1.25, 0.125, 10.0)
+        );
+        // ANYCLAUDE_FALLBACKS replaces a model's list.
+        proxy.set_fallbacks(HashMap::from([(
+            "openai/gpt-x".to_owned(),
+            vec!["gemini/g".to_owned()],
+        )]));
+        assert_eq!(proxy.fallbacks_for("openai/gpt-x"), ["gemini/g"]);
+    }
+
+    #[test]
     fn settings_debug_shows_no_secret() {
         let settings = ProxySettings {
             token: "tok-secret".into(),
