@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the pinned Claude Code versions the end-to-end tests drive
-# (cached under .cache/, see scripts/install-claude.sh), then runs every test, then says how
+# (cached under .cache/, see scripts/install-claude.sh) and the real local model server
+# (scripts/install-llama.sh), then runs every test, then says how
 # many end-to-end cases ran to the end on each pinned version.
 #
 #   scripts/test.sh                 # everything
@@ -16,6 +17,10 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 scripts/install-claude.sh
 export ANYCLAUDE_TEST_CLAUDE_DIR="${ANYCLAUDE_TEST_CLAUDE_DIR:-$PWD/.cache/claude-code}"
+# The real local model server (llama-cpp-python + a 135M GGUF) for tests/it/e2e_local.rs;
+# ANYCLAUDE_LLAMA_VENV picks where its venv is cached.
+llama_env="$(scripts/install-llama.sh)"
+while IFS= read -r line; do export "${line?}"; done <<<"$llama_env"
 # Each end-to-end case appends "<version> <case>" here when it has run to the end.
 mkdir -p target
 export ANYCLAUDE_E2E_RECORD="$PWD/target/e2e-ran.tsv"

@@ -5,7 +5,12 @@
 //!
 //! Invocations that never reach the model (`--version`, `mcp list`, ...: see
 //! [`cli::pass_through`]) replace anyclaude with claude at once: no proxy, no log, no
-//! warnings. `completions <SHELL>` and `man` print what clap renders and exit.
+//! warnings. `completions <SHELL>` and `man` print what clap renders and exit; `check` and
+//! `models` report on the providers (see [`crate::check`]) and start no claude.
+//!
+//! With no model named and no provider key set, the local servers are probed before the
+//! port is bound ([`crate::zero_config`]); a `/model` pick claude saved as its default is
+//! put back after it exits ([`crate::claude_settings`]).
 //!
 //! Exit statuses: claude's own (or 128+N when it died of signal N); 2 for a usage or
 //! configuration error (nothing started); 127 when claude cannot be found, 126 when it
@@ -37,10 +42,11 @@ use crate::supervise::{self, ChildSpec, Signals, SpawnError, env::Injection};
 /// own, shorter grace period; this only guards against a hang).
 const SERVE_DRAIN_BOUND: Duration = Duration::from_secs(10);
 
-/// A claude that fails within this long of starting most likely refused its arguments:
-/// Claude Code rejects an unknown option in about half a second on an idle machine, and
-/// in up to 5 s on a loaded one. Only then, and only for an argument close to one of our
-/// options, is the hint printed (claude's stderr is never read: it owns the terminal).
+/// A claude that fails within this long of starting, or later without ever having asked
+/// the model anything, most likely refused its arguments: Claude Code rejects an unknown
+/// option in about half a second on an idle machine, and in over 10 s (2.0.x, on Node) on
+/// a heavily loaded one. Only then, and only for an argument close to one of our options,
+/// is the hint printed (claude's stderr is never read: it owns the terminal).
 const QUICK_EXIT: Duration = Duration::from_secs(10);
 
 /// The `--claude` program is a directory (exit status 126, as for anything that cannot
@@ -75,10 +81,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Prints a completion script or the man page on stdout.
+/// Prints a completion script or the man page on stdout, or runs `check` or `models`.
 fn print_tool(tool: &Tool) -> ExitCode {
     let mut text = Vec::new();
     match tool {
+        Tool::Check {
+            model,
+            claude,
+            config,
+        } => {
+            return crate::check::check(
+                model.as_deref(),
+                claude.as_ref(),
+                config.as_ref(),
+                config::process_env(),
+            );
+        }
+        Tool::Models { provider, config } => {
+            return crate::check::models(
+                provider.as_deref(),
+                config.as_ref(),
+                config::process_env(),
+            );
+        }
         Tool::Completions { shell } => {
             clap_complete::generate(*shell, &mut cli::command(), "anyclaude", &mut text);
         }
@@ -124,7 +149,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         claude_args,
         misspelt,
     } = invocation;
-    let config = Config::new(args, claude_args, &env)?;
+    let mut config = Config::new(args, claude_args, &env)?;
     if config.pass_through {
         let program = find_claude(&config, &env)?;
         let err = std::process::Command::new(&program)
@@ -142,6 +167,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     } else {
         Some(find_claude(&config, &env)?)
     };
+    let zero_config = zero_config(&mut config)?;
     {
         let mut err = std::io::stderr().lock();
         for warning in &config.warnings {
@@ -183,6 +209,19 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         Signals::register().context("cannot install signal handlers")?
     };
 
+    // A local backend is checked before claude starts: whether it listens, and its window.
+    let local = config.model.as_ref().and_then(|m| {
+        runtime.block_on(crate::local_server::start_check(&config.registry, &m.full))
+    });
+    if let Some((route, check)) = &local {
+        tracing::info!(listening = check.listening, window = ?check.window, "local backend checked");
+        for warning in crate::local_server::start_warnings(route, check) {
+            eprintln!("anyclaude: warning: {warning}");
+            tracing::warn!("{warning}");
+        }
+    }
+    let window = local.and_then(|(_, check)| check.window);
+
     let listener = std::net::TcpListener::bind((config.host, config.port)).with_context(|| {
         format!(
             "cannot listen on {}",
@@ -211,6 +250,9 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         open_files,
         "anyclaude starting"
     );
+    if let Some(found) = &zero_config {
+        eprintln!("{}", found.announcement());
+    }
     if let Some(path) = &log_path
         && !config.proxy_only
     {
@@ -230,19 +272,36 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         model: config.model.as_ref(),
         registry: &config.registry,
     };
+    // A `/model` pick claude saves as its default is put back once it exits.
+    let model_guard = program.as_ref().and_then(|_| {
+        crate::claude_settings::ModelGuard::remember(&env, Arc::clone(&config.registry))
+    });
+    let mut child_env = supervise::env::child_env(&env, &inj);
+    if let Some(found) = &zero_config
+        && env
+            .get(crate::zero_config::MODEL_VAR)
+            .is_none_or(String::is_empty)
+    {
+        child_env.push((
+            crate::zero_config::MODEL_VAR.to_owned(),
+            found.choice.full.clone(),
+        ));
+    }
     let mode = match program {
         Some(program) => Mode::Supervise(
             ChildSpec {
+                env: with_window(child_env, &env, Some(&program), window.as_ref()),
                 program,
                 args: status_line_args(&config, &env),
-                env: supervise::env::child_env(&env, &inj),
             },
             misspelt,
         ),
         None => Mode::ProxyOnly {
-            exports: supervise::env::export_lines(&supervise::env::child_env(
+            exports: supervise::env::export_lines(&with_window(
+                supervise::env::child_env(&HashMap::new(), &inj),
                 &HashMap::new(),
-                &inj,
+                None,
+                window.as_ref(),
             )),
             log_path,
         },
@@ -250,6 +309,19 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     let result = runtime.block_on(serve_and_run(listener, Arc::clone(&proxy), mode, signals));
     runtime.shutdown_timeout(Duration::from_millis(500));
+    if let Some(guard) = model_guard {
+        match guard.restore() {
+            Ok(Some(done)) => {
+                tracing::info!("{done}");
+                eprintln!("{done}");
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot restore claude's default model");
+                eprintln!("anyclaude: warning: cannot restore claude's default model: {err}");
+            }
+        }
+    }
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();
@@ -280,6 +352,39 @@ fn status_line_args(config: &Config, env: &HashMap<String, String>) -> Vec<std::
     }
 }
 
+/// Zero-config start (see [`crate::zero_config`]): with no model named and no provider key
+/// set, claude runs on the first local server that offers a model, or anyclaude stops here
+/// (exit status 2) explaining how to choose one. `--proxy-only` serves whatever each request
+/// names, as before.
+fn zero_config(config: &mut Config) -> Result<Option<crate::zero_config::Found>, ConfigError> {
+    if config.proxy_only || !crate::zero_config::applies(config.model.is_some(), &config.registry) {
+        return Ok(None);
+    }
+    let found = crate::zero_config::detect(&config.registry)?;
+    config
+        .warnings
+        .retain(|w| !w.starts_with("no --model given"));
+    Arc::make_mut(&mut config.registry).set_default_model(Some(&found.choice.resolved));
+    config.model = Some(found.choice.clone());
+    Ok(Some(found))
+}
+
+/// claude's environment plus the variables that tell it a local backend's window (see
+/// [`crate::local_server::window_env`]), unless the user set them.
+fn with_window(
+    mut vars: Vec<(String, String)>,
+    user: &HashMap<String, String>,
+    program: Option<&Path>,
+    window: Option<&crate::local_server::Window>,
+) -> Vec<(String, String)> {
+    if let Some(window) = window {
+        let told = crate::local_server::child_vars(user, program, window);
+        tracing::info!(?told, "window told to Claude Code");
+        vars.extend(told);
+    }
+    vars
+}
+
 /// What to do while the proxy serves.
 enum Mode {
     /// Run claude and exit with its status; the arguments it got that look like misspelt
@@ -301,6 +406,7 @@ async fn serve_and_run(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let metrics = proxy.metrics().clone();
     let server = tokio::spawn(server::serve(listener, proxy, shutdown.child_token()));
 
     let result = match mode {
@@ -312,7 +418,8 @@ async fn serve_and_run(
                 .map_err(anyhow::Error::from);
             if let Ok(code) = result
                 && code != 0
-                && started.elapsed() < QUICK_EXIT
+                && (started.elapsed() < QUICK_EXIT
+                    || (metrics.active() == 0 && metrics.snapshot().requests == 0))
             {
                 for (given, ours) in &misspelt {
                     eprintln!("{}", misspelt_hint(given, ours));

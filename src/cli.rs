@@ -14,8 +14,9 @@
 //!   is a single digit (`--log-level 2`); bare, it means 1.
 //! - Every other argument goes to claude. `--model X` / `--model=X` goes to claude *and* is
 //!   read for routing ([`model_arg`]).
-//! - `completions <SHELL>` and `man` as the *first* argument are anyclaude's own commands
-//!   (no pinned claude has a command by either name; a test checks).
+//! - `completions <SHELL>`, `man`, `check` and `models` as the *first* argument are
+//!   anyclaude's own commands (no pinned claude has a command by any of these names; a test
+//!   checks). As a first word they are not sent as a prompt: `anyclaude -- check` is.
 //!
 //! It also recognises invocations that never reach the model ([`pass_through`]) and
 //! arguments that look like a misspelt option of ours ([`Split::misspelt`]); the
@@ -169,10 +170,37 @@ pub enum Tool {
     /// Print anyclaude's status line: what Claude Code runs under its prompt (it reads the
     /// running anyclaude's state, and prints an empty line outside an anyclaude session)
     StatusLine,
+    /// Show what anyclaude would run on, changing nothing and starting no claude: claude's
+    /// path and version, each provider's base URL, key (set or missing, never shown) and
+    /// reachability, and whether the model answers a one-token request. Exit status 0 when
+    /// it does, 1 when it does not, 2 when no model can be chosen
+    Check {
+        /// The model to check [default: the one zero-config start would pick]
+        #[arg(long, value_name = "PROVIDER/MODEL")]
+        model: Option<String>,
+        /// The Claude Code program [default: `claude` on PATH] [env: ANYCLAUDE_CLAUDE_PATH]
+        #[arg(long, value_name = "PATH")]
+        claude: Option<OsString>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
+    },
+    /// List the models a provider offers (its model list, or what a local server has
+    /// loaded), one <provider>/<model> per line; without a provider, those of every local
+    /// server that answers and of every provider whose key is set
+    Models {
+        /// The provider, e.g. ollama or openrouter.
+        provider: Option<String>,
+        /// The config file [default: $XDG_CONFIG_HOME/anyclaude/config.toml] [env:
+        /// ANYCLAUDE_CONFIG]
+        #[arg(long, value_name = "PATH")]
+        config: Option<OsString>,
+    },
 }
 
 /// The words that start anyclaude's own commands (as the first argument only).
-pub const COMMANDS: &[&str] = &["completions", "man", "status-line"];
+pub const COMMANDS: &[&str] = &["completions", "man", "status-line", "check", "models"];
 
 /// The command line, split into anyclaude's options and claude's arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -486,6 +514,11 @@ mod tests {
         );
         check(&["--", "--help"], &[], &["--help"]);
         check(
+            &["--config", "my.toml", "-p", "--config=other.toml"],
+            &["--config=my.toml", "--config=other.toml"],
+            &["-p"],
+        );
+        check(
             &["--timeout", "1m", "--", "--timeout", "2m", "--"],
             &["--timeout=1m"],
             &["--timeout", "2m", "--"],
@@ -620,6 +653,12 @@ mod tests {
             panic!("expected Run")
         };
         assert_eq!(run.args.log_level, Some(2));
+
+        let Parsed::Run(run) = parse(os(&["--config", "~/x.toml", "-p", "hi"])) else {
+            panic!("expected Run")
+        };
+        assert_eq!(run.args.config.as_deref(), Some(OsStr::new("~/x.toml")));
+        assert_eq!(run.claude_args, os(&["-p", "hi"]));
 
         let Parsed::Run(run) = parse(os(&["completions", "zsh"])) else {
             panic!("expected Run")

@@ -11,17 +11,22 @@
 //!   [`provider`] (the built-in presets, their quirks as data), [`registry`] (providers
 //!   and models as owned data from the presets, the config file and the environment, and
 //!   routing), [`config`], [`secrets`]
-//!   (scrubbing keys, the token and URL userinfo out of text);
+//!   (scrubbing keys, the token and URL userinfo out of text); the pure half of
+//!   [`local_server`] (a local server's window, what Claude Code is told);
 //! - the I/O shell around them: [`server`] (the proxy), [`upstream`] (the HTTP client),
 //!   [`supervise`] (the `claude` child), [`logging`], [`metrics`];
 //! - [`app`], which wires them together for `main`.
 
 pub mod anthropic;
 pub mod app;
+pub mod check;
+pub mod claude_settings;
 pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod dialect;
+pub mod discover;
+pub mod local_server;
 pub mod logging;
 pub mod metrics;
 pub mod provider;
@@ -34,3 +39,4 @@ pub mod supervise;
 pub mod translate;
 pub mod upstream;
 pub mod usage;
+pub mod zero_config;

@@ -93,6 +93,8 @@ pub struct LocalServer {
     pub start: &'static str,
     /// The optional variable holding a key some setups use.
     pub key_var: &'static str,
+    /// How its context window is raised, for messages about a window that is too small.
+    pub window_setting: &'static str,
 }
 
 /// Which field carries the output limit in a Chat Completions request.
@@ -114,6 +116,16 @@ pub enum ReasoningEcho {
     ReasoningContent,
 }
 
+/// How an assistant message that only calls tools carries its (absent) text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolCallContent {
+    /// `"content": null`, the form OpenAI documents.
+    Null,
+    /// `"content": ""`: local servers validate `content` as a string (llama-cpp-python's
+    /// server answers `null` with a 500 validation error) and every one of them takes `""`.
+    Empty,
+}
+
 /// What a Chat Completions backend accepts; drives request translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatProfile {
@@ -130,6 +142,16 @@ pub struct ChatProfile {
     pub pdf: bool,
     /// Whether `stream_options.include_usage` may be sent.
     pub stream_usage: bool,
+    /// How a tool-call-only assistant message carries its content.
+    pub tool_call_content: ToolCallContent,
+    /// Whether tool calls the model writes as text (`<tool_call>{…}</tool_call>`,
+    /// `<function=…>`, `[TOOL_CALLS]`, bare JSON) are recovered into tool calls: models
+    /// served without a tool parser write them so.
+    pub text_tool_calls: bool,
+    /// Whether the server answers one request at a time (a local server's single slot),
+    /// so that Claude Code's background requests (titles, summaries) must wait for the
+    /// main turn instead of cutting or delaying it.
+    pub one_slot: bool,
 }
 
 impl ChatProfile {
@@ -141,6 +163,19 @@ impl ChatProfile {
         single_leading_system: true,
         pdf: false,
         stream_usage: true,
+        tool_call_content: ToolCallContent::Null,
+        text_tool_calls: false,
+        one_slot: false,
+    };
+
+    /// A local server (Ollama, LM Studio, llama.cpp, vLLM, mlx): `""` as the content of
+    /// tool-call-only messages, text tool calls recovered, background requests queued behind
+    /// the main turn.
+    pub const LOCAL: ChatProfile = ChatProfile {
+        tool_call_content: ToolCallContent::Empty,
+        text_tool_calls: true,
+        one_slot: true,
+        ..ChatProfile::COMPATIBLE
     };
 }
 
@@ -256,6 +291,9 @@ const OPENAI_PROFILE: ChatProfile = ChatProfile {
     single_leading_system: false,
     pdf: true,
     stream_usage: true,
+    tool_call_content: ToolCallContent::Null,
+    text_tool_calls: false,
+    one_slot: false,
 };
 
 const fn hosted(
@@ -298,7 +336,7 @@ const fn local(
         server: Some(server),
         auth: AuthScheme::Bearer,
         url: UrlScheme::BasePath,
-        profile: ChatProfile::COMPATIBLE,
+        profile: ChatProfile::LOCAL,
         messages: MessagesProfile::ANTHROPIC,
     }
 }
@@ -533,6 +571,7 @@ pub const PRESETS: &[Preset] = &[
             name: "Ollama",
             start: "`ollama serve`",
             key_var: "OLLAMA_API_KEY",
+            window_setting: "`OLLAMA_CONTEXT_LENGTH=32768 ollama serve`, or `num_ctx` in the model's parameters",
         },
     ),
     local(
@@ -543,6 +582,7 @@ pub const PRESETS: &[Preset] = &[
             name: "LM Studio's server",
             start: "`lms server start`",
             key_var: "LMSTUDIO_API_KEY",
+            window_setting: "the model's Context Length when loading it, e.g. `lms load <model> --context-length 32768`",
         },
     ),
     local(
@@ -553,18 +593,27 @@ pub const PRESETS: &[Preset] = &[
             name: "llama.cpp's server",
             start: "`llama-server -m <model>`",
             key_var: "LLAMACPP_API_KEY",
+            window_setting: "`llama-server -c 32768`; llama-cpp-python: `--n_ctx 32768`",
         },
     ),
-    local(
-        "vllm",
-        "http://localhost:8000/v1",
-        &["VLLM_BASE_URL"],
-        LocalServer {
-            name: "vLLM",
-            start: "`vllm serve <model>`",
-            key_var: "VLLM_API_KEY",
+    // vLLM batches requests (many slots): background requests need not wait.
+    Preset {
+        profile: ChatProfile {
+            one_slot: false,
+            ..ChatProfile::LOCAL
         },
-    ),
+        ..local(
+            "vllm",
+            "http://localhost:8000/v1",
+            &["VLLM_BASE_URL"],
+            LocalServer {
+                name: "vLLM",
+                start: "`vllm serve <model>`",
+                key_var: "VLLM_API_KEY",
+                window_setting: "`vllm serve <model> --max-model-len 32768`",
+            },
+        )
+    },
     local(
         "mlx",
         "http://localhost:8080/v1",
@@ -573,6 +622,7 @@ pub const PRESETS: &[Preset] = &[
             name: "mlx-lm's server",
             start: "`mlx_lm.server --model <model>`",
             key_var: "MLX_API_KEY",
+            window_setting: "a model with a larger window (mlx-lm gives each model its own)",
         },
     ),
 ];

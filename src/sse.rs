@@ -229,9 +229,9 @@ impl SseDecoder {
                     self.data.push('\n');
                 }
                 self.has_data = true;
-                self.data.push_str(&String::from_utf8_lossy(value));
+                self.data.push_str(&utf8_lossy(value));
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => self.event = Some(utf8_lossy(value).into_owned()),
             _ => {}
         }
     }
@@ -247,6 +247,15 @@ impl SseDecoder {
                 data: std::mem::take(&mut self.data),
             });
         }
+    }
+}
+
+/// `bytes` as text, invalid UTF-8 replaced with U+FFFD: the plain validation first, which is
+/// several times faster than the lossy decoder on the valid text every stream carries.
+fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

@@ -165,10 +165,17 @@ fn classify_send_error(err: &reqwest::Error, target: Target<'_>) -> ApiError {
             ),
             None => String::new(),
         };
-        return ApiError::new(
+        let err = ApiError::new(
             ErrorKind::Overloaded,
             format!("anyclaude could not connect to {provider} at {url}: {cause}.{hint}"),
         );
+        // Nothing listens on a local server's port: retrying for minutes cannot start it,
+        // so Claude Code shows the message (with the command that starts it) at once.
+        return if server.is_some() {
+            err.not_retried()
+        } else {
+            err
+        };
     }
     if err.is_timeout() {
         return ApiError::new(

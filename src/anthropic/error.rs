@@ -98,6 +98,10 @@ pub struct ApiError {
     pub message: String,
     /// A `retry-after` value to pass on (seconds or an HTTP date), for 429 and 529.
     pub retry_after: Option<String>,
+    /// Whether Claude Code should retry, when that differs from what the status says (it
+    /// reads `x-should-retry` before its status rules): `Some(false)` where a retry cannot
+    /// help although the status is a 5xx (nothing listens on a local server's port).
+    pub should_retry: Option<bool>,
 }
 
 impl ApiError {
@@ -107,7 +111,22 @@ impl ApiError {
             kind,
             message: message.into(),
             retry_after: None,
+            should_retry: None,
         }
+    }
+
+    /// This error, telling Claude Code not to retry it (`x-should-retry: false`) whatever
+    /// its status.
+    pub fn not_retried(mut self) -> Self {
+        self.should_retry = Some(false);
+        self
+    }
+
+    /// Whether Claude Code should retry this error: [`should_retry`](Self::should_retry)
+    /// when set, else by status as Anthropic's SDK does (408, 409, 429 and every 5xx).
+    pub fn retryable(&self) -> bool {
+        self.should_retry
+            .unwrap_or_else(|| matches!(self.status(), 408 | 409 | 429) || self.status() >= 500)
     }
 
     /// The HTTP status for this error.
@@ -164,6 +183,10 @@ mod tests {
             Some(err.clone())
         );
         assert_eq!(ApiError::from_anthropic_body(b"{}"), None);
+        assert!(err.retryable());
+        assert!(!err.clone().not_retried().retryable());
+        assert!(ApiError::new(ErrorKind::Overloaded, "busy").retryable());
+        assert!(!ApiError::new(ErrorKind::InvalidRequest, "bad").retryable());
         assert_eq!(
             err.body_string(),
             r#"{"error":{"message":"slow down","type":"rate_limit_error"},"type":"error"}"#

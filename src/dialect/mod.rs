@@ -46,7 +46,7 @@ use crate::anthropic::ApiError;
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::Writer;
-use crate::registry::Route;
+use crate::registry::{Route, ToolCallFormat};
 
 /// Claude Code's request as a dialect sees it.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,8 @@ pub struct Inbound<'a> {
     pub headers: &'a HeaderMap,
     /// Where the request goes.
     pub route: &'a Route,
+    /// How the model writes its tool calls (its model spec's; `auto` when it has none).
+    pub tool_call_format: ToolCallFormat,
 }
 
 /// The upstream request a dialect prepared.
@@ -116,6 +118,11 @@ pub trait AnswerDecoder: Send + 'static {
     /// holds our estimates), for the usage summary.
     fn usage_reported(&self) -> bool {
         false
+    }
+    /// The prompt tokens the server itself counted for this request (cached ones
+    /// included), once its answer said; `None` when it did not (the default).
+    fn server_prompt_tokens(&self) -> Option<u64> {
+        None
     }
 }
 

@@ -28,6 +28,21 @@ use crate::provider::{self, AuthScheme, ChatProfile, Dialect, MessagesProfile, U
 /// The variable naming the config file (`--config` beats it).
 pub const CONFIG_VAR: &str = "ANYCLAUDE_CONFIG";
 
+/// Headers the file may not set: anyclaude sends them itself (the key's own headers, the
+/// body's framing).
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "host",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "x-anyclaude-token",
+];
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +516,14 @@ pub fn apply_providers(
             let key = format!("{table}.headers.{}", header.get_ref());
             let name = HeaderName::from_bytes(header.get_ref().as_bytes())
                 .map_err(|_| loaded.error(header.span(), &key, "not a valid HTTP header name"))?;
+            if RESERVED_HEADERS.contains(&name.as_str()) {
+                return Err(loaded.error(
+                    header.span(),
+                    &key,
+                    "anyclaude sets this header itself; a key goes in key_env or key_command \
+                     (with auth), never in headers",
+                ));
+            }
             let mut value = HeaderValue::from_str(value.get_ref())
                 .map_err(|_| loaded.error(value.span(), &key, "not a valid HTTP header value"))?;
             value.set_sensitive(true);

@@ -749,6 +749,10 @@ fn errors_name_the_file_line_column_and_key() {
             "/cfg/config.toml:3:13: providers.x.headers.bad header: not a valid HTTP header name",
         ),
         (
+            "[providers.x]\nbase_url = \"http://h\"\nheaders = { Authorization = \"Bearer k\" }\n",
+            "/cfg/config.toml:3:13: providers.x.headers.Authorization: anyclaude sets this header itself",
+        ),
+        (
             "[providers.x]\nbase_url = \"http://h\"\nkey_env = \"A=B\"\n",
             "/cfg/config.toml:3:11: providers.x.key_env: not a variable name",
         ),

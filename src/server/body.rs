@@ -87,7 +87,8 @@ pub fn json_bytes(status: StatusCode, request_id: &str, bytes: impl Into<Bytes>)
 }
 
 /// An Anthropic-shaped error response, with `retry-after` passed on and
-/// `x-should-retry: false` on client errors no retry can fix.
+/// `x-should-retry: false` on errors no retry can fix (client errors, and those marked
+/// [`ApiError::not_retried`]).
 pub fn error(request_id: &str, err: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json(status, request_id, &err.body());
@@ -99,8 +100,7 @@ pub fn error(request_id: &str, err: &ApiError) -> Response<Body> {
     {
         headers.insert(header::RETRY_AFTER, value);
     }
-    let retryable = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
-    if !retryable {
+    if !err.retryable() {
         headers.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     resp

@@ -17,11 +17,13 @@ use http::{HeaderMap, Response, StatusCode};
 use super::body::{self, Body};
 use super::pump::{self, Translate};
 use super::{MAX_UPSTREAM_BODY, RequestContext, fallback};
+use super::{slots, templates};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::{FailureDelivery, MessageHead, Writer};
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::dialect::{self, AnswerDecoder, Inbound, Whole};
+use crate::local_server;
 use crate::metrics::Outcome;
 use crate::translate::tokens;
 use crate::upstream::Failure;
@@ -44,7 +46,10 @@ pub async fn forward(
     // Kept while a fallback may still need it; dropped before the wait otherwise (Claude
     // Code's request is ~80 KB of JSON and several times that parsed).
     let mut request = Some((parsed, raw));
-    let (dialect, decoder, resp, ttfb, url, input_tokens) = loop {
+    // The main turn on a one-slot local server, held until the answer ends; an attempt on
+    // another route gives the previous one back first (that server has answered).
+    let mut main_turn: Option<slots::MainTurn> = None;
+    let (dialect, decoder, resp, ttfb, url, input_tokens, tool_check) = loop {
         let Some((parsed, raw)) = request.as_ref() else {
             unreachable!("the request is kept while attempts remain")
         };
@@ -55,11 +60,23 @@ pub async fn forward(
             query,
             headers,
             route: &ctx.route,
+            tool_call_format: ctx
+                .proxy
+                .settings()
+                .registry
+                .model(&ctx.route.full())
+                .map(|spec| spec.capabilities.tool_call_format)
+                .unwrap_or_default(),
         }) {
             Ok(prepared) => prepared,
             Err(err) => return ctx.refuse(&client_model, None, &err),
         };
         let dialect::Prepared { outbound, decoder } = prepared;
+        drop(main_turn.take());
+        main_turn = match take_turn(&ctx, parsed).await {
+            Ok(turn) => turn,
+            Err(failure) => return ctx.fail(&client_model, None, &outbound.url, failure),
+        };
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(
                 request_id = %ctx.request_id,
@@ -88,15 +105,21 @@ pub async fn forward(
         // Poll the send once so the request is on its way, then estimate the input tokens
         // (for `message_start`) while the upstream reads it, instead of after it has
         // answered.
-        let (sent, input_tokens) = {
+        let (sent, input_tokens, tool_check) = {
             let send = ctx.send(req);
             tokio::pin!(send);
             let early =
                 std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
-            let input_tokens = if dialect.estimates_input() {
-                tokens::estimate_request_tokens(parsed)
-            } else {
-                0
+            let tool_check = tool_check(&ctx, parsed);
+            let input_tokens = match &tool_check {
+                // A local server: the conversation, and the tools only if its template
+                // shows them.
+                Some(check) if ctx.proxy.templates().shows_no_tools(&check.key) => {
+                    check.conversation
+                }
+                Some(check) => check.conversation + check.tools,
+                None if dialect.estimates_input() => tokens::estimate_request_tokens(parsed),
+                None => 0,
             };
             if fallbacks.as_slice().is_empty() {
                 request = None;
@@ -105,7 +128,7 @@ pub async fn forward(
                 std::task::Poll::Ready(result) => result,
                 std::task::Poll::Pending => send.await,
             };
-            (sent, input_tokens)
+            (sent, input_tokens, tool_check)
         };
         let (resp, ttfb) = match sent {
             Ok(ok) => ok,
@@ -136,6 +159,7 @@ pub async fn forward(
                 &failure.body,
                 failure.retry_after.as_deref(),
             );
+            let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
             let failure_kind = Failure::Status(err);
             if let Some(reason) =
                 fallback::for_status(failure.status, failure.retry_after.as_deref())
@@ -155,7 +179,7 @@ pub async fn forward(
             );
             return ctx.fail(&client_model, Some(ttfb), &url, failure_kind);
         }
-        break (dialect, decoder, resp, ttfb, url, input_tokens);
+        break (dialect, decoder, resp, ttfb, url, input_tokens, tool_check);
     };
     drop(request);
     let mut decoder = decoder;
@@ -188,9 +212,13 @@ pub async fn forward(
         if let Some(max_tokens) = max_tokens {
             writer.limit_output(max_tokens);
         }
-        let translator = DialectStream::new(decoder, writer);
+        let mut translator = DialectStream::new(decoder, writer);
+        if let Some(check) = tool_check {
+            let proxy = ctx.proxy.clone();
+            translator.on_server_prompt_tokens(move |n| proxy.templates().observe(&check, n));
+        }
         let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
-        return body::sse(&ctx.request_id, body::channel(rx));
+        return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
     }
     let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
@@ -217,6 +245,64 @@ pub async fn forward(
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
+}
+
+/// On a one-slot local server, waits for this request's turn: a background request (see
+/// [`slots::is_background`]) waits while a main turn runs there; a main request is marked
+/// as running until the returned guard is dropped (with its answer's body, when streamed).
+async fn take_turn(
+    ctx: &RequestContext,
+    request: &MessagesRequest,
+) -> Result<Option<slots::MainTurn>, Failure> {
+    let route = &ctx.route;
+    if route.dialect != crate::provider::Dialect::OpenAiChat || !route.provider.profile.one_slot {
+        return Ok(None);
+    }
+    if !slots::is_background(request) {
+        return Ok(Some(ctx.proxy.slots().main_turn(&route.provider.base_url)));
+    }
+    let limit = ctx.proxy.settings().timeouts.request;
+    let wait =
+        ctx.proxy
+            .slots()
+            .background_turn(&route.provider.base_url, slots::BACKGROUND_GRACE, limit);
+    let waited = tokio::select! {
+        biased;
+        _ = ctx.proxy.shutting_down() => return Err(Failure::Shutdown { answering: false }),
+        waited = wait => waited,
+    };
+    if waited != slots::Waited::Not {
+        tracing::info!(request_id = %ctx.request_id, provider = %route.provider.name, ?waited, "background request waited for the main turn (one-slot local server)");
+    }
+    Ok(None)
+}
+
+/// For a request offering tools to a local server, the estimates to check its own prompt
+/// count against (see [`templates`]).
+fn tool_check(ctx: &RequestContext, request: &MessagesRequest) -> Option<templates::ToolCheck> {
+    let route = &ctx.route;
+    if route.provider.server.is_none() || route.dialect != crate::provider::Dialect::OpenAiChat {
+        return None;
+    }
+    let all = tokens::estimate_request_tokens(request);
+    let tools = tokens::estimate_tool_tokens(request);
+    Some(templates::ToolCheck {
+        key: format!("{} {}", route.provider.base_url, route.model),
+        provider: route.provider.name.to_string(),
+        model: route.model.clone(),
+        conversation: all.saturating_sub(tools),
+        tools,
+    })
+}
+
+/// `body`, keeping `held` alive until the body is done (sent or dropped).
+fn holding<T: Send + 'static>(body: Body, held: T) -> Body {
+    use http_body_util::BodyExt;
+    body.map_frame(move |frame| {
+        let _held = &held;
+        frame
+    })
+    .boxed_unsync()
 }
 
 /// The error for an upstream that answered with a redirect, which anyclaude never follows
@@ -354,6 +440,7 @@ async fn answer_not_a_stream(
     };
     if let Some(status) = json_error_status(&bytes) {
         let err = dialect.map_error(status, &bytes, None);
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
         return ctx.fail(client_model, Some(ttfb), url, Failure::Status(err));
     }
     // A whole answer although a stream was asked for: translated as a whole body, written
@@ -423,12 +510,34 @@ async fn read_whole(
 pub struct DialectStream {
     decoder: Box<dyn AnswerDecoder>,
     writer: Writer,
+    /// Told the server's own prompt count once the answer is complete.
+    on_prompt_count: Option<Box<dyn FnOnce(u64) + Send>>,
 }
 
 impl DialectStream {
     /// A stream of `decoder`'s answer into `writer` (a [`Writer::sse`]).
     pub fn new(decoder: Box<dyn AnswerDecoder>, writer: Writer) -> Self {
-        DialectStream { decoder, writer }
+        DialectStream {
+            decoder,
+            writer,
+            on_prompt_count: None,
+        }
+    }
+
+    /// Once the answer has ended: the server's prompt count to whoever asked for it.
+    fn report_prompt_count(&mut self) {
+        if self.writer.is_finished()
+            && let Some(f) = self.on_prompt_count.take()
+            && let Some(n) = self.decoder.server_prompt_tokens()
+        {
+            f(n);
+        }
+    }
+
+    /// Calls `f` with the prompt tokens the server counted, when its answer has ended and
+    /// gave a count.
+    pub fn on_server_prompt_tokens(&mut self, f: impl FnOnce(u64) + Send + 'static) {
+        self.on_prompt_count = Some(Box::new(f));
     }
 }
 
@@ -441,11 +550,15 @@ impl Translate for DialectStream {
     fn push(&mut self, chunk: &[u8], out: &mut BytesMut) {
         let decoder = &mut self.decoder;
         self.writer.with_buffer(out, |w| decoder.push(chunk, w));
+        if self.on_prompt_count.is_some() {
+            self.report_prompt_count();
+        }
     }
 
     fn finish(&mut self, out: &mut BytesMut) {
         let decoder = &mut self.decoder;
         self.writer.with_buffer(out, |w| decoder.finish(w));
+        self.report_prompt_count();
     }
 
     fn fail(&mut self, err: ApiError, out: &mut BytesMut) {

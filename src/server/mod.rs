@@ -4,14 +4,18 @@
 //! Layout: [`routes`] (dispatch, auth), [`request_body`] (reading request bodies: size,
 //! encoding, deadline, memory budget, surrogate repair), [`forward`] (the one upstream path,
 //! for every dialect), [`pump`] (the streaming task with keepalive, backpressure and
-//! timeouts), [`body`] (response helpers).
+//! timeouts), [`body`] (response helpers), [`slots`] (background requests wait for the main
+//! turn on one-slot local servers), [`templates`] (local chat templates that show no tools).
 
 pub mod body;
 pub mod fallback;
 pub mod forward;
+pub mod models;
 pub mod pump;
 pub mod request_body;
 pub mod routes;
+pub mod slots;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -85,6 +89,9 @@ pub struct Proxy {
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
     fallbacks: std::sync::Mutex<HashMap<String, Vec<String>>>,
+    slots: slots::Slots,
+    templates: templates::Templates,
+    catalog: models::Catalog,
 }
 
 impl Proxy {
@@ -133,6 +140,9 @@ impl Proxy {
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
             fallbacks: std::sync::Mutex::new(fallbacks),
+            slots: slots::Slots::default(),
+            templates: templates::Templates::default(),
+            catalog: models::Catalog::default(),
         }))
     }
 
@@ -163,6 +173,26 @@ impl Proxy {
     /// The settings it runs with.
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
+    }
+
+    /// The turn-taking of one-slot local servers.
+    pub fn slots(&self) -> &slots::Slots {
+        &self.slots
+    }
+
+    /// What it learned about local servers' chat templates.
+    pub fn templates(&self) -> &templates::Templates {
+        &self.templates
+    }
+
+    /// Resolves when the proxy starts shutting down.
+    pub async fn shutting_down(&self) {
+        self.shutdown.cancelled().await;
+    }
+
+    /// The local servers' model lists it keeps for `GET /v1/models`.
+    pub fn catalog(&self) -> &models::Catalog {
+        &self.catalog
     }
 
     /// The metrics it keeps.

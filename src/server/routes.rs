@@ -52,7 +52,7 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body>
         (&Method::POST, "/v1/messages/count_tokens") => {
             count_tokens(&proxy, req, &request_id).await
         }
-        (&Method::GET, "/v1/models") => models(&proxy, &request_id),
+        (&Method::GET, "/v1/models") => models(&proxy, &request_id).await,
         _ => body::error(
             &request_id,
             &ApiError::new(
@@ -81,25 +81,14 @@ fn health(proxy: &Proxy, request_id: &str) -> Response<Body> {
     )
 }
 
-fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
-    let data: Vec<serde_json::Value> = proxy
-        .settings()
-        .registry
-        .default_model()
-        .iter()
-        .map(|id| {
-            serde_json::json!({
-                "id": id, "type": "model", "display_name": id,
-                "created_at": "1970-01-01T00:00:00Z",
-            })
-        })
-        .collect();
-    let first = data.first().map(|m| m["id"].clone());
-    let last = data.last().map(|m| m["id"].clone());
+async fn models(proxy: &Proxy, request_id: &str) -> Response<Body> {
+    let settings = proxy.settings();
+    let local = proxy.catalog().local(&settings.registry).await;
+    let entries = super::models::entries(&settings.registry, &local);
     body::json(
         StatusCode::OK,
         request_id,
-        &serde_json::json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+        &super::models::to_json(&entries),
     )
 }
 
@@ -326,10 +315,12 @@ async fn answer_messages(
         tracing::debug!(request_id = %request_id, body = %String::from_utf8_lossy(&raw), "request from claude");
     }
     let registry = &proxy.settings().registry;
+    // An id from the model list (`anyclaude/<provider>/<model>`) names the model after it.
+    let model = super::models::strip_picker_prefix(&parsed.model);
     // The estimate is made only when a long-context route could use it.
     let routed = match registry.long_context() {
-        Some(_) => registry.route_request(&parsed.model, tokens::estimate_request_tokens(&parsed)),
-        None => registry.route(&parsed.model),
+        Some(_) => registry.route_request(model, tokens::estimate_request_tokens(&parsed)),
+        None => registry.route(model),
     };
     let route = match routed {
         Ok(route) => route,

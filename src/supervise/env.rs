@@ -19,6 +19,9 @@
 //!   is given (it beats the tiers as the session's first model, as `--model` would).
 //! - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` unless the provider is `anthropic`:
 //!   anyclaude never makes Claude Code contact hosts the user did not choose.
+//! - `CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1`: Claude Code's `/model` picker lists
+//!   what the proxy's `GET /v1/models` offers (2.1.x; 2.1.197 skips it while non-essential
+//!   traffic is disabled).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -168,8 +171,14 @@ pub fn child_env(user: &dyn Env, inj: &Injection<'_>) -> Vec<(String, String)> {
     {
         set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned());
     }
+    if user.var(MODEL_DISCOVERY).is_none() {
+        set(MODEL_DISCOVERY, "1".to_owned());
+    }
     out
 }
+
+/// Makes Claude Code's `/model` picker ask the proxy for its models.
+pub const MODEL_DISCOVERY: &str = "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY";
 
 /// The user's custom headers (one `Name: Value` per line) with ours appended.
 pub fn custom_headers(existing: Option<&str>, token: &str) -> String {
@@ -267,6 +276,7 @@ mod tests {
                 ("ANTHROPIC_AUTH_TOKEN", "anyclaude"),
                 ("API_TIMEOUT_MS", "630000"),
                 ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+                ("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1"),
             ])
         );
     }
@@ -280,6 +290,8 @@ mod tests {
                 ("API_TIMEOUT_MS", "900000"),
                 ("ANTHROPIC_DEFAULT_OPUS_MODEL", "openai/gpt-5"),
                 ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "0"),
+                // Set to anything, even empty, it is the user's choice.
+                ("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", ""),
             ],
             Some("openai/gpt-5-mini"),
         );

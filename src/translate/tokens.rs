@@ -24,7 +24,6 @@ use crate::anthropic::request::{
 };
 
 use super::bpe::O200kBase;
-use super::tool_names::fnv1a;
 use crate::conversation::loaded_tool_names;
 
 /// The estimate for one image (Anthropic's ~1,600 tokens for a ~1.15 megapixel image, the
@@ -38,7 +37,7 @@ const MESSAGE_OVERHEAD: u64 = 4;
 const TOOL_OVERHEAD: u64 = 8;
 
 /// Texts shorter than this are tokenised directly; longer ones go through the cache.
-const CACHE_MIN_LEN: usize = 256;
+const CACHE_MIN_LEN: usize = 64;
 
 /// Entries the cache holds before it is emptied and starts over.
 const CACHE_CAPACITY: usize = 4_096;
@@ -54,17 +53,65 @@ pub fn estimate_text_tokens(text: &str) -> u64 {
     if text.len() < CACHE_MIN_LEN {
         return count_uncached(text);
     }
-    let key = (fnv1a(text.as_bytes()), text.len());
+    cached((word_hash(FNV_OFFSET, text.as_bytes()), text.len()), || {
+        count_uncached(text)
+    })
+}
+
+/// The count cached under `key`, or `count()` (then cached).
+fn cached(key: (u64, usize), count: impl FnOnce() -> u64) -> u64 {
     if let Some(&n) = cache().get(&key) {
         return n;
     }
-    let n = count_uncached(text);
+    let n = count();
     let mut cache = cache();
     if cache.len() >= CACHE_CAPACITY {
         cache.clear();
     }
     cache.insert(key, n);
     n
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A cache key's hash of `bytes`, continuing `hash`: eight bytes per step (a multiply and a
+/// rotate, as in rustc's FxHash), so that keying Claude Code's tens of KB of system prompt
+/// and tool descriptions costs a few microseconds, not a pass per byte.
+fn word_hash(mut hash: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    hash = (hash.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    (hash.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K)
+}
+
+/// A hash of a JSON value's structure and contents, without writing it out: the cache key
+/// of its count (a tool schema is the same value on every turn).
+fn value_hash(hash: u64, value: &Value) -> u64 {
+    // A distinct tag per kind, so that `"1"` and `1`, `[]` and `{}` differ.
+    let tag = |hash: u64, t: u8| word_hash(hash, &[t]);
+    match value {
+        Value::Null => tag(hash, 0),
+        Value::Bool(b) => tag(hash, 1 + u8::from(*b)),
+        Value::Number(n) => word_hash(tag(hash, 3), n.to_string().as_bytes()),
+        Value::String(text) => word_hash(tag(hash, 4), text.as_bytes()),
+        Value::Array(items) => {
+            let hash = word_hash(tag(hash, 5), &items.len().to_le_bytes());
+            items.iter().fold(hash, value_hash)
+        }
+        Value::Object(map) => {
+            let hash = word_hash(tag(hash, 6), &map.len().to_le_bytes());
+            map.iter().fold(hash, |hash, (key, value)| {
+                value_hash(word_hash(hash, key.as_bytes()), value)
+            })
+        }
+    }
 }
 
 /// Text gathered before a [`TokenCounter`] counts it.
@@ -128,6 +175,13 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
     for message in &req.messages {
         total += MESSAGE_OVERHEAD + content_tokens(&message.content);
     }
+    total + estimate_tool_tokens(req)
+}
+
+/// Estimated input tokens of the tools a request offers the backend (the part of
+/// [`estimate_request_tokens`] a server whose chat template cannot show tools never reads).
+pub fn estimate_tool_tokens(req: &MessagesRequest) -> u64 {
+    let mut total = 0;
     // Only the tools the backend is offered: not server tools, not deferred tools that no
     // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);
@@ -250,7 +304,14 @@ fn json_tokens(value: &Value) -> u64 {
     match value {
         Value::Null => 0,
         Value::String(s) => estimate_text_tokens(s),
-        other => estimate_text_tokens(&other.to_string()),
+        // Scalars and small values: written out and counted (cached by their text when long).
+        Value::Bool(_) | Value::Number(_) => estimate_text_tokens(&value.to_string()),
+        // Objects and arrays (tool schemas, tool inputs): cached by a hash of the value, so a
+        // schema sent again is neither written out nor tokenised again. The key's length
+        // part is `usize::MAX`, which no text's length is.
+        other => cached((value_hash(FNV_OFFSET, other), usize::MAX), || {
+            estimate_text_tokens(&other.to_string())
+        }),
     }
 }
 
@@ -272,7 +333,12 @@ fn block_tokens(block: BlockRef<'_>) -> u64 {
                 + source_tokens(&doc.source)
         }
         ContentBlock::ToolUse(call) => {
-            estimate_text_tokens(&call.name) + estimate_text_tokens(&call.input.to_string())
+            let input = match &call.input {
+                // The same count as of its text, cached by the value (see `json_tokens`).
+                Value::Object(_) | Value::Array(_) => json_tokens(&call.input),
+                other => estimate_text_tokens(&other.to_string()),
+            };
+            estimate_text_tokens(&call.name) + input
         }
         ContentBlock::ToolResult(ToolResultBlock { content, .. }) => {
             content.as_ref().map_or(0, content_tokens)

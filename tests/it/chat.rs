@@ -329,7 +329,12 @@ async fn upstream_errors_before_the_stream_become_anthropic_errors() {
         err(404, "The model `gpt-test` does not exist", "model_not_found"),
         err(400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9500 tokens.", "context_length_exceeded"),
         err(422, "bad field", "x"),
-        err(500, "boom", "server_error"),
+        // OpenAI's own 500s are typed `server_error` (a 500 typed `invalid_request_error`
+        // is a request the server rejected: a 400, see tests/it/local.rs).
+        Reply::error(
+            500,
+            json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}),
+        ),
         err(503, "overloaded", "x"),
         Reply::Full { status: 502, headers: vec![("content-type", "text/html".into())], body: "<html>Bad Gateway</html>".into() },
     ])

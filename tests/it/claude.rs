@@ -189,8 +189,17 @@ pub fn prepared_home(home: &Path, project: &Path, version: &str) {
     std::fs::write(home.join(".claude.json"), config.to_string()).unwrap();
 }
 
-/// Environment every headless run gets, besides what the test sets.
+/// Environment every headless run gets, besides what the test sets: the local presets'
+/// base URLs point at a loopback port nothing listens on, so that the proxy's model list
+/// (which Claude Code asks for) never probes the real default ports.
 pub fn base_env(home: &Path) -> Vec<(String, String)> {
+    let local = crate::picker::local_env(&[])
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v));
+    local.chain(base_vars(home)).collect()
+}
+
+fn base_vars(home: &Path) -> Vec<(String, String)> {
     vec![
         ("HOME".into(), home.to_string_lossy().into_owned()),
         (

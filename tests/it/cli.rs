@@ -276,12 +276,23 @@ fn anthropic_models_keep_nonessential_traffic() {
 
 #[test]
 fn model_warnings_and_errors() {
+    // No model and no key: zero-config start picks the local server's model instead.
     let out = Anyclaude::with_fake("exit:0").run();
+    out.assert_code(0);
+    assert!(
+        lines_with(&out.stderr, "warning: no --model given").is_empty(),
+        "{}",
+        out.stderr
+    );
+    // With a key set, nothing is probed and the model is still to be named.
+    let mut a = Anyclaude::with_fake("exit:0");
+    let out = a.env("GROQ_API_KEY", "k").run();
     out.assert_code(0);
     assert_eq!(
         lines_with(&out.stderr, "warning: no --model given").len(),
         1
     );
+    assert_eq!(a.local.hits(), 0);
 
     let out = Anyclaude::with_fake("exit:0")
         .args(["--model", "openai/gpt-test"])

@@ -11,13 +11,15 @@ use crate::chat_script;
 use crate::claude::{self, Claude};
 use crate::scripted::{Reply, Upstream};
 
-/// A private tmux server (its own socket) holding one session `t`.
-pub(crate) struct Tmux {
-    pub(crate) socket: String,
+/// A private tmux server (its own socket) running one session `t`.
+pub struct Tmux {
+    /// The socket name.
+    pub socket: String,
 }
 
 impl Tmux {
-    pub(crate) fn cmd(&self, args: &[&str]) -> std::process::Output {
+    /// Runs a tmux command on this server.
+    pub fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -25,16 +27,13 @@ impl Tmux {
             .expect("tmux runs")
     }
 
-    pub(crate) fn screen(&self) -> String {
+    /// The visible screen.
+    pub fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
 
     /// Reads the screen until `pred` holds, or gives up after `deadline`.
-    pub(crate) fn try_wait_for(
-        &self,
-        deadline: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> Option<String> {
+    pub fn try_wait_for(&self, deadline: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -49,12 +48,7 @@ impl Tmux {
     }
 
     /// Reads the screen until `pred` holds; the screen is all there is to watch.
-    pub(crate) fn wait_for(
-        &self,
-        what: &str,
-        deadline: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> String {
+    pub fn wait_for(&self, what: &str, deadline: Duration, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -77,7 +71,8 @@ impl Drop for Tmux {
     }
 }
 
-pub(crate) fn shell_quote(s: &Path) -> String {
+/// `s` quoted for a POSIX shell.
+pub fn shell_quote(s: &Path) -> String {
     format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
 }
 

@@ -52,14 +52,23 @@ impl TestProxy {
         default_model: Option<&str>,
         timeouts: Timeouts,
     ) -> TestProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         let mut registry = Registry::from_env(&env).expect("the environment is valid");
         registry.set_default_model(default_model);
+        TestProxy::with_registry(registry, env, timeouts).await
+    }
+
+    /// Starts a proxy with this registry (e.g. built from a config file) and environment.
+    pub async fn with_registry(
+        registry: Registry,
+        env: HashMap<String, String>,
+        timeouts: Timeouts,
+    ) -> TestProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let proxy = Proxy::new(ProxySettings {
             token: TOKEN.into(),
             timeouts,

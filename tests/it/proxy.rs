@@ -74,12 +74,13 @@ async fn requests_without_the_token_get_401() {
 
 #[tokio::test]
 async fn routes_health_models_and_not_found() {
-    let proxy = TestProxy::start(&[], Some("ollama/qwen3-coder"), test_timeouts()).await;
+    let env = crate::picker::local_env(&[]);
+    let proxy = TestProxy::start(&env, Some("ollama/qwen3-coder"), test_timeouts()).await;
     let health: serde_json::Value = proxy.get_json("/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["metrics"]["requests"], 0);
     let models: serde_json::Value = proxy.get_json("/v1/models").await;
-    assert_eq!(models["data"][0]["id"], "ollama/qwen3-coder");
+    assert_eq!(models["data"][0]["id"], "anyclaude/ollama/qwen3-coder");
     for (method, path) in [
         ("GET", "/v1/complete"),
         ("POST", "/v1/complete"),

@@ -1,13 +1,14 @@
 //! The OpenAI Chat Completions dialect (`openai/…`, `ollama/…` and every other Chat
 //! preset): [`request`] encodes Claude Code's request, [`stream`] and [`response`] read the
 //! answer (streamed or whole) into the [`Writer`], [`response::upstream_error`] maps error
-//! answers. [`wire_request`] and [`wire_response`] are the Chat wire types, lenient on what
+//! answers, [`text_tools`] recovers tool calls a model wrote as text. [`wire_request`] and [`wire_response`] are the Chat wire types, lenient on what
 //! backends send back (unknown fields ignored, unknown enum values kept) and strict on what
 //! we send.
 
 pub mod request;
 pub mod response;
 pub mod stream;
+pub mod text_tools;
 pub mod wire_request;
 pub mod wire_response;
 
@@ -17,6 +18,7 @@ use super::{AnswerDecoder, Dialect, Inbound, Outbound, Prepared, Whole};
 use crate::anthropic::ApiError;
 use crate::anthropic::stream::Usage;
 use crate::anthropic::writer::Writer;
+use crate::registry::ToolCallFormat;
 use crate::translate::tool_names::ToolNames;
 
 use self::stream::ChatStream;
@@ -30,6 +32,19 @@ impl Dialect for Chat {
         let route = inbound.route;
         let plan = request::to_chat(inbound.request, &route.model, &route.provider.profile)?;
         let body = plan.to_bytes();
+        let mut answer = ChatAnswer::new(plan.tool_names.clone());
+        // Tool calls written as text are recovered when the model spec says it writes
+        // them so, or (`auto`, the default) when the provider's models usually do (local
+        // servers without a tool-call parser); never for `native`.
+        let recover = match inbound.tool_call_format {
+            ToolCallFormat::Text => true,
+            ToolCallFormat::Auto => route.provider.profile.text_tool_calls,
+            ToolCallFormat::Native => false,
+        };
+        if recover && let Some(tools) = &plan.body.tools {
+            answer =
+                answer.with_text_tools(tools.iter().map(|t| t.function.name.clone()).collect());
+        }
         Ok(Prepared {
             outbound: Outbound {
                 url: route.chat_url(),
@@ -37,7 +52,7 @@ impl Dialect for Chat {
                 body,
                 dropped: plan.dropped,
             },
-            decoder: Box::new(ChatAnswer::new(plan.tool_names)),
+            decoder: Box::new(answer),
         })
     }
 
@@ -66,6 +81,8 @@ pub struct ChatAnswer {
     stream: ChatStream,
     /// A whole answer carried its `usage`.
     whole_usage: bool,
+    /// The tools whose calls are recovered from the text of a whole answer, when enabled.
+    text_tools: Option<Vec<String>>,
 }
 
 impl ChatAnswer {
@@ -75,7 +92,16 @@ impl ChatAnswer {
         ChatAnswer {
             stream: ChatStream::new(tool_names),
             whole_usage: false,
+            text_tools: None,
         }
+    }
+
+    /// Also recovers tool calls to the tools named `known` that the model writes as text
+    /// (see [`text_tools`]).
+    pub fn with_text_tools(mut self, known: Vec<String>) -> Self {
+        self.stream = self.stream.with_text_tools(known.clone());
+        self.text_tools = Some(known);
+        self
     }
 }
 
@@ -89,6 +115,11 @@ impl AnswerDecoder for ChatAnswer {
     }
 
     fn whole(&mut self, body: &[u8], w: &mut Writer) -> Whole {
+        let recovered = self
+            .text_tools
+            .take()
+            .and_then(|known| text_tools::recover_in_completion(body, known));
+        let body = recovered.as_deref().unwrap_or(body);
         response::chat_completion_into(body, self.stream.tool_names(), w);
         #[derive(serde::Deserialize)]
         struct UsageOnly {
@@ -105,5 +136,9 @@ impl AnswerDecoder for ChatAnswer {
 
     fn usage_reported(&self) -> bool {
         self.whole_usage || self.stream.usage_reported()
+    }
+
+    fn server_prompt_tokens(&self) -> Option<u64> {
+        self.stream.server_prompt_tokens()
     }
 }

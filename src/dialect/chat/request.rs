@@ -13,8 +13,10 @@
 //!   and defeats prefix caches, is dropped.
 //! - Text-only content is flattened to a string; arrays are sent only with images or files.
 //!   Empty and whitespace-only text is never sent.
-//! - Assistant `tool_use` becomes `tool_calls` (`content: null` when there is no text); all
-//!   assistant text of the turn is kept, before and after the calls alike.
+//! - Assistant `tool_use` becomes `tool_calls` (when there is no text, `content: null` as
+//!   OpenAI documents it, or `""` for servers that validate it as a string, as the profile's
+//!   [`ToolCallContent`] says); all assistant text of the turn is kept, before and after the
+//!   calls alike.
 //! - User `tool_result`s become `tool` messages right after the assistant turn; their images
 //!   and PDFs move to one following user message naming the tool call; the rest of the user
 //!   turn follows. Calls left unanswered get a placeholder result and results without a call
@@ -40,7 +42,7 @@ use crate::conversation::{
     AssistantPart, Conversation, Item, Media, Part, ToolChoice, ToolResult, ToolSpec, result_text,
 };
 use crate::dialect::signature::Signature;
-use crate::provider::{ChatProfile, MaxTokensField, ReasoningEcho};
+use crate::provider::{ChatProfile, MaxTokensField, ReasoningEcho, ToolCallContent};
 
 use crate::translate::tool_names::ToolNames;
 
@@ -103,7 +105,11 @@ pub fn encode(
         cx.dropped.add("top_k");
     }
 
-    let tools: Vec<ChatTool> = conv.tools.iter().map(|t| chat_tool(&mut cx, t)).collect();
+    let tools: Vec<ChatTool> = conv
+        .tools
+        .into_iter()
+        .map(|t| chat_tool(&mut cx, t))
+        .collect();
     let tool_choice = conv.tool_choice.as_ref().map(|choice| match choice {
         ToolChoice::Auto => ChatToolChoice::Auto,
         ToolChoice::Any => ChatToolChoice::Required,
@@ -293,13 +299,15 @@ fn effort_from_str(effort: &str) -> Option<ReasoningEffort> {
 // ---------------------------------------------------------------------------------------
 // Tools
 
-fn chat_tool(cx: &mut Cx<'_>, tool: &ToolSpec) -> ChatTool {
+/// A tool definition, moved (not copied: Claude Code's schemas are tens of KB) out of the
+/// conversation.
+fn chat_tool(cx: &mut Cx<'_>, tool: ToolSpec) -> ChatTool {
     ChatTool {
         kind: FunctionType::Function,
         function: FunctionDef {
             name: cx.names.upstream_name(&tool.name),
-            description: tool.description.clone(),
-            parameters: tool.parameters.clone(),
+            description: tool.description,
+            parameters: tool.parameters,
         },
     }
 }
@@ -453,8 +461,13 @@ fn assistant_message(cx: &mut Cx<'_>, messages: &mut Vec<ChatMessage>, parts: Ve
         ReasoningEcho::ReasoningContent => Some(reasoning),
         ReasoningEcho::Drop => None,
     };
+    let content = match cx.profile.tool_call_content {
+        _ if !text.is_empty() => Some(text),
+        ToolCallContent::Null => None,
+        ToolCallContent::Empty => Some(String::new()),
+    };
     messages.push(ChatMessage::Assistant(AssistantMessage {
-        content: (!text.is_empty()).then_some(text),
+        content,
         tool_calls: calls,
         reasoning_content,
     }));
@@ -566,6 +579,52 @@ mod tests {
             serde_json::to_string_pretty(&body).unwrap()
         );
         chat
+    }
+
+    /// A tool-call-only assistant turn: `content: null` for hosted presets that document it,
+    /// `""` for local servers (llama-cpp-python's server rejects `null` with a 500), per the
+    /// profile's data. Text, when there is some, is sent as it is on both.
+    #[test]
+    fn tool_call_only_content_follows_the_profile() {
+        let input = |text: &str| {
+            let mut content = vec![
+                json!({"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}),
+            ];
+            if !text.is_empty() {
+                content.insert(0, json!({"type": "text", "text": text}));
+            }
+            json!({"model": "m", "max_tokens": 10, "messages": [
+                {"role": "user", "content": "list"},
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a.txt"}]}
+            ]})
+        };
+        let assistant = |p: &ChatProfile, text: &str| {
+            let chat = translate(&input(text), "m", p).unwrap();
+            serde_json::to_value(&chat.body).unwrap()["messages"][1].clone()
+        };
+        for preset in PRESETS
+            .iter()
+            .filter(|p| p.dialect == crate::provider::Dialect::OpenAiChat)
+        {
+            let got = assistant(&preset.profile, "");
+            let want = if preset.server.is_some() {
+                json!("")
+            } else {
+                Value::Null
+            };
+            assert_eq!(got["content"], want, "{}", preset.name);
+            assert_eq!(got["tool_calls"][0]["function"]["name"], "Bash");
+            assert_eq!(
+                assistant(&preset.profile, "Listing.")["content"],
+                "Listing."
+            );
+        }
+        assert_eq!(
+            profile("llamacpp").tool_call_content,
+            ToolCallContent::Empty
+        );
+        assert_eq!(profile("openai").tool_call_content, ToolCallContent::Null);
     }
 
     #[track_caller]

@@ -148,6 +148,17 @@ pub fn upstream_error(status: u16, body: &[u8], retry_after: Option<&str>) -> Ap
     {
         return ApiError::new(ErrorKind::InvalidRequest, message);
     }
+    if status == 500
+        && let Some(obj) = &parsed
+        && let Some(short) = validation_error(obj, body)
+    {
+        return ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "the upstream rejected the request as invalid (its HTTP {status} is a validation error, which no retry fixes): {short}"
+            ),
+        );
+    }
     let kind = kind_for_status(status);
     let message = match &parsed {
         Some(obj) => format!("upstream HTTP {status}: {}", describe(obj)),
@@ -161,6 +172,98 @@ pub fn upstream_error(status: u16, body: &[u8], retry_after: Option<&str>) -> Ap
             .map(str::to_owned);
     }
     err
+}
+
+/// Longest summary of a validation error, in characters.
+const MAX_VALIDATION_CHARS: usize = 300;
+
+/// If a 500's body is really a request validation error, a short one-line summary
+/// of it. Python servers (llama-cpp-python, FastAPI apps) answer a request their schema
+/// rejects with a 500 whose message is pydantic's multi-line dump (`1 validation error for
+/// …`), or FastAPI's `detail` list; llama.cpp's server uses the type
+/// `invalid_request_error` on some 500s. Those are the request's fault: retrying the same
+/// request fails the same way, so Claude Code must get a 400 at once.
+fn validation_error(obj: &ErrorObject, body: &[u8]) -> Option<String> {
+    let label = format!(
+        "{} {}",
+        obj.kind.as_deref().unwrap_or(""),
+        obj.code.as_deref().unwrap_or("")
+    )
+    .to_ascii_lowercase();
+    let message = obj.message.as_deref().unwrap_or("").trim();
+    let lower = message.to_ascii_lowercase();
+    let detail_list = serde_json::from_slice::<Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("detail").is_some_and(Value::is_array));
+    const MARKERS: &[&str] = &[
+        "validation error",
+        "input should be",
+        "field required",
+        "value is not a valid",
+    ];
+    let is_validation = detail_list
+        || label.contains("invalid_request")
+        || label.contains("validation")
+        || MARKERS.iter().any(|m| lower.contains(m));
+    if !is_validation {
+        return None;
+    }
+    // pydantic: "1 validation error for X\nmessages.1.content\n  Input should be a valid
+    // string [type=string_type, input_value=None, input_type=NoneType]\n    For further
+    // information visit https://…": the lines that say what and where, without the link and
+    // the bracketed internals.
+    // FastAPI's `RequestValidationError` as text: "3 validation errors:\n  {'type':
+    // 'string_type', 'loc': ('body', 'messages', 1, 'content'), 'msg': 'Input should be a
+    // valid string', 'input': None}\n…": each error as `loc: msg`, once each.
+    let mut lines: Vec<String> = Vec::new();
+    for line in message.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("For further information") {
+            continue;
+        }
+        let line = match python_dict_error(line) {
+            Some(short) => short,
+            None => match line.find(" [type=") {
+                Some(cut) => line[..cut].to_owned(),
+                None => line.to_owned(),
+            },
+        };
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    let short = if lines.is_empty() {
+        obj.kind
+            .clone()
+            .unwrap_or_else(|| "a validation error".to_owned())
+    } else {
+        let head = lines[0].trim_end_matches(':');
+        match lines.get(1..) {
+            Some(rest) if !rest.is_empty() => format!("{head}: {}", rest.join("; ")),
+            _ => head.to_owned(),
+        }
+    };
+    Some(snippet(&short, MAX_VALIDATION_CHARS))
+}
+
+/// `loc: msg` of one error printed as a Python dict (`{'type': …, 'loc': ('body',
+/// 'messages', 1), 'msg': '…', …}`), `None` for a line that is not one.
+fn python_dict_error(line: &str) -> Option<String> {
+    let msg_at = line.find("'msg': '")? + "'msg': '".len();
+    let msg = &line[msg_at..];
+    let msg = &msg[..msg.find("', '").or_else(|| msg.find("'}"))?];
+    let loc = line.find("'loc': (").map(|at| {
+        let rest = &line[at + "'loc': (".len()..];
+        let rest = &rest[..rest.find(')').unwrap_or(rest.len())];
+        rest.split(',')
+            .map(|p| p.trim().trim_matches('\''))
+            .filter(|p| !p.is_empty() && *p != "body")
+            .collect::<Vec<_>>()
+            .join(".")
+    });
+    Some(match loc {
+        Some(loc) if !loc.is_empty() => format!("{loc}: {msg}"),
+        _ => msg.to_owned(),
+    })
 }
 
 /// The Anthropic error for an error the upstream reported inside a 200 stream (an
@@ -562,9 +665,11 @@ fn write_completion(body: &[u8], tool_names: &ToolNames, w: &mut Writer) -> Resu
     }
     let refused = msg.refusal.as_deref().is_some_and(|r| !r.trim().is_empty());
     let stop_reason = stop_reason_for(finish, tools > 0, refused);
-    let usage = final_usage(completion.usage.as_ref(), w.head().input_tokens, || {
-        estimate_text_tokens(&emitted)
-    });
+    let usage = final_usage(
+        completion.counted_usage().as_ref(),
+        w.head().input_tokens,
+        || estimate_text_tokens(&emitted),
+    );
     w.finish(stop_reason, usage);
     Ok(())
 }
@@ -702,6 +807,61 @@ mod tests {
                 );
                 assert_eq!(&err.message, want, "{}", String::from_utf8_lossy(body));
             }
+        }
+    }
+
+    /// A 500 that is really the server's schema rejecting the request: a 400 with a short
+    /// message (never the whole dump), so Claude Code shows it at once instead of retrying.
+    #[test]
+    fn server_errors_that_are_validation_errors_are_400s() {
+        // llama-cpp-python wraps any exception, FastAPI's request validation included, in
+        // a 500 `internal_server_error` whose message is the exception's text.
+        let fastapi = json!({"error": {"message": "2 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'messages', 1, 'typed-dict', 'content'), 'msg': 'Input should be a valid string', 'input': None}\n  {'type': 'string_type', 'loc': ('body', 'messages', 1, 'typed-dict', 'content'), 'msg': 'Input should be a valid string', 'input': None}\n", "type": "internal_server_error", "param": null, "code": null}});
+        let err = upstream_error(500, fastapi.to_string().as_bytes(), None);
+        assert_eq!(err.kind, ErrorKind::InvalidRequest);
+        assert_eq!(
+            err.message,
+            "the upstream rejected the request as invalid (its HTTP 500 is a validation error, which no retry fixes): 2 validation errors: messages.1.typed-dict.content: Input should be a valid string"
+        );
+        let pydantic = json!({"error": {"message": "1 validation error for ChatCompletionRequestAssistantMessage\ncontent\n  Input should be a valid string [type=string_type, input_value=None, input_type=NoneType]\n    For further information visit https://errors.pydantic.dev/2.9/v/string_type", "type": "internal_server_error"}});
+        let err = upstream_error(500, pydantic.to_string().as_bytes(), None);
+        assert_eq!(err.kind, ErrorKind::InvalidRequest);
+        assert!(
+            err.message.ends_with(
+                "1 validation error for ChatCompletionRequestAssistantMessage: content; Input should be a valid string"
+            ),
+            "{}",
+            err.message
+        );
+        let detail = json!({"detail": [{"type": "missing", "loc": ["body", "model"], "msg": "Field required"}]});
+        let err = upstream_error(500, detail.to_string().as_bytes(), None);
+        assert_eq!(err.kind, ErrorKind::InvalidRequest);
+        assert!(err.message.ends_with(": Field required"), "{}", err.message);
+        let llamacpp = json!({"error": {"code": 500, "message": "Assistant message must contain either 'content' or 'tool_calls'!", "type": "invalid_request_error"}});
+        let err = upstream_error(500, llamacpp.to_string().as_bytes(), None);
+        assert_eq!(err.kind, ErrorKind::InvalidRequest);
+        assert!(err.message.ends_with("'tool_calls'!"), "{}", err.message);
+        // A long dump is cut short.
+        let long = json!({"error": {"message": format!("1 validation error for X\n{}", "y".repeat(5000)), "type": "internal_server_error"}});
+        let err = upstream_error(500, long.to_string().as_bytes(), None);
+        assert!(err.message.chars().count() < 450, "{}", err.message);
+        // A real server failure stays a retryable 5xx.
+        for (status, body, kind) in [
+            (
+                500,
+                json!({"error": {"message": "CUDA out of memory", "type": "internal_server_error"}}),
+                ErrorKind::Api,
+            ),
+            (
+                503,
+                json!({"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}),
+                ErrorKind::Overloaded,
+            ),
+        ] {
+            assert_eq!(
+                upstream_error(status, body.to_string().as_bytes(), None).kind,
+                kind
+            );
         }
     }
 

@@ -26,15 +26,19 @@
 //!   dropped; one with arguments but no name is an error.
 //! - **The end**: a `finish_reason` is only recorded. `message_delta` + `message_stop` are
 //!   sent when the usage chunk arrives after it, at `data: [DONE]`, or at EOF after a
-//!   finish reason (llama.cpp-style servers end that way). EOF without any finish reason is
-//!   a failure, never a silent end. Stop reason and usage follow
-//!   [`super::response::stop_reason_for`] and [`super::response::final_usage`].
+//!   finish reason (llama.cpp-style servers end that way). `[DONE]` or EOF without any
+//!   finish reason is an interrupted answer (a one-slot local server cuts a running answer
+//!   with a bare `[DONE]` when another request arrives): a failure, never a silent
+//!   `end_turn`. Stop reason and usage follow [`super::response::stop_reason_for`] and
+//!   [`super::response::final_usage`].
 //! - **Failures**: an `{"error":…}` chunk (or `event: error`), a data line that is not a
 //!   chunk, an SSE decoding error, EOF without a finish reason, or [`ChatStream::fail`]
 //!   end the answer with [`Writer::fail`]. Buffered tool calls and deferred text are then
 //!   not emitted.
-//! - `[DONE]` with nothing before it (no text, no call, no finish reason) is a failure, not
-//!   an empty answer.
+//! - **Tool calls written as text** (`<tool_call>…`, `<function=…>`, `[TOOL_CALLS]`, bare
+//!   JSON), when [`ChatStream::with_text_tools`] asks for it: the answer text goes through
+//!   [`TextTools`], which holds back a possible call and releases it unchanged when it is
+//!   not one; a recovered call becomes a tool call like a native one.
 //! - Comments, blank data, role-only deltas and choices other than index 0 are ignored, as
 //!   is everything after `[DONE]` or the end.
 //! - **Bounded whatever the upstream does**: a call's arguments are kept only until its
@@ -44,8 +48,11 @@
 //!   the answer ends in an error naming it. The output estimate is the writer's running
 //!   count, not kept text.
 
+use std::borrow::Cow;
+
+use super::text_tools::{Piece, TextTools};
 use super::wire_response::{
-    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, ToolCallDelta,
+    ChatCompletionChunk, ChunkDelta, CompletionUsage, ErrorObject, FunctionFragment, ToolCallDelta,
 };
 use crate::anthropic::error::{ApiError, ErrorKind};
 use crate::anthropic::stream::Usage;
@@ -79,6 +86,15 @@ const MAX_HELD_WHITESPACE: usize = 64 * 1024;
 enum TextKind {
     Text,
     Thinking,
+}
+
+/// How an upstream stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// `data: [DONE]`.
+    Done,
+    /// The body ended.
+    Eof,
 }
 
 /// The block currently open.
@@ -148,7 +164,12 @@ pub struct ChatStream {
     upstream_usage: Option<CompletionUsage>,
     /// `finish` found an event not terminated by a blank line (the stream was cut).
     cut_at_eof: bool,
+    /// Recovers tool calls written as text, when the backend's models write them so.
+    text_tools: Option<TextTools>,
 }
+
+/// The first synthetic `index` of a tool call recovered from text (far above any real one).
+const TEXT_CALL_KEY: u64 = 1 << 40;
 
 impl ChatStream {
     /// A stream translator for one answer; `tool_names` maps the backend's (shortened)
@@ -171,7 +192,15 @@ impl ChatStream {
             refused: false,
             upstream_usage: None,
             cut_at_eof: false,
+            text_tools: None,
         }
+    }
+
+    /// Recovers tool calls the model writes into its text (see [`TextTools`]), for a
+    /// request that offered the tools named `known`.
+    pub fn with_text_tools(mut self, known: Vec<String>) -> Self {
+        self.text_tools = Some(TextTools::new(known));
+        self
     }
 
     /// Feeds raw upstream body bytes, split anywhere.
@@ -204,20 +233,32 @@ impl ChatStream {
         if let Err(e) = decoded {
             self.fail(ApiError::new(ErrorKind::Api, e.to_string()), w);
         }
+        self.end_of_stream(End::Eof, w);
+    }
+
+    /// The upstream said it is done (`[DONE]`) or its body ended: complete the message if
+    /// the model finished (a `finish_reason` was seen), otherwise fail it. A stream without
+    /// a finish reason is an interrupted answer, never a finished one: llama.cpp-style
+    /// servers stop a running answer with a bare `[DONE]` when another request takes their
+    /// slot, and a connection can close early.
+    fn end_of_stream(&mut self, end: End, w: &mut Writer) {
         if w.is_finished() {
             return;
         }
         if self.finish_reason.is_some() {
             self.complete(w);
-        } else {
-            self.fail(
-                ApiError::new(
-                    ErrorKind::Api,
-                    "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete",
-                ),
-                w,
-            );
+            return;
         }
+        let nothing = w.blocks_started() == 0 && self.slots.is_empty() && self.deferred.is_empty();
+        let message = match end {
+            // Nothing at all before the end: a backend that failed, not an empty answer.
+            End::Done if nothing => {
+                "the upstream ended its stream ([DONE]) without any answer".to_owned()
+            }
+            End::Done => "the upstream ended its stream ([DONE]) before the model finished its answer (no finish_reason; a local server does this when another request interrupts it): the answer is incomplete".to_owned(),
+            End::Eof => "the upstream stream ended before the model finished its answer (no finish_reason): the answer is incomplete".to_owned(),
+        };
+        self.fail(ApiError::new(ErrorKind::Api, message), w);
     }
 
     /// Ends the answer with `err` (see [`Writer::fail`] for how a failure ends).
@@ -245,6 +286,12 @@ impl ChatStream {
         self.upstream_usage.is_some()
     }
 
+    /// The prompt tokens the server counted (its usage, `timings` or eval counts), cached
+    /// ones included; `None` when it sent no count.
+    pub fn server_prompt_tokens(&self) -> Option<u64> {
+        self.upstream_usage.and_then(|u| u.prompt_tokens)
+    }
+
     /// The tool names this answer maps back.
     pub fn tool_names(&self) -> &ToolNames {
         &self.tool_names
@@ -270,20 +317,7 @@ impl ChatStream {
             return;
         }
         if data == "[DONE]" {
-            if self.finish_reason.is_none()
-                && w.blocks_started() == 0
-                && self.slots.is_empty()
-                && self.deferred.is_empty()
-            {
-                // Nothing at all before the end: a backend that failed, not an empty answer.
-                let err = ApiError::new(
-                    ErrorKind::Api,
-                    "the upstream ended its stream ([DONE]) without any answer",
-                );
-                self.fail(err, w);
-                return;
-            }
-            self.complete(w);
+            self.end_of_stream(End::Done, w);
             return;
         }
         let named = ev.event.as_deref().filter(|n| *n != "message");
@@ -336,10 +370,8 @@ impl ChatStream {
             return;
         }
         // A usage object with no counts (some servers send `{}` on every chunk) is not the
-        // usage chunk.
-        let usage = chunk
-            .usage
-            .filter(|u| u.prompt_tokens.is_some() || u.completion_tokens.is_some());
+        // usage chunk; llama.cpp's `timings` and Ollama's eval counts are one.
+        let usage = chunk.counted_usage();
         let has_usage = usage.is_some();
         for choice in chunk.choices {
             if choice.index.unwrap_or(0) != 0 {
@@ -354,14 +386,18 @@ impl ChatStream {
                 ..
             } = choice.delta;
             if let Some(r) = reasoning.or(reasoning_content) {
-                self.text(TextKind::Thinking, r, w);
+                self.text(TextKind::Thinking, &r, w);
             }
             if let Some(c) = content {
-                self.text(TextKind::Text, c, w);
+                if self.text_tools.is_some() {
+                    self.recognised_text(&c, w);
+                } else {
+                    self.text(TextKind::Text, &c, w);
+                }
             }
             if let Some(r) = refusal.filter(|r| !r.is_empty()) {
                 self.refused = true;
-                self.text(TextKind::Text, r, w);
+                self.text(TextKind::Text, &r, w);
             }
             for (position, call) in tool_calls.into_iter().enumerate() {
                 if let Err(err) = self.tool_fragment(call, position, w) {
@@ -372,7 +408,7 @@ impl ChatStream {
             if let Some(reason) = choice.finish_reason
                 && (!reason.is_empty() || self.finish_reason.is_none())
             {
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.into_owned());
             }
         }
         if let Some(usage) = usage {
@@ -384,7 +420,7 @@ impl ChatStream {
     }
 
     /// A piece of answer text or reasoning.
-    fn text(&mut self, kind: TextKind, s: String, w: &mut Writer) {
+    fn text(&mut self, kind: TextKind, s: &str, w: &mut Writer) {
         if s.is_empty() {
             return;
         }
@@ -402,8 +438,8 @@ impl ChatStream {
                 return;
             }
             match self.deferred.last_mut() {
-                Some((k, buf)) if *k == kind => buf.push_str(&s),
-                _ => self.deferred.push((kind, s)),
+                Some((k, buf)) if *k == kind => buf.push_str(s),
+                _ => self.deferred.push((kind, s.to_owned())),
             }
             return;
         }
@@ -423,20 +459,66 @@ impl ChatStream {
         if s.trim().is_empty() {
             // Leading whitespace past a screenful is dropped rather than held without end.
             if self.held.len() < MAX_HELD_WHITESPACE {
-                self.held.push_str(&s);
+                self.held.push_str(s);
             }
             return;
         }
-        let text = if self.held.is_empty() {
-            s
+        let held = std::mem::take(&mut self.held);
+        let text = if held.is_empty() {
+            Cow::Borrowed(s)
         } else {
-            let mut t = std::mem::take(&mut self.held);
-            t.push_str(&s);
-            t
+            let mut t = held;
+            t.push_str(s);
+            Cow::Owned(t)
         };
         self.close_text(w);
         self.open_text(kind, w);
-        self.delta(kind, text, w);
+        self.delta(kind, &text, w);
+    }
+
+    /// Answer text through the recogniser of tool calls written as text.
+    fn recognised_text(&mut self, text: &str, w: &mut Writer) {
+        let mut pieces = Vec::new();
+        if let Some(t) = self.text_tools.as_mut() {
+            t.push(text, &mut pieces);
+        }
+        self.text_pieces(pieces, w);
+    }
+
+    /// The text the recogniser still holds, at the end of the answer.
+    fn flush_recognised_text(&mut self, w: &mut Writer) {
+        if let Some(mut t) = self.text_tools.take() {
+            let mut pieces = Vec::new();
+            t.finish(&mut pieces);
+            self.text_pieces(pieces, w);
+        }
+    }
+
+    /// Text as text; a recovered call as a tool call of its own (a synthetic index).
+    fn text_pieces(&mut self, pieces: Vec<Piece>, w: &mut Writer) {
+        for piece in pieces {
+            if w.is_finished() {
+                return;
+            }
+            match piece {
+                Piece::Text(t) => self.text(TextKind::Text, &t, w),
+                Piece::Call { name, arguments } => {
+                    let call = ToolCallDelta {
+                        index: Some(TEXT_CALL_KEY + self.slots.len() as u64),
+                        id: None,
+                        kind: None,
+                        function: FunctionFragment {
+                            name: Some(Cow::Owned(name)),
+                            arguments: Some(Cow::Owned(arguments)),
+                        },
+                    };
+                    if let Err(err) = self.tool_fragment(call, 0, w) {
+                        self.fail(err, w);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Opens a new block of `kind` (the writer opens it with the first delta).
@@ -448,10 +530,10 @@ impl ChatStream {
         };
     }
 
-    fn delta(&mut self, kind: TextKind, text: String, w: &mut Writer) {
+    fn delta(&mut self, kind: TextKind, text: &str, w: &mut Writer) {
         match (kind, self.open) {
-            (TextKind::Text, Open::Text) => w.text(&text),
-            (TextKind::Thinking, Open::Thinking) => w.thinking(&text),
+            (TextKind::Text, Open::Text) => w.text(text),
+            (TextKind::Thinking, Open::Thinking) => w.thinking(text),
             _ => {}
         }
     }
@@ -662,6 +744,10 @@ impl ChatStream {
         if w.is_finished() {
             return;
         }
+        self.flush_recognised_text(w);
+        if w.is_finished() {
+            return;
+        }
         self.held.clear();
         self.close_text(w);
         if let Err(err) = self.flush_tools(w) {
@@ -674,7 +760,7 @@ impl ChatStream {
             }
             self.close_text(w);
             self.open_text(kind, w);
-            self.delta(kind, text, w);
+            self.delta(kind, &text, w);
         }
         self.close_text(w);
         let stop_reason = stop_reason_for(
@@ -832,7 +918,7 @@ mod tests {
     fn fixtures() {
         check_fixtures(
             |name| !name.starts_with("gemini_") && !name.starts_with("responses_"),
-            14,
+            15,
             &head(),
             |chunks| run(chunks).0,
             folded_message,
@@ -1171,9 +1257,9 @@ mod tests {
         let (events, s) = run(&[body.as_bytes()]);
         check_invariants(&events, true).unwrap();
         assert_eq!((s.usage().input_tokens, s.usage().output_tokens), (77, 3));
-        // [DONE] without a finish reason still ends normally; content after it is ignored.
+        // [DONE] after a finish reason ends normally; content after it is ignored.
         let events = run_str(&format!(
-            "{text}data: [DONE]\n\n{}",
+            "{text}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n{}",
             chunk(r#"{"content":"ignored"}"#)
         ));
         assert!(matches!(events.last(), Some(Event::MessageStop)));
@@ -1184,6 +1270,44 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// `[DONE]` without any finish reason is an interrupted answer (llama.cpp's servers cut
+    /// a running answer so when another request arrives): the answer so far, then the
+    /// writer's failure ending, never `end_turn`; nothing after it counts.
+    #[test]
+    fn done_without_a_finish_reason_is_incomplete() {
+        for body in [
+            format!("{}data: [DONE]\n\n", chunk(r#"{"content":"Once upon a"}"#)),
+            format!(
+                "{}data: [DONE]\n\n{}",
+                chunk(r#"{"content":"Once upon a"}"#),
+                "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+            ),
+            format!(
+                "{}{}data: [DONE]\n\n",
+                chunk(r#"{"content":"Once upon a"}"#),
+                chunk(
+                    r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"Read","arguments":"{}"}}]}"#
+                )
+            ),
+        ] {
+            let (events, s) = run(&[body.as_bytes()]);
+            check_invariants(&events, true).unwrap();
+            assert_eq!(s.stop_reason(), None, "{body}");
+            let err = s.failure().expect("an error");
+            assert!(
+                err.message.contains("no finish_reason") && err.message.contains("incomplete"),
+                "{}",
+                err.message
+            );
+            assert!(matches!(events.last(), Some(Event::Error(_))));
+            assert!(events.contains(&Event::BlockDelta {
+                index: 0,
+                delta: Delta::Text("Once upon a".into())
+            }));
+            assert_eq!(folded_message(body.as_bytes()), Err(err.message.clone()));
+        }
     }
 
     #[test]
@@ -1370,6 +1494,65 @@ mod tests {
             runs,
             events / runs
         );
+    }
+
+    /// Tool calls a model wrote as text (a local server without a tool parser) become
+    /// tool_use blocks while streaming, however the text is split into chunks; the text
+    /// around them stays text; the stream and the whole answer agree.
+    #[test]
+    fn tool_calls_written_as_text_are_recovered() {
+        let text = "I'll list it.\n<tool_call>\n{\"name\": \"Bash\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>\n<tool_call>\n<function=Read>\n<parameter=file_path>\n/a b\n</parameter>\n</function>\n</tool_call>";
+        let body = |sizes: usize| {
+            let chars: Vec<char> = text.chars().collect();
+            let mut body: String = chars
+                .chunks(sizes)
+                .map(|c| {
+                    chunk(&serde_json::json!({"content": c.iter().collect::<String>()}).to_string())
+                })
+                .collect();
+            body.push_str("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+            body
+        };
+        let run_text_tools = |chunks: &[&[u8]]| {
+            let mut s = ChatStream::new(ctx()).with_text_tools(vec!["Bash".into(), "Read".into()]);
+            let mut w = Writer::events(head());
+            w.start();
+            for c in chunks {
+                s.push(c, &mut w);
+            }
+            s.finish(&mut w);
+            (w.take_events(), w.stop_reason())
+        };
+        let mut first = None;
+        for size in [1, 3, 7, 1000] {
+            let body = body(size);
+            let (events, stop) = run_text_tools(&[body.as_bytes()]);
+            check_invariants(&events, true)
+                .unwrap_or_else(|e| panic!("{e}\n{}", transcript(&events)));
+            assert_eq!(stop, Some(StopReason::ToolUse));
+            let message = message_of(&events, &head()).unwrap();
+            assert_eq!(message["content"][0]["text"], "I'll list it.\n");
+            assert_eq!(message["content"][1]["name"], "Bash");
+            assert_eq!(
+                message["content"][1]["input"],
+                serde_json::json!({"command": "ls"})
+            );
+            assert_eq!(message["content"][2]["name"], "Read");
+            assert_eq!(
+                message["content"][2]["input"],
+                serde_json::json!({"file_path": "/a b"})
+            );
+            assert_eq!(message["content"].as_array().unwrap().len(), 3);
+            let mut rng = Rng(size as u64 | 1);
+            for _ in 0..20 {
+                let chunks = random_chunks(body.as_bytes(), &mut rng);
+                assert_eq!(run_text_tools(&chunks).0, events);
+            }
+            first.get_or_insert(message);
+        }
+        // Off (a hosted preset), the same text stays text.
+        let (events, _) = run(&[body(5).as_bytes()]);
+        assert!(tool_starts(&events).is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Strict on what we send: every optional field is skipped when unset, so no `null` ever
 //! goes out, with one deliberate exception: an assistant message that only calls tools has
-//! `"content": null`, which is what OpenAI documents and expects.
+//! `"content": null` where OpenAI's documented form is wanted (the request encoder sends
+//! `""` instead to servers that validate `content` as a string).
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};

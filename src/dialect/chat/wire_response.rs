@@ -8,6 +8,7 @@
 //! instead of a string; `content` may be a list of text parts. What a value *means* is
 //! decided in [`crate::translate`], not here.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -67,17 +68,26 @@ fn lenient_count<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Err
 
 /// Text that is a string, `null`, or a list of parts whose `text` fields are joined.
 fn lenient_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(lenient_text_cow(de)?.map(Cow::into_owned))
+}
+
+/// [`lenient_text`], borrowing a plain string from the input when it has no escapes (a
+/// streamed chunk's text is then never copied before it is written out).
+fn lenient_text_cow<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
+        type Value = Option<Cow<'de, str>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("text, null or a list of text parts")
         }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
+            Ok(Some(Cow::Owned(v.to_owned())))
         }
         fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(v))
+            Ok(Some(Cow::Owned(v)))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -103,7 +113,35 @@ fn lenient_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::E
                     _ => {}
                 }
             }
-            Ok(Some(text))
+            Ok(Some(Cow::Owned(text)))
+        }
+    }
+    de.deserialize_any(V)
+}
+
+/// A string or `null`, borrowed from the input when it has no escapes (what
+/// `Option<String>` reads, without the copy).
+fn borrowed_str<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
         }
     }
     de.deserialize_any(V)
@@ -111,17 +149,25 @@ fn lenient_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::E
 
 /// A `finish_reason`: any string as is, `null` as absent, another scalar as its JSON text.
 fn lenient_reason<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(lenient_reason_cow(de)?.map(Cow::into_owned))
+}
+
+/// [`lenient_reason`], borrowing a string from the input when it has no escapes.
+fn lenient_reason_cow<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
+        type Value = Option<Cow<'de, str>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a finish reason")
         }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
+            Ok(Some(Cow::Owned(v.to_owned())))
         }
         fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(v))
+            Ok(Some(Cow::Owned(v)))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -130,24 +176,24 @@ fn lenient_reason<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D:
             Ok(None)
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
             let v = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
             let v = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-            Ok(Some(v.to_string()))
+            Ok(Some(Cow::Owned(v.to_string())))
         }
     }
     de.deserialize_any(V)
@@ -161,59 +207,144 @@ fn lenient_arguments<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>,
     lenient_reason(de)
 }
 
+/// [`lenient_arguments`], borrowing a string from the input when it has no escapes.
+fn lenient_arguments_cow<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    lenient_reason_cow(de)
+}
+
 /// One streamed chunk (`chat.completion.chunk`). A chunk carrying `error` is a mid-stream
-/// failure.
+/// failure. Its strings borrow from the chunk's text wherever they have no escapes.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ChatCompletionChunk {
+pub struct ChatCompletionChunk<'a> {
     /// Usually one choice; empty on the final usage chunk.
-    #[serde(default, deserialize_with = "null_default")]
-    pub choices: Vec<ChunkChoice>,
+    #[serde(borrow, default, deserialize_with = "null_default")]
+    pub choices: Vec<ChunkChoice<'a>>,
     /// Present on the usage chunk (and on every chunk for some backends).
     #[serde(default)]
     pub usage: Option<CompletionUsage>,
     /// A mid-stream error in any shape (see [`ErrorObject::from_value`]).
     #[serde(default)]
     pub error: Option<Value>,
+    /// llama.cpp's server: its own counts, on the last chunk.
+    #[serde(default)]
+    pub timings: Option<Timings>,
+    /// Ollama's own prompt count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_eval_count: Option<u64>,
+    /// Ollama's own output count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub eval_count: Option<u64>,
+}
+
+impl ChatCompletionChunk<'_> {
+    /// The server's own token counts on this chunk: `usage` with counts, else llama.cpp's
+    /// `timings`, else Ollama's eval counts.
+    pub fn counted_usage(&self) -> Option<CompletionUsage> {
+        counted_usage(
+            self.usage,
+            self.timings,
+            self.prompt_eval_count,
+            self.eval_count,
+        )
+    }
+}
+
+/// The first of the server's counts that has any: `usage`, `timings`, Ollama's.
+fn counted_usage(
+    usage: Option<CompletionUsage>,
+    timings: Option<Timings>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+) -> Option<CompletionUsage> {
+    let has_counts =
+        |u: &CompletionUsage| u.prompt_tokens.is_some() || u.completion_tokens.is_some();
+    usage
+        .filter(has_counts)
+        .or_else(|| timings.map(Timings::usage).filter(has_counts))
+        .or_else(|| {
+            Some(CompletionUsage {
+                prompt_tokens: prompt_eval_count,
+                completion_tokens: eval_count,
+                ..CompletionUsage::default()
+            })
+            .filter(has_counts)
+        })
+}
+
+/// llama.cpp server's `timings`: `prompt_n` prompt tokens evaluated for this request,
+/// `cache_n` prompt tokens reused from its cache, `predicted_n` tokens generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Timings {
+    /// Prompt tokens evaluated (not from the cache).
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_n: Option<u64>,
+    /// Prompt tokens reused from the server's prompt cache.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub cache_n: Option<u64>,
+    /// Tokens generated.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub predicted_n: Option<u64>,
+}
+
+impl Timings {
+    /// As `usage`: the whole prompt (evaluated + cached), the cached part, the output.
+    pub fn usage(self) -> CompletionUsage {
+        let prompt = match (self.prompt_n, self.cache_n) {
+            (None, None) => None,
+            (p, c) => Some(p.unwrap_or(0) + c.unwrap_or(0)),
+        };
+        CompletionUsage {
+            prompt_tokens: prompt,
+            completion_tokens: self.predicted_n,
+            prompt_tokens_details: self.cache_n.map(|cached| PromptTokensDetails {
+                cached_tokens: Some(cached),
+                cache_write_tokens: None,
+            }),
+            ..CompletionUsage::default()
+        }
+    }
 }
 
 /// One choice of a chunk.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ChunkChoice {
+pub struct ChunkChoice<'a> {
     /// The choice's index (only 0 is used; anyclaude never asks for `n > 1`).
     #[serde(default, deserialize_with = "lenient_count")]
     pub index: Option<u64>,
     /// The increment.
-    #[serde(default, deserialize_with = "null_default")]
-    pub delta: ChunkDelta,
+    #[serde(borrow, default, deserialize_with = "null_default")]
+    pub delta: ChunkDelta<'a>,
     /// Why generation stopped, on the last content chunk; any string is kept as is.
-    #[serde(default, deserialize_with = "lenient_reason")]
-    pub finish_reason: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient_reason_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
 }
 
 /// The increment of a chunk's choice.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ChunkDelta {
+pub struct ChunkDelta<'a> {
     /// `assistant` on the first chunk; not otherwise meaningful.
-    #[serde(default)]
-    pub role: Option<String>,
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
+    pub role: Option<Cow<'a, str>>,
     /// Answer text.
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub content: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient_text_cow")]
+    pub content: Option<Cow<'a, str>>,
     /// Reasoning text, DeepSeek's (and older vLLM's) field.
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub reasoning_content: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient_text_cow")]
+    pub reasoning_content: Option<Cow<'a, str>>,
     /// Reasoning text, OpenRouter's and newer vLLM's field (read first).
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub reasoning: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient_text_cow")]
+    pub reasoning: Option<Cow<'a, str>>,
     /// Tool-call fragments, assembled by `index`.
-    #[serde(default, deserialize_with = "null_default")]
-    pub tool_calls: Vec<ToolCallDelta>,
+    #[serde(borrow, default, deserialize_with = "null_default")]
+    pub tool_calls: Vec<ToolCallDelta<'a>>,
     /// A refusal message (OpenAI), shown to the user as text.
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub refusal: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient_text_cow")]
+    pub refusal: Option<Cow<'a, str>>,
 }
 
-impl ChunkDelta {
+impl ChunkDelta<'_> {
     /// The reasoning text: `reasoning ?? reasoning_content`.
     pub fn reasoning_text(&self) -> Option<&str> {
         self.reasoning
@@ -224,28 +355,39 @@ impl ChunkDelta {
 
 /// One fragment of a streamed tool call.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ToolCallDelta {
+pub struct ToolCallDelta<'a> {
     /// Which call this fragment belongs to. Required by OpenAI; missing from some backends.
     #[serde(default, deserialize_with = "lenient_count")]
     pub index: Option<u64>,
     /// The call's id, usually only on its first fragment.
-    #[serde(default)]
-    pub id: Option<String>,
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
+    pub id: Option<Cow<'a, str>>,
     /// `function`.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    #[serde(borrow, default, rename = "type", deserialize_with = "borrowed_str")]
+    pub kind: Option<Cow<'a, str>>,
     /// Name and argument fragment.
-    #[serde(default, deserialize_with = "null_default")]
-    pub function: FunctionDelta,
+    #[serde(borrow, default, deserialize_with = "null_default")]
+    pub function: FunctionFragment<'a>,
 }
 
-/// The function part of a tool-call fragment.
+/// The function part of a streamed tool-call fragment.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FunctionFragment<'a> {
+    /// The tool's name, usually only on the first fragment.
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
+    pub name: Option<Cow<'a, str>>,
+    /// A fragment of the JSON arguments.
+    #[serde(borrow, default, deserialize_with = "lenient_arguments_cow")]
+    pub arguments: Option<Cow<'a, str>>,
+}
+
+/// The function part of a complete tool call.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct FunctionDelta {
-    /// The tool's name, usually only on the first fragment.
+    /// The tool's name.
     #[serde(default)]
     pub name: Option<String>,
-    /// A fragment of the JSON arguments.
+    /// The JSON arguments.
     #[serde(default, deserialize_with = "lenient_arguments")]
     pub arguments: Option<String>,
 }
@@ -322,6 +464,28 @@ pub struct ChatCompletion {
     /// Some backends answer 200 with an error body.
     #[serde(default)]
     pub error: Option<Value>,
+    /// llama.cpp's server: its own counts.
+    #[serde(default)]
+    pub timings: Option<Timings>,
+    /// Ollama's own prompt count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub prompt_eval_count: Option<u64>,
+    /// Ollama's own output count, where its answer carries it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub eval_count: Option<u64>,
+}
+
+impl ChatCompletion {
+    /// The server's own token counts: `usage` with counts, else llama.cpp's `timings`,
+    /// else Ollama's eval counts.
+    pub fn counted_usage(&self) -> Option<CompletionUsage> {
+        counted_usage(
+            self.usage,
+            self.timings,
+            self.prompt_eval_count,
+            self.eval_count,
+        )
+    }
 }
 
 /// One choice of a completion.
@@ -526,6 +690,41 @@ mod tests {
             serde_json::from_str::<ChatCompletionChunk>(r#"{"choices":[{"delta":{"content":5}}]}"#)
                 .is_err()
         );
+    }
+
+    /// The servers' own counts, whichever shape they come in: OpenAI's `usage`,
+    /// llama.cpp's `timings` (evaluated + cached prompt tokens), Ollama's eval counts.
+    #[test]
+    fn server_counts_in_every_shape() {
+        let chunk = |v: &str| {
+            serde_json::from_str::<ChatCompletionChunk>(v)
+                .unwrap()
+                .counted_usage()
+        };
+        let llamacpp = chunk(
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"timings":{"cache_n":812,"prompt_n":45,"prompt_ms":120.5,"prompt_per_token_ms":2.6,"prompt_per_second":373.4,"predicted_n":17,"predicted_ms":310.2,"predicted_per_token_ms":18.2,"predicted_per_second":54.8}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (llamacpp.prompt_tokens, llamacpp.completion_tokens),
+            (Some(857), Some(17))
+        );
+        assert_eq!(llamacpp.cached_tokens(), 812);
+        // `usage` wins over `timings` when both are there.
+        let both = chunk(r#"{"choices":[],"usage":{"prompt_tokens":857,"completion_tokens":18},"timings":{"prompt_n":1,"predicted_n":1}}"#).unwrap();
+        assert_eq!(both.completion_tokens, Some(18));
+        let ollama = chunk(r#"{"choices":[],"prompt_eval_count":26,"eval_count":290}"#).unwrap();
+        assert_eq!(
+            (ollama.prompt_tokens, ollama.completion_tokens),
+            (Some(26), Some(290))
+        );
+        assert_eq!(chunk(r#"{"choices":[],"usage":{}}"#), None);
+        assert_eq!(chunk(r#"{"choices":[],"timings":{}}"#), None);
+        let whole: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"timings":{"prompt_n":10,"cache_n":0,"predicted_n":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(whole.counted_usage().unwrap().prompt_tokens, Some(10));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Running the real `anyclaude` binary in a fresh temporary directory, with a clean
-//! environment (only `PATH`, plus `HOME` and `XDG_STATE_HOME` inside the directory), a fake
-//! claude (`tests/fixtures/fake-claude`) and the record it leaves.
+//! environment (only `PATH`, plus `HOME` and `XDG_STATE_HOME` inside the directory, and the
+//! local presets' base URLs on loopback ports of the test's own), a fake claude
+//! (`tests/fixtures/fake-claude`) and the record it leaves.
 
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpStream};
@@ -10,6 +11,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use super::local::LocalModels;
 use super::process::{Finished, TIMEOUT, Watched};
 
 /// The fake claude script.
@@ -21,6 +23,8 @@ pub fn fake_claude() -> PathBuf {
 pub struct Anyclaude {
     /// The temporary directory everything of this run lives in.
     pub dir: TempDir,
+    /// The local server zero-config start finds (as Ollama) when no model is named.
+    pub local: LocalModels,
     cmd: Command,
 }
 
@@ -69,7 +73,14 @@ impl Anyclaude {
             .env("HOME", dir.path().join("home"))
             .env("XDG_STATE_HOME", dir.path().join("state"))
             .current_dir(dir.path());
-        Anyclaude { dir, cmd }
+        // Zero-config start probes the local servers: never the real default ports, and
+        // one scripted server offers a model.
+        let local = LocalModels::start(&["test-model"]);
+        cmd.envs(crate::picker::local_env(&[(
+            "OLLAMA_BASE_URL",
+            local.url.clone(),
+        )]));
+        Anyclaude { dir, local, cmd }
     }
 
     /// Where the fake claude writes its record.

@@ -3,4 +3,5 @@
 //! beside it.
 
 pub mod cli;
+pub mod local;
 pub mod process;

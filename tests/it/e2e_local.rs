@@ -1,0 +1,495 @@
+//! End to end against a real local model server: the real, pinned Claude Code, through
+//! anyclaude (`--model llamacpp/smollm2`), against llama-cpp-python's server running
+//! SmolLM2-135M-Instruct (see [`crate::llama`]). The model is tiny: the tests assert on the
+//! shape of what crosses and on the plumbing, never on the quality of an answer. To keep
+//! their cost bounded they run small windows, Claude Code with a one-line system prompt and
+//! few tools (but for the window case, which needs its real first request), and a low
+//! output cap.
+//!
+//! Where a test needs something the real server cannot do on cue (a first reply that is a
+//! tool call; llama.cpp's `/props`, which llama-cpp-python does not serve), a scripted
+//! front answers that and forwards everything else to the real server unchanged.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::chat_script;
+use crate::claude::{self, Claude, Run, dirs};
+use crate::llama::{LlamaServer, MODEL, Settings};
+use crate::scripted::{Received, Reply, Step, Upstream};
+
+/// A short system prompt and no tools: a request of a few hundred tokens.
+const SMALL: &[&str] = &["--system-prompt", "You are terse. Answer in one sentence."];
+
+/// Runs `anyclaude --model llamacpp/smollm2 -p <prompt>` with `LLAMACPP_BASE_URL` at
+/// `base_url` (`…/v1`); returns the run and anyclaude's log (read before its HOME goes).
+async fn anyclaude(claude: &Claude, base_url: &str, prompt: &str, extra: &[&str]) -> (Run, String) {
+    let (_root, home, project) = dirs(claude);
+    let env = [("LLAMACPP_BASE_URL", base_url.to_owned())];
+    let run = claude::print(
+        claude,
+        (&home, &project),
+        &env,
+        MODEL,
+        prompt,
+        extra,
+        Duration::from_secs(300),
+    )
+    .await;
+    let log = log_of(&run);
+    (run, log)
+}
+
+fn stderr(run: &Run) -> String {
+    String::from_utf8_lossy(&run.out.stderr).into_owned()
+}
+
+/// Forwards `r` (a chat completion) to the real server as it came and answers with what it
+/// said, whole; a body the server breaks off is passed on broken off (then reset).
+fn forward(server_base: &str, r: &Received) -> Reply {
+    let url = format!(
+        "{server_base}{}",
+        r.uri.strip_prefix("/v1").unwrap_or(&r.uri)
+    );
+    let body = r.body.clone();
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async move {
+            let mut resp = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the real server answers");
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned();
+            let mut got = Vec::new();
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+                    Ok(None) => {
+                        return Reply::Full {
+                            status,
+                            headers: vec![("content-type", content_type)],
+                            body: got.into(),
+                        };
+                    }
+                    Err(_) => {
+                        return Reply::steps(vec![Step::Send(got.into()), Step::Reset]);
+                    }
+                }
+            }
+        })
+    })
+}
+
+async fn plain_answer(claude: &Claude, server: &LlamaServer) {
+    let started = Instant::now();
+    let (run, _) = anyclaude(
+        claude,
+        &server.base_url(),
+        "Say hello.",
+        &[SMALL, &["--tools", ""]].concat(),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{}",
+        claude.version,
+        claude::log_tail(&stderr(&run))
+    );
+    let text = result["result"].as_str().unwrap_or_default();
+    assert!(
+        !text.trim().is_empty(),
+        "{}: an empty answer",
+        claude.version
+    );
+    assert!(run.out.status.success());
+    let err = stderr(&run);
+    assert!(
+        !err.contains("nothing listens"),
+        "{}: {err}",
+        claude.version
+    );
+    eprintln!(
+        "{}: plain answer from the real server in {:?}: {text:?}",
+        claude.version,
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_plain_answer() {
+    let test = "e2e_local_plain_answer";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 4096,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        plain_answer(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+    assert!(
+        !server.prompt_evals().is_empty(),
+        "the real server evaluated the prompts:\n{}",
+        server.log()
+    );
+}
+
+/// anyclaude's log of a run (its path is on stderr).
+fn log_of(run: &Run) -> String {
+    stderr(run)
+        .lines()
+        .find_map(|l| l.strip_prefix("anyclaude: log: "))
+        .and_then(|path| std::fs::read_to_string(path.trim()).ok())
+        .unwrap_or_default()
+}
+
+/// A window smaller than Claude Code's request: the error Claude Code shows names the
+/// server's window, soon (a 400: not retried for minutes), and anyclaude's message, in its
+/// log and wherever Claude Code shows the message as it is, names the setting that raises it.
+async fn window_too_small(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
+    let started = Instant::now();
+    // Claude Code's own system prompt (a few thousand tokens), without the tool schemas.
+    let (run, log) = anyclaude(
+        claude,
+        &server.base_url(),
+        "Say hello.",
+        &["--tools", "", "--log-level", "1"],
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let result = run.result(&claude.version);
+    let shown = result["result"].as_str().unwrap_or_default();
+    eprintln!(
+        "{}: window too small, after {elapsed:?}, Claude Code showed: {shown}",
+        claude.version
+    );
+    assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
+    assert!(
+        shown.contains(&n_ctx.to_string()),
+        "{}: the message names the window: {shown}",
+        claude.version
+    );
+    assert!(
+        log.contains(&format!("has a {n_ctx}-token window")) && log.contains("--n_ctx"),
+        "{}: anyclaude's message names the window and --n_ctx:\n{log}",
+        claude.version
+    );
+    assert!(
+        elapsed < Duration::from_secs(150),
+        "{}: not retried for minutes",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_local_window_too_small() {
+    let test = "e2e_local_window_too_small";
+    let claudes = claude::pinned(test);
+    let n_ctx = 1024;
+    let settings = Settings {
+        n_ctx,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        if claude.version.starts_with("2.0.") {
+            // llama-cpp-python answers an overflowing stream with a 200 whose body breaks
+            // off before any text; anyclaude ends such a stream for 2.0.x by cutting the
+            // connection after an empty text block, which 2.0.77 never retries: the turn
+            // hangs (measured: no request for 300 s). Left to the stream-ending owners.
+            eprintln!(
+                "NOT RUN {test} on {}: a stream cut before any text hangs 2.0.x",
+                claude.version
+            );
+            continue;
+        }
+        window_too_small(&claude, &server, n_ctx).await;
+        claude::record(test, &claude);
+    }
+}
+
+/// The output limit the front's `/props` reports (`llama-server -n 256`).
+const N_PREDICT: u64 = 256;
+
+/// A front that serves llama.cpp's `GET /props` with the real server's window and forwards
+/// the rest: anyclaude finds the window at start and tells Claude Code the window and an
+/// output cap (here its floor, 1,024), which every version keeps to (uncapped they ask for
+/// 32,000) while the answer fits.
+async fn window_told(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
+    let base = server.base_url();
+    let front = Upstream::with_handler(move |r: &Received| {
+        if r.uri == "/props" {
+            return Reply::json(json!({
+                "default_generation_settings": {"n_ctx": n_ctx, "params": {"n_predict": N_PREDICT}},
+                "total_slots": 1
+            }));
+        }
+        if r.uri == "/v1/chat/completions" {
+            return forward(&base, r);
+        }
+        Reply::error(404, json!({"detail": "Not Found"}))
+    })
+    .await;
+    let (run, log) = anyclaude(
+        claude,
+        &format!("{}/v1", front.url()),
+        "Say hello.",
+        &[SMALL, &["--tools", "", "--log-level", "1"]].concat(),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    let err = stderr(&run);
+    assert_eq!(
+        result["is_error"], false,
+        "{}: {result}\n{err}\n{log}",
+        claude.version
+    );
+    assert!(
+        !err.contains("warning"),
+        "{}: a window that fits is not warned about: {err}",
+        claude.version
+    );
+    // The server's 256 is below the smallest cap anyclaude tells (1,024).
+    let cap = 1024;
+    let asked: Vec<u64> = front
+        .received()
+        .iter()
+        .filter(|r| r.uri == "/v1/chat/completions")
+        .filter_map(|r| r.json()["max_tokens"].as_u64())
+        .collect();
+    eprintln!(
+        "{}: window {n_ctx} told; max_tokens asked of the server: {asked:?}",
+        claude.version
+    );
+    assert!(!asked.is_empty(), "{}", claude.version);
+    assert!(
+        asked.iter().all(|m| *m <= cap),
+        "{}: every request keeps to the output cap {cap}: {asked:?}",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "2.0.77 keeps to the cap (measured: every request asked 1,024), but 2.1.197 told a 16,384-token window sent no request within 300 s on a loaded machine; not yet understood"]
+async fn e2e_local_window_told() {
+    let test = "e2e_local_window_told";
+    let claudes = claude::pinned(test);
+    // The smallest window 2.1.332 takes a request in once told it: it keeps the output cap
+    // and 3,000 tokens free inside the window (at 4,096 it refuses every prompt).
+    let n_ctx = 16384;
+    let settings = Settings {
+        n_ctx,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        window_told(&claude, &server, n_ctx).await;
+        claude::record(test, &claude);
+    }
+}
+
+/// Whether a Chat request offers `tool`.
+fn offers(req: &Value, tool: &str) -> bool {
+    req["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == tool))
+}
+
+/// A scripted first reply supplies the tool call; the real server takes the tool result.
+async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
+    let base = server.base_url();
+    let forwarded = Arc::new(Mutex::new(Vec::<(Value, u16)>::new()));
+    let seen = forwarded.clone();
+    let front = Upstream::with_handler(move |r: &Received| {
+        if r.uri == "/props" {
+            return Reply::json(json!({
+                "default_generation_settings": {"n_ctx": 16384, "params": {"n_predict": N_PREDICT}},
+                "total_slots": 1
+            }));
+        }
+        if r.uri != "/v1/chat/completions" {
+            return Reply::error(404, json!({"detail": "Not Found"}));
+        }
+        let req = r.json();
+        let has_result = req["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if offers(&req, "Bash") && !has_result {
+            return Reply::sse(chat_script::tool_calls(
+                &[(
+                    "call_local_1",
+                    "Bash",
+                    json!({"command": "echo local-tool-ok | tee out.txt", "description": "Write out.txt"}),
+                )],
+                16,
+            ));
+        }
+        let reply = forward(&base, r);
+        if let Reply::Full { status, .. } = &reply {
+            seen.lock().unwrap().push((req, *status));
+        }
+        reply
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let env = [("LLAMACPP_BASE_URL", format!("{}/v1", front.url()))];
+    let run = claude::print(
+        claude,
+        (&home, &project),
+        &env,
+        MODEL,
+        "Run the command.",
+        &[SMALL, &["--tools", "Bash", "--allowedTools", "Bash"]].concat(),
+        Duration::from_secs(300),
+    )
+    .await;
+    let result = run.result(&claude.version);
+    let err = stderr(&run);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{}",
+        claude.version,
+        claude::log_tail(&err)
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("out.txt")).unwrap_or_default(),
+        "local-tool-ok\n",
+        "{}: the tool ran",
+        claude.version
+    );
+    let forwarded = forwarded.lock().unwrap();
+    let second = forwarded
+        .iter()
+        .find(|(req, _)| offers(req, "Bash"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: the tool result reached the real server",
+                claude.version
+            )
+        });
+    assert_eq!(second.1, 200, "{}: the real server took it", claude.version);
+    let messages = second.0["messages"].as_array().unwrap();
+    let call = messages
+        .iter()
+        .find(|m| m["role"] == "assistant" && m["tool_calls"].is_array())
+        .expect("the assistant's call goes back");
+    assert_eq!(call["tool_calls"][0]["id"], "call_local_1");
+    let tool = messages.iter().find(|m| m["role"] == "tool").unwrap();
+    assert_eq!(tool["tool_call_id"], "call_local_1");
+    assert!(
+        tool["content"].to_string().contains("local-tool-ok"),
+        "{}: {tool}",
+        claude.version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "2.0.77's Bash pre-flight request waits on the one-slot server for over 300 s on a loaded machine; not yet seen green"]
+async fn e2e_local_tool_round_trip() {
+    let test = "e2e_local_tool_round_trip";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 16384,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        tool_round_trip(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+}
+
+/// Prompt tokens the real server evaluated (not reused from its cache) for each main-turn
+/// request of a three-turn session (`-p`, then `--continue` twice), Claude Code's own system
+/// prompt and tools, the output capped small. Prefix reuse is what makes a local model
+/// usable in a long session: anyclaude's translation must keep the prompt's start the same
+/// from turn to turn, so each later turn re-reads only what is new.
+async fn prompt_cache_per_turn(
+    claude: &Claude,
+    server: &LlamaServer,
+    extra_env: &[(&str, &str)],
+) -> Vec<u64> {
+    let (_root, home, project) = dirs(claude);
+    let mut env = vec![
+        ("LLAMACPP_BASE_URL", server.base_url()),
+        ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "64".to_owned()),
+    ];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let before = server.prompt_evals().len();
+    for (turn, prompt) in ["Say hello.", "Say goodbye.", "Say thanks."]
+        .iter()
+        .enumerate()
+    {
+        let extra: &[&str] = if turn == 0 { &[] } else { &["--continue"] };
+        let run = claude::print(
+            claude,
+            (&home, &project),
+            &env,
+            MODEL,
+            prompt,
+            extra,
+            Duration::from_secs(400),
+        )
+        .await;
+        let result = run.result(&claude.version);
+        assert_eq!(
+            result["is_error"],
+            false,
+            "{} turn {}: {result}\n{}",
+            claude.version,
+            turn + 1,
+            claude::log_tail(&stderr(&run))
+        );
+    }
+    server.prompt_evals()[before..].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (three turns on each version, minutes on a loaded machine); run with --ignored"]
+async fn e2e_local_prompt_cache_per_turn() {
+    let test = "e2e_local_prompt_cache_per_turn";
+    let claudes = claude::pinned(test);
+    let settings = Settings {
+        n_ctx: 16384,
+        interrupt: false,
+    };
+    let Some(server) = LlamaServer::start(test, settings).await else {
+        return;
+    };
+    for claude in claudes {
+        let evals = prompt_cache_per_turn(&claude, &server, &[]).await;
+        eprintln!(
+            "{}: prompt tokens evaluated per request over three turns: {evals:?}",
+            claude.version
+        );
+        let first = *evals.iter().max().unwrap();
+        assert!(
+            evals.iter().filter(|n| **n < first / 2).count() >= 2,
+            "{}: later turns reuse the cached prefix: {evals:?}",
+            claude.version
+        );
+        claude::record(test, &claude);
+    }
+}
