@@ -49,7 +49,9 @@ fn one_local_server_is_used_and_named_before_claude_starts() {
         Some("ollama/test-model")
     );
     assert_eq!(r.argv(), ["-p", "hi"]);
-    assert_eq!(a.local.hits(), 1);
+    // Detection asked it once; the start check of a local backend (its window) then asks
+    // it again, so only "at least" holds for the chosen server.
+    assert!(a.local.hits() >= 1);
 }
 
 #[test]
@@ -86,8 +88,10 @@ fn of_several_the_first_preset_with_a_model_wins() {
         r.var("ANTHROPIC_DEFAULT_HAIKU_MODEL").as_deref(),
         Some("lmstudio/lm-model")
     );
-    // Every server was asked once, at the same time.
-    assert_eq!((empty.hits(), lmstudio.hits(), vllm.hits()), (1, 1, 1));
+    // Every server was asked once, at the same time; the chosen one is asked again by the
+    // start check of a local backend (its window).
+    assert_eq!((empty.hits(), vllm.hits()), (1, 1));
+    assert!(lmstudio.hits() >= 1);
 }
 
 #[test]
