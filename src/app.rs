@@ -64,6 +64,9 @@ pub fn main() -> ExitCode {
         }
         Parsed::Run(invocation) => {
             if let Some(tool) = &invocation.args.command {
+                if *tool == Tool::StatusLine {
+                    return crate::status_line::run(&config::process_env());
+                }
                 return print_tool(tool);
             }
             match run(*invocation, config::process_env()) {
@@ -110,6 +113,7 @@ fn print_tool(tool: &Tool) -> ExitCode {
                 return ExitCode::from(1);
             }
         }
+        Tool::StatusLine => return crate::status_line::run(&config::process_env()),
     }
     let mut out = std::io::stdout().lock();
     match out.write_all(&text).and_then(|()| out.flush()) {
@@ -189,6 +193,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
     };
     // Built before the port is bound: a client that cannot be set up ends the run cleanly.
     let proxy = Proxy::new(settings)?;
+    proxy.set_fallbacks(config.fallbacks.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -287,7 +292,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
             ChildSpec {
                 env: with_window(child_env, &env, Some(&program), window.as_ref()),
                 program,
-                args: config.claude_args.clone(),
+                args: status_line_args(&config, &env),
             },
             misspelt,
         ),
@@ -320,6 +325,7 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     if config.log_level >= 1 {
         let summary = proxy.summary_line();
+        tracing::info!(summary = %summary, "usage");
         if summary.starts_with("anyclaude") {
             eprintln!("{summary}");
         } else if !summary.is_empty() {
@@ -327,6 +333,23 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
         }
     }
     result
+}
+
+/// claude's arguments, with anyclaude's status line added when it is on (see
+/// [`crate::status_line::decide`]); said at log level 1.
+fn status_line_args(config: &Config, env: &HashMap<String, String>) -> Vec<std::ffi::OsString> {
+    use crate::status_line::{self, Decision};
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let decision = status_line::decide(config.status_line, env, &cwd, &config.claude_args);
+    tracing::info!(decision = ?decision, "status line");
+    match (decision, std::env::current_exe()) {
+        (Decision::On, Ok(program)) => status_line::with_settings(
+            config.claude_args.clone(),
+            &status_line::settings(&program),
+            &cwd,
+        ),
+        _ => config.claude_args.clone(),
+    }
 }
 
 /// Zero-config start (see [`crate::zero_config`]): with no model named and no provider key

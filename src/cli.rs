@@ -139,6 +139,17 @@ pub struct Args {
     #[arg(long, value_name = "PROVIDER/MODEL", help_heading = "Model")]
     pub model: Option<String>,
 
+    /// Show anyclaude's status line under Claude Code's prompt even where it would be off by
+    /// default; a status line of your own (in any Claude Code settings file or
+    /// `--settings`) still wins [default: on unless you have your own] [env:
+    /// ANYCLAUDE_STATUS_LINE=1]
+    #[arg(long, help_heading = "Claude Code", overrides_with = "no_status_line")]
+    pub status_line: bool,
+
+    /// Do not show anyclaude's status line [env: ANYCLAUDE_STATUS_LINE=0]
+    #[arg(long, help_heading = "Claude Code", overrides_with = "status_line")]
+    pub no_status_line: bool,
+
     /// anyclaude's own commands (only as the first argument).
     #[command(subcommand)]
     pub command: Option<Tool>,
@@ -156,6 +167,9 @@ pub enum Tool {
     },
     /// Print the man page (roff), e.g. `anyclaude man > ~/.local/share/man/man1/anyclaude.1`
     Man,
+    /// Print anyclaude's status line: what Claude Code runs under its prompt (it reads the
+    /// running anyclaude's state, and prints an empty line outside an anyclaude session)
+    StatusLine,
     /// Show what anyclaude would run on, changing nothing and starting no claude: claude's
     /// path and version, each provider's base URL, key (set or missing, never shown) and
     /// reachability, and whether the model answers a one-token request. Exit status 0 when
@@ -186,7 +200,7 @@ pub enum Tool {
 }
 
 /// The words that start anyclaude's own commands (as the first argument only).
-pub const COMMANDS: &[&str] = &["completions", "man", "check", "models"];
+pub const COMMANDS: &[&str] = &["completions", "man", "status-line", "check", "models"];
 
 /// The command line, split into anyclaude's options and claude's arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,6 +233,8 @@ const LONG: &[(&str, Takes)] = &[
     ("host", Takes::Value),
     ("port", Takes::Value),
     ("proxy-only", Takes::Nothing),
+    ("status-line", Takes::Nothing),
+    ("no-status-line", Takes::Nothing),
     ("claude", Takes::Value),
     ("log-level", Takes::OptionalDigit),
     ("log-file", Takes::Value),

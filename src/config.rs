@@ -137,6 +137,12 @@ pub struct Config {
     pub claude_args: Vec<OsString>,
     /// One line each, printed on stderr before claude starts.
     pub warnings: Vec<String>,
+    /// anyclaude's status line: `Some(false)` off (`--no-status-line`,
+    /// `ANYCLAUDE_STATUS_LINE=0`), `Some(true)` asked for, `None` the default (on unless the
+    /// user has their own).
+    pub status_line: Option<bool>,
+    /// Fallback models per model (`ANYCLAUDE_FALLBACKS`), in order.
+    pub fallbacks: HashMap<String, Vec<String>>,
     /// claude only prints something or manages its own settings (`--version`, `mcp list`,
     /// ...; see [`crate::cli::pass_through`]): run it as is, with no proxy, no log, no
     /// warnings and no `--model` check.
@@ -202,7 +208,21 @@ impl Config {
                 None => 0,
             },
         };
-
+        let status_line = if args.no_status_line {
+            Some(false)
+        } else if args.status_line {
+            Some(true)
+        } else {
+            match env.non_empty(crate::status_line::ENABLE_VAR) {
+                Some(v) => Some(crate::status_line::parse_switch(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "{}={v}: expected on or off (1/0, true/false)",
+                        crate::status_line::ENABLE_VAR
+                    ))
+                })?),
+                None => None,
+            }
+        };
         let pass_through = !proxy_only && crate::cli::pass_through(&claude_args);
         if pass_through {
             return Ok(Config {
@@ -218,12 +238,20 @@ impl Config {
                 registry: Arc::new(Registry::from_env(&HashMap::<String, String>::new())?),
                 claude_args,
                 warnings: Vec::new(),
+                status_line,
+                fallbacks: HashMap::new(),
                 pass_through,
             });
         }
 
+        let fallbacks = match env.non_empty(crate::server::fallback::FALLBACKS_VAR) {
+            Some(v) => crate::server::fallback::parse_list(&v).map_err(ConfigError)?,
+            None => HashMap::new(),
+        };
         let file = registry::file::load(args.config.as_deref().map(std::path::Path::new), env)?;
         let mut registry = Registry::build(file.as_ref(), env, keys)?;
+        // A flag beats the environment, which beats the file.
+        let status_line = status_line.or(file.as_ref().and_then(|f| f.file.status_line));
         let model = match crate::cli::model_arg(&claude_args) {
             Some(full) => Some(model_choice(full, &registry)?),
             None => None,
@@ -258,6 +286,8 @@ impl Config {
             registry: Arc::new(registry),
             claude_args,
             warnings,
+            status_line,
+            fallbacks,
             pass_through,
         })
     }

@@ -1,12 +1,18 @@
 //! Always-on request metrics with bounded memory: aggregate counters (atomics) plus the last
 //! [`RECENT`] request records in a fixed-size ring. Nothing here grows per request, so a proxy
 //! that runs for weeks holds the same few kilobytes it held after its first minute.
+//!
+//! Each finished request also feeds the per-model usage table and the live state of
+//! [`crate::usage`] (the exit summary, `/health` and the status line read them).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::usage::{Live, LiveSnapshot, ModelFacts, ModelSummary, UsageTable};
 
 /// How many request records the ring keeps.
 pub const RECENT: usize = 128;
@@ -73,20 +79,59 @@ pub struct RequestRecord {
     pub provider: Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
+    /// The backend model that answered (`provider/model`; a fallback's after a fallback),
+    /// or `-` when none was reached.
+    pub backend: String,
     /// The HTTP status we answered with.
     pub status: u16,
     /// Milliseconds until the upstream's response headers, when it answered at all.
     pub ttfb_ms: Option<u64>,
+    /// Milliseconds from the request to the first token (text, reasoning or a tool call)
+    /// Claude Code could see; for a whole answer, to the answer.
+    pub ttft_ms: Option<u64>,
+    /// Milliseconds from the first token to the end of the answer.
+    pub generation_ms: Option<u64>,
     /// Milliseconds from request to the end of our answer.
     pub duration_ms: u64,
-    /// Input tokens (the upstream's count, or our estimate).
+    /// Input tokens, cached ones included (the upstream's count, or our estimate).
     pub input_tokens: u64,
+    /// Of those, the ones read from a cache.
+    pub cached_tokens: u64,
     /// Output tokens (the upstream's count, or our estimate).
     pub output_tokens: u64,
+    /// Whether the token counts are the backend's own (not our estimate).
+    pub usage_reported: bool,
     /// Body bytes sent to Claude Code.
     pub bytes: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// When a fallback answered: the model it replaced and why (`openai/gpt-5: upstream
+    /// 529`).
+    pub fell_back: Option<String>,
+}
+
+impl RequestRecord {
+    /// A record with no timings, tokens or bytes yet.
+    pub fn new(id: &str, provider: Arc<str>, model: &str, backend: String) -> RequestRecord {
+        RequestRecord {
+            id: id.to_owned(),
+            provider,
+            model: model.to_owned(),
+            backend,
+            status: 0,
+            ttfb_ms: None,
+            ttft_ms: None,
+            generation_ms: None,
+            duration_ms: 0,
+            input_tokens: 0,
+            cached_tokens: 0,
+            output_tokens: 0,
+            usage_reported: false,
+            bytes: 0,
+            outcome: Outcome::Ok,
+            fell_back: None,
+        }
+    }
 }
 
 /// The proxy's metrics.
@@ -100,6 +145,9 @@ pub struct Metrics {
     bytes: AtomicU64,
     outcomes: [AtomicU64; 8],
     recent: Mutex<Ring>,
+    usage: Mutex<UsageTable>,
+    live: Mutex<Live>,
+    facts: Mutex<BTreeMap<String, ModelFacts>>,
 }
 
 #[derive(Debug)]
@@ -122,6 +170,9 @@ impl Default for Metrics {
                 records: Vec::with_capacity(RECENT),
                 next: 0,
             }),
+            usage: Mutex::default(),
+            live: Mutex::default(),
+            facts: Mutex::default(),
         }
     }
 }
@@ -145,6 +196,9 @@ pub struct Snapshot {
     pub outcomes: std::collections::BTreeMap<&'static str, u64>,
     /// Median time to the upstream's first byte over the recent requests, in ms.
     pub median_ttfb_ms: Option<u64>,
+    /// Per backend model: requests, outcomes, tokens, median time to first token and
+    /// tokens per second, cost where priced.
+    pub models: Vec<ModelSummary>,
     /// The most recent requests, oldest first.
     pub recent: Vec<RequestRecord>,
 }
@@ -165,6 +219,9 @@ impl Metrics {
             .fetch_add(record.output_tokens, Ordering::Relaxed);
         self.bytes.fetch_add(record.bytes, Ordering::Relaxed);
         self.outcomes[record.outcome.slot()].fetch_add(1, Ordering::Relaxed);
+        lock(&self.usage).add(&record);
+        let facts = self.facts(&record.backend);
+        lock(&self.live).finished(&record, facts);
         let mut ring = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if ring.records.len() < RECENT {
             ring.records.push(record);
@@ -173,6 +230,40 @@ impl Metrics {
             ring.records[slot] = record;
         }
         ring.next = (ring.next + 1) % RECENT;
+    }
+
+    /// Records an attempt that failed before its request went on to a fallback model: in
+    /// the log and the per-model table only (the request itself is recorded once, when it
+    /// ends).
+    pub fn attempt(&self, record: &RequestRecord) {
+        crate::server::pump::log_record(record, None);
+        lock(&self.usage).add(record);
+    }
+
+    /// Adds what the configuration knows of backend models (windows, prices).
+    pub fn set_facts(&self, facts: BTreeMap<String, ModelFacts>) {
+        lock(&self.facts).extend(facts);
+    }
+
+    /// What the configuration knows of a backend model.
+    pub fn facts(&self, backend: &str) -> Option<ModelFacts> {
+        lock(&self.facts).get(backend).copied()
+    }
+
+    /// The live state the status line reads.
+    pub fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        lock(&self.live)
+    }
+
+    /// A copy of the live state, for `GET /status`.
+    pub fn live_snapshot(&self) -> LiveSnapshot {
+        self.live().snapshot(Instant::now())
+    }
+
+    /// The per-model usage rows.
+    pub fn models(&self) -> Vec<ModelSummary> {
+        let facts = lock(&self.facts).clone();
+        lock(&self.usage).summary(&facts)
     }
 
     /// Requests in flight.
@@ -212,24 +303,32 @@ impl Metrics {
                 .map(|o| (o.as_str(), self.count(*o)))
                 .collect(),
             median_ttfb_ms: ttfbs.get(ttfbs.len() / 2).copied(),
+            models: self.models(),
             recent,
         }
     }
 
-    /// One line for stderr at exit: requests, errors, tokens in/out, median time to first
-    /// byte.
+    /// The summary for stderr at exit: one line of totals (requests, errors, tokens
+    /// in/out), then one line per backend model (see [`crate::usage::summary_lines`]).
     pub fn summary_line(&self) -> String {
-        let snap = self.snapshot();
-        let errors = snap.requests - self.count(Outcome::Ok);
-        let ttfb = snap
-            .median_ttfb_ms
-            .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
-        let plural = if snap.requests == 1 { "" } else { "s" };
-        format!(
-            "anyclaude: {} request{plural}, {} not ok, {} tokens in, {} tokens out, median time to first byte {}",
-            snap.requests, errors, snap.input_tokens, snap.output_tokens, ttfb
-        )
+        let requests = self.requests.load(Ordering::Relaxed);
+        let errors = requests - self.count(Outcome::Ok);
+        let plural = if requests == 1 { "" } else { "s" };
+        let mut out = format!(
+            "anyclaude: {requests} request{plural}, {errors} not ok, {} tokens in, {} tokens out",
+            self.input_tokens.load(Ordering::Relaxed),
+            self.output_tokens.load(Ordering::Relaxed),
+        );
+        for line in crate::usage::summary_lines(&self.models()) {
+            out.push('\n');
+            out.push_str(&line);
+        }
+        out
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -238,16 +337,16 @@ mod tests {
 
     fn record(i: u64, outcome: Outcome) -> RequestRecord {
         RequestRecord {
-            id: format!("req_{i}"),
-            provider: "openai".into(),
-            model: "m".into(),
             status: 200,
             ttfb_ms: Some(i),
+            ttft_ms: Some(i * 10),
             duration_ms: i,
             input_tokens: 1,
             output_tokens: 2,
+            usage_reported: true,
             bytes: 3,
             outcome,
+            ..RequestRecord::new(&format!("req_{i}"), "openai".into(), "m", "openai/m".into())
         }
     }
 
@@ -280,7 +379,9 @@ mod tests {
         }
         assert_eq!(
             metrics.summary_line(),
-            "anyclaude: 3 requests, 1 not ok, 3 tokens in, 6 tokens out, median time to first byte 2 ms"
+            "anyclaude: 3 requests, 1 not ok, 3 tokens in, 6 tokens out\n  openai/m: 3 requests \
+             (1 client_gone, 2 ok); tokens 3 in, 0 cached, 6 out; median time to first token \
+             30 ms, median - tokens/s"
         );
         assert_eq!(metrics.snapshot().outcomes["client_gone"], 1);
     }

@@ -114,6 +114,11 @@ pub trait AnswerDecoder: Send + 'static {
     /// the record of a stream that did not finish. Once finished, the writer's final usage
     /// is used instead.
     fn usage(&self, w: &Writer) -> Usage;
+    /// Whether the upstream reported its own token counts (otherwise [`AnswerDecoder::usage`]
+    /// holds our estimates), for the usage summary.
+    fn usage_reported(&self) -> bool {
+        false
+    }
     /// The prompt tokens the server itself counted for this request (cached ones
     /// included), once its answer said; `None` when it did not (the default).
     fn server_prompt_tokens(&self) -> Option<u64> {

@@ -49,6 +49,9 @@ const RESERVED_HEADERS: &[&str] = &[
 pub struct ConfigFile {
     /// The model used when `--model` is not given.
     pub default_model: Option<Spanned<String>>,
+    /// anyclaude's status line under Claude Code's prompt: `false` turns it off (a status
+    /// line of the user's own wins either way).
+    pub status_line: Option<bool>,
     /// Short names for models.
     #[serde(default)]
     pub aliases: BTreeMap<Spanned<String>, Spanned<String>>,

@@ -16,7 +16,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 use super::body::{self, Body};
 use super::pump::{self, Translate};
-use super::{MAX_UPSTREAM_BODY, RequestContext};
+use super::{MAX_UPSTREAM_BODY, RequestContext, fallback};
 use super::{slots, templates};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::stream::Usage;
@@ -28,103 +28,161 @@ use crate::metrics::Outcome;
 use crate::translate::tokens;
 use crate::upstream::Failure;
 
-/// Forwards one Messages request to the route's upstream, whatever its dialect.
+/// Forwards one Messages request to the route's upstream, whatever its dialect. Until the
+/// upstream has answered with a success status, a failure that another backend can cure
+/// (see [`fallback`]) sends the request on to the next model of the route's fallback list,
+/// encoded for that model's dialect.
 pub async fn forward(
-    ctx: RequestContext,
+    mut ctx: RequestContext,
     parsed: MessagesRequest,
     raw: Bytes,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    let dialect = dialect::of(ctx.route.dialect);
     let client_model = parsed.model.clone();
-    let prepared = match dialect.prepare(Inbound {
-        request: &parsed,
-        raw: &raw,
-        query,
-        headers,
-        route: &ctx.route,
-        tool_call_format: ctx
-            .proxy
-            .settings()
-            .registry
-            .model(&ctx.route.full())
-            .map(|spec| spec.capabilities.tool_call_format)
-            .unwrap_or_default(),
-    }) {
-        Ok(prepared) => prepared,
-        Err(err) => return ctx.refuse(&client_model, None, &err),
-    };
-    drop(raw);
-    let dialect::Prepared {
-        outbound,
-        mut decoder,
-    } = prepared;
-    let main_turn = match take_turn(&ctx, &parsed).await {
-        Ok(turn) => turn,
-        Err(failure) => return ctx.fail(&client_model, None, &outbound.url, failure),
-    };
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::debug!(
-            request_id = %ctx.request_id,
-            dropped = ?outbound.dropped,
-            body = %String::from_utf8_lossy(&outbound.body),
-            "request to upstream"
-        );
-    }
-    let url = outbound.url;
-    let mut req = ctx
-        .proxy
-        .client
-        .post(&url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(outbound.body);
-    for (name, value) in outbound.headers {
-        req = req.header(name, value);
-    }
-    for (name, value) in ctx.route.provider.headers.iter() {
-        req = req.header(name, value);
-    }
     let stream = parsed.stream.unwrap_or(false);
     let max_tokens = parsed.max_tokens;
-    // Poll the send once so the request is on its way, then estimate the input tokens (for
-    // `message_start`) while the upstream reads it, instead of after it has answered.
-    let send = ctx.send(req);
-    tokio::pin!(send);
-    let early = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
-    let tool_check = tool_check(&ctx, &parsed);
-    let input_tokens = match &tool_check {
-        // A local server: the conversation, and the tools only if its template shows them.
-        Some(check) if ctx.proxy.templates().shows_no_tools(&check.key) => check.conversation,
-        Some(check) => check.conversation + check.tools,
-        None if dialect.estimates_input() => tokens::estimate_request_tokens(&parsed),
-        None => 0,
+    let mut fallbacks = ctx.proxy.fallbacks_for(&ctx.backend()).into_iter();
+    // Kept while a fallback may still need it; dropped before the wait otherwise (Claude
+    // Code's request is ~80 KB of JSON and several times that parsed).
+    let mut request = Some((parsed, raw));
+    // The main turn on a one-slot local server, held until the answer ends; an attempt on
+    // another route gives the previous one back first (that server has answered).
+    let mut main_turn: Option<slots::MainTurn> = None;
+    let (dialect, decoder, resp, ttfb, url, input_tokens, tool_check) = loop {
+        let Some((parsed, raw)) = request.as_ref() else {
+            unreachable!("the request is kept while attempts remain")
+        };
+        let dialect = dialect::of(ctx.route.dialect);
+        let prepared = match dialect.prepare(Inbound {
+            request: parsed,
+            raw,
+            query,
+            headers,
+            route: &ctx.route,
+            tool_call_format: ctx
+                .proxy
+                .settings()
+                .registry
+                .model(&ctx.route.full())
+                .map(|spec| spec.capabilities.tool_call_format)
+                .unwrap_or_default(),
+        }) {
+            Ok(prepared) => prepared,
+            Err(err) => return ctx.refuse(&client_model, None, &err),
+        };
+        let dialect::Prepared { outbound, decoder } = prepared;
+        drop(main_turn.take());
+        main_turn = match take_turn(&ctx, parsed).await {
+            Ok(turn) => turn,
+            Err(failure) => return ctx.fail(&client_model, None, &outbound.url, failure),
+        };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(
+                request_id = %ctx.request_id,
+                dropped = ?outbound.dropped,
+                body = %String::from_utf8_lossy(&outbound.body),
+                "request to upstream"
+            );
+        }
+        let url = outbound.url;
+        let mut req = ctx
+            .proxy
+            .client
+            .post(&url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(outbound.body);
+        for (name, value) in outbound.headers {
+            req = req.header(name, value);
+        }
+        for (name, value) in ctx.route.provider.headers.iter() {
+            req = req.header(name, value);
+        }
+        ctx.proxy
+            .metrics()
+            .live()
+            .sent(&ctx.request_id, ctx.backend(), std::time::Instant::now());
+        // Poll the send once so the request is on its way, then estimate the input tokens
+        // (for `message_start`) while the upstream reads it, instead of after it has
+        // answered.
+        let (sent, input_tokens, tool_check) = {
+            let send = ctx.send(req);
+            tokio::pin!(send);
+            let early =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
+            let tool_check = tool_check(&ctx, parsed);
+            let input_tokens = match &tool_check {
+                // A local server: the conversation, and the tools only if its template
+                // shows them.
+                Some(check) if ctx.proxy.templates().shows_no_tools(&check.key) => {
+                    check.conversation
+                }
+                Some(check) => check.conversation + check.tools,
+                None if dialect.estimates_input() => tokens::estimate_request_tokens(parsed),
+                None => 0,
+            };
+            if fallbacks.as_slice().is_empty() {
+                request = None;
+            }
+            let sent = match early {
+                std::task::Poll::Ready(result) => result,
+                std::task::Poll::Pending => send.await,
+            };
+            (sent, input_tokens, tool_check)
+        };
+        let (resp, ttfb) = match sent {
+            Ok(ok) => ok,
+            Err(failure) => {
+                let reason = match &failure {
+                    Failure::Send(err) => fallback::for_send(err),
+                    _ => None,
+                };
+                if let Some(reason) = reason
+                    && ctx.fall_back(&mut fallbacks, &client_model, None, &reason, &failure)
+                {
+                    continue;
+                }
+                if matches!(failure, Failure::Send(_)) {
+                    ctx.note_failure(None, None);
+                }
+                return ctx.fail(&client_model, None, &url, failure);
+            }
+        };
+        if resp.status().is_redirection() {
+            let err = redirect_error(&ctx.route.provider.name, &resp);
+            return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
+        }
+        if !resp.status().is_success() {
+            let failure = ctx.read_failure(resp).await;
+            let err = dialect.map_error(
+                failure.status,
+                &failure.body,
+                failure.retry_after.as_deref(),
+            );
+            let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
+            let failure_kind = Failure::Status(err);
+            if let Some(reason) =
+                fallback::for_status(failure.status, failure.retry_after.as_deref())
+                && ctx.fall_back(
+                    &mut fallbacks,
+                    &client_model,
+                    Some((failure.status, ttfb)),
+                    &reason,
+                    &failure_kind,
+                )
+            {
+                continue;
+            }
+            ctx.note_failure(
+                Some(failure.status),
+                fallback::retry_after(failure.retry_after.as_deref()),
+            );
+            return ctx.fail(&client_model, Some(ttfb), &url, failure_kind);
+        }
+        break (dialect, decoder, resp, ttfb, url, input_tokens, tool_check);
     };
-    // The parsed request is large (Claude Code's is ~80 KB of JSON and several times that
-    // parsed); nothing needs it while the upstream thinks.
-    drop(parsed);
-    let sent = match early {
-        std::task::Poll::Ready(result) => result,
-        std::task::Poll::Pending => send.await,
-    };
-    let (resp, ttfb) = match sent {
-        Ok(ok) => ok,
-        Err(failure) => return ctx.fail(&client_model, None, &url, failure),
-    };
-    if resp.status().is_redirection() {
-        let err = redirect_error(&ctx.route.provider.name, &resp);
-        return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
-    }
-    if !resp.status().is_success() {
-        let failure = ctx.read_failure(resp).await;
-        let err = dialect.map_error(
-            failure.status,
-            &failure.body,
-            failure.retry_after.as_deref(),
-        );
-        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
-        return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
-    }
+    drop(request);
+    let mut decoder = decoder;
     let head = MessageHead {
         id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
         model: client_model.clone(),
@@ -181,13 +239,9 @@ pub async fn forward(
     match answer {
         Ok((json, usage)) => {
             let resp = body::json_bytes(StatusCode::OK, &ctx.request_id, json);
-            ctx.finished(&client_model, Some(ttfb)).record(
-                &ctx.proxy,
-                resp,
-                Outcome::Ok,
-                record_tokens(usage),
-                None,
-            )
+            let mut finished = ctx.finished(&client_model, Some(ttfb));
+            finished.usage_reported = decoder.usage_reported();
+            finished.record(&ctx.proxy, resp, Outcome::Ok, record_tokens(usage), None)
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
@@ -414,20 +468,17 @@ async fn answer_not_a_stream(
     let usage = writer.final_usage().unwrap_or_default();
     let sse = writer.take_sse().freeze();
     let resp = body::sse(&ctx.request_id, body::full(sse));
-    ctx.finished(client_model, Some(ttfb)).record(
-        &ctx.proxy,
-        resp,
-        Outcome::Ok,
-        record_tokens(usage),
-        None,
-    )
+    let mut finished = ctx.finished(client_model, Some(ttfb));
+    finished.usage_reported = decoder.usage_reported();
+    finished.record(&ctx.proxy, resp, Outcome::Ok, record_tokens(usage), None)
 }
 
-/// The (input, output) tokens a request records: input includes cached tokens.
-fn record_tokens(usage: Usage) -> (u64, u64) {
+/// The (input, output, cached) tokens a request records: input includes cached tokens.
+fn record_tokens(usage: Usage) -> (u64, u64, u64) {
     (
         usage.input_tokens + usage.cache_read_input_tokens,
         usage.output_tokens,
+        usage.cache_read_input_tokens,
     )
 }
 
@@ -538,5 +589,9 @@ impl Translate for DialectStream {
         self.writer
             .final_usage()
             .unwrap_or_else(|| self.decoder.usage(&self.writer))
+    }
+
+    fn usage_reported(&self) -> bool {
+        self.decoder.usage_reported()
     }
 }

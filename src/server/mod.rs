@@ -8,6 +8,7 @@
 //! turn on one-slot local servers), [`templates`] (local chat templates that show no tools).
 
 pub mod body;
+pub mod fallback;
 pub mod forward;
 pub mod models;
 pub mod pump;
@@ -87,6 +88,7 @@ pub struct Proxy {
     body_limits: request_body::Limits,
     body_budget: request_body::BodyBudget,
     scrubber: Arc<crate::secrets::Scrubber>,
+    fallbacks: std::sync::Mutex<HashMap<String, Vec<String>>>,
     slots: slots::Slots,
     templates: templates::Templates,
     catalog: models::Catalog,
@@ -106,16 +108,38 @@ impl Proxy {
             crate::secrets::Scrubber::from_env(&settings.env, &settings.token)
                 .with(settings.registry.secrets()),
         );
+        // Each configured model's fallbacks, context window and prices.
+        let mut fallbacks = HashMap::new();
+        let mut facts = std::collections::BTreeMap::new();
+        for (full, spec) in settings.registry.models() {
+            if !spec.fallbacks.is_empty() {
+                fallbacks.insert(full.to_owned(), spec.fallbacks.clone());
+            }
+            facts.insert(
+                full.to_owned(),
+                crate::usage::ModelFacts {
+                    context_window: spec.context_window,
+                    price: spec.price.map(|p| crate::usage::Price {
+                        input: p.input,
+                        cached: p.cached_input,
+                        output: p.output,
+                    }),
+                },
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_facts(facts);
         Ok(Arc::new(Proxy {
             scrubber,
             settings,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             client,
             shutdown: CancellationToken::new(),
             next_id: AtomicU64::new(1),
             id_prefix: u64::from_le_bytes(seed) & 0xffff_ffff,
             body_limits: request_body::Limits::default(),
             body_budget: request_body::BodyBudget::default(),
+            fallbacks: std::sync::Mutex::new(fallbacks),
             slots: slots::Slots::default(),
             templates: templates::Templates::default(),
             catalog: models::Catalog::default(),
@@ -176,6 +200,23 @@ impl Proxy {
         &self.metrics
     }
 
+    /// Sets each backend model's ordered fallback list (`provider/model` → models to try
+    /// next, aliases resolved); once, before serving.
+    pub fn set_fallbacks(&self, fallbacks: HashMap<String, Vec<String>>) {
+        let mut held = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(fallbacks);
+    }
+
+    /// The models to try, in order, when `backend` fails before answering.
+    pub fn fallbacks_for(&self, backend: &str) -> Vec<String> {
+        self.fallbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(backend)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// One line summing up the run: requests, errors, tokens in/out, median time to first
     /// byte.
     pub fn summary_line(&self) -> String {
@@ -214,6 +255,8 @@ pub struct RequestContext {
     pub started: Instant,
     /// Where it goes.
     pub route: Route,
+    /// Set once a fallback took over: the model it replaced and why.
+    pub fell_back: Option<String>,
 }
 
 impl RequestContext {
@@ -235,6 +278,68 @@ impl RequestContext {
                 Err(_) => Err(Failure::NoHeaders(timeouts.request)),
             },
         }
+    }
+
+    /// Moves the request to the next routable model of `fallbacks` after a failure before
+    /// the answer (see [`fallback`]); records the failed attempt under its own backend and
+    /// says so at log level 1 and in the status line. Returns false when no model is left.
+    pub fn fall_back(
+        &mut self,
+        fallbacks: &mut std::vec::IntoIter<String>,
+        client_model: &str,
+        answered: Option<(u16, Duration)>,
+        reason: &str,
+        failure: &crate::upstream::Failure,
+    ) -> bool {
+        for next in fallbacks.by_ref() {
+            let route = match self.proxy.settings.registry.route(&next) {
+                Ok(route) => route,
+                Err(err) => {
+                    tracing::warn!(request_id = %self.request_id, fallback = %next, error = %err, "fallback model skipped");
+                    continue;
+                }
+            };
+            let from = self.backend();
+            let to = format!("{}/{}", route.provider.name, route.model);
+            let mut attempt = crate::metrics::RequestRecord {
+                status: answered.map_or(0, |(status, _)| status),
+                ttfb_ms: answered.map(|(_, ttfb)| pump::millis(ttfb)),
+                duration_ms: pump::millis(self.started.elapsed()),
+                outcome: failure.outcome(),
+                ..crate::metrics::RequestRecord::new(
+                    &self.request_id,
+                    Arc::clone(&self.route.provider.name),
+                    client_model,
+                    from.clone(),
+                )
+            };
+            attempt.fell_back = self.fell_back.clone();
+            self.proxy.metrics.attempt(&attempt);
+            tracing::info!(request_id = %self.request_id, from = %from, to = %to, reason, "falling back to the next model");
+            self.proxy.metrics.live().failed(
+                &self.request_id,
+                format!("{from}: {reason} → {to}"),
+                None,
+            );
+            self.fell_back = Some(format!("{from}: {reason}"));
+            self.route = route;
+            return true;
+        }
+        false
+    }
+
+    /// Tells the status line why this request failed before any answer (Claude Code
+    /// retries it; `retry` is the wait the upstream asked for).
+    pub fn note_failure(&self, status: Option<u16>, retry: Option<Duration>) {
+        let text = fallback::notice(
+            &self.route.provider.name,
+            self.route.provider.server.is_some(),
+            status,
+        );
+        self.proxy
+            .metrics
+            .live()
+            .failed(&self.request_id, text, retry);
     }
 
     /// The timeouts for this request: the proxy's, with its provider's own in place.
@@ -268,7 +373,15 @@ impl RequestContext {
             model,
             started: self.started,
             ttfb_ms: ttfb.map(pump::millis),
+            backend: self.backend(),
+            usage_reported: false,
+            fell_back: self.fell_back.clone(),
         }
+    }
+
+    /// The backend model this request goes to, as `provider/model`.
+    pub fn backend(&self) -> String {
+        format!("{}/{}", self.route.provider.name, self.route.model)
     }
 
     /// Answers and records a request refused before it was sent (a bad request).
@@ -284,7 +397,7 @@ impl RequestContext {
             &self.proxy,
             resp,
             crate::metrics::Outcome::Error,
-            (0, 0),
+            (0, 0, 0),
             Some(&err),
         )
     }
@@ -310,8 +423,13 @@ impl RequestContext {
     ) -> http::Response<body::Body> {
         let err = self.scrubbed(failure.to_api_error(self.target(url)));
         let resp = body::error(&self.request_id, &err);
-        self.finished(model, ttfb)
-            .record(&self.proxy, resp, failure.outcome(), (0, 0), Some(&err))
+        self.finished(model, ttfb).record(
+            &self.proxy,
+            resp,
+            failure.outcome(),
+            (0, 0, 0),
+            Some(&err),
+        )
     }
 
     /// Reads an upstream's error answer: its status, `retry-after` and (the start of) its
@@ -340,6 +458,8 @@ impl RequestContext {
             request_id: self.request_id.clone(),
             provider: Arc::clone(&self.route.provider.name),
             model,
+            backend: self.backend(),
+            fell_back: self.fell_back.clone(),
             upstream,
             started: self.started,
             ttfb,
@@ -624,6 +744,48 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_files_fallbacks_windows_and_prices_reach_the_proxy() {
+        let source = "[aliases]\nfast = \"groq/llama\"\n\
+            [models.\"openai/gpt-x\"]\ncontext_window = 400000\n\
+            fallbacks = [\"fast\", \"ollama/qwen3\"]\n\
+            price = { input = 1.25, cached_input = 0.125, output = 10.0 }\n";
+        let loaded = crate::registry::file::parse("/c.toml".into(), source.into()).unwrap();
+        let env = HashMap::new();
+        let registry = Registry::build(
+            Some(&loaded),
+            &env,
+            &crate::registry::key_command::NoKeyCommands,
+        )
+        .unwrap();
+        let proxy = Proxy::new(ProxySettings {
+            token: "t".into(),
+            timeouts: Timeouts::default(),
+            registry: Arc::new(registry),
+            env,
+            debug_level: 0,
+        })
+        .unwrap();
+        assert_eq!(
+            proxy.fallbacks_for("openai/gpt-x"),
+            ["groq/llama", "ollama/qwen3"]
+        );
+        assert!(proxy.fallbacks_for("groq/llama").is_empty());
+        let facts = proxy.metrics().facts("openai/gpt-x").unwrap();
+        assert_eq!(facts.context_window, Some(400_000));
+        let price = facts.price.unwrap();
+        assert_eq!(
+            (price.input, price.cached, price.output),
+            (1.25, 0.125, 10.0)
+        );
+        // ANYCLAUDE_FALLBACKS replaces a model's list.
+        proxy.set_fallbacks(HashMap::from([(
+            "openai/gpt-x".to_owned(),
+            vec!["gemini/g".to_owned()],
+        )]));
+        assert_eq!(proxy.fallbacks_for("openai/gpt-x"), ["gemini/g"]);
+    }
 
     #[test]
     fn settings_debug_shows_no_secret() {

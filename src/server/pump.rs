@@ -72,6 +72,10 @@ pub trait Translate: Send + 'static {
     /// A number that changes whenever the answer makes progress Claude Code would see
     /// (not pings, whitespace or empty pieces): the no-progress timer's measure.
     fn progress(&self) -> u64;
+    /// Whether the usage holds the upstream's own counts (not estimates).
+    fn usage_reported(&self) -> bool {
+        false
+    }
 }
 
 /// `from + d`, or a day past `from` should that overflow (durations are validated, but the
@@ -90,6 +94,10 @@ pub struct Job {
     pub provider: std::sync::Arc<str>,
     /// The model as Claude Code named it.
     pub model: String,
+    /// The backend model answering (`provider/model`).
+    pub backend: String,
+    /// When a fallback answers: the model it replaced and why.
+    pub fell_back: Option<String>,
     /// The upstream's streaming response (status already checked).
     pub upstream: reqwest::Response,
     /// When the request arrived.
@@ -117,16 +125,34 @@ struct Recorder {
     metrics: Arc<Metrics>,
     record: Option<RequestRecord>,
     started: Instant,
+    /// When the first token Claude Code could see went out.
+    first_token: Option<Instant>,
 }
 
 impl Recorder {
+    /// Notes the first token (once).
+    fn first_token(&mut self) {
+        if self.first_token.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.first_token = Some(now);
+        if let Some(record) = self.record.as_mut() {
+            let ttft = millis(now.saturating_duration_since(self.started));
+            record.ttft_ms = Some(ttft);
+            self.metrics.live().answering(&record.id, ttft);
+        }
+    }
+
     fn finish(&mut self, outcome: Outcome, usage: Usage, detail: Option<&ApiError>) {
         let Some(mut record) = self.record.take() else {
             return;
         };
         record.outcome = outcome;
         record.duration_ms = millis(self.started.elapsed());
+        record.generation_ms = self.first_token.map(|t| millis(t.elapsed()));
         record.input_tokens = usage.input_tokens + usage.cache_read_input_tokens;
+        record.cached_tokens = usage.cache_read_input_tokens;
         record.output_tokens = usage.output_tokens;
         log_record(&record, detail);
         self.metrics.finish(record);
@@ -224,6 +250,8 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
         request_id,
         provider,
         model,
+        backend,
+        fell_back,
         mut upstream,
         started,
         ttfb,
@@ -234,17 +262,12 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     let mut recorder = Recorder {
         metrics,
         started,
+        first_token: None,
         record: Some(RequestRecord {
-            id: request_id,
-            provider: provider.clone(),
-            model,
             status: 200,
             ttfb_ms: Some(millis(ttfb)),
-            duration_ms: 0,
-            input_tokens: 0,
-            output_tokens: 0,
-            bytes: 0,
-            outcome: Outcome::Ok,
+            fell_back,
+            ..RequestRecord::new(&request_id, provider.clone(), &model, backend)
         }),
     };
     let mut out = BytesMut::with_capacity(4096);
@@ -263,6 +286,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     // No progress is measured from the last output Claude Code would see; the timer is
     // re-armed lazily (when it fires early), not per chunk.
     let mut progress_seen = translator.progress();
+    let progress_start = progress_seen;
     let mut last_progress = last_upstream;
     let stalled = sleep_until(deadline(last_progress, timeouts.progress));
     tokio::pin!(stalled);
@@ -389,6 +413,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
                 if translator.progress() != progress_seen {
                     progress_seen = translator.progress();
                     last_progress = now;
+                    recorder.first_token();
                 } else if reason.is_none()
                     && !translator.is_finished()
                     && now >= deadline(last_progress, timeouts.progress)
@@ -464,6 +489,13 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
         record.bytes = sent;
     }
     let detail = translator.failure().cloned();
+    if translator.progress() != progress_start {
+        // Output that came only with the body's end.
+        recorder.first_token();
+    }
+    if let Some(record) = recorder.record.as_mut() {
+        record.usage_reported = translator.usage_reported();
+    }
     recorder.finish(outcome, translator.usage(), detail.as_ref());
     if cut.is_none() && translator.ends_by_abort() {
         // After the frames before it; a client that does not read for the drain timeout

@@ -43,6 +43,11 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Body>
             ),
         ),
         (&Method::GET | &Method::HEAD, "/health") => health(&proxy, &request_id),
+        (&Method::GET, "/status") => body::json(
+            StatusCode::OK,
+            &request_id,
+            &serde_json::to_value(proxy.metrics().live_snapshot()).unwrap_or_default(),
+        ),
         (&Method::POST, "/v1/messages") => messages(proxy, req, request_id.clone()).await,
         (&Method::POST, "/v1/messages/count_tokens") => {
             count_tokens(&proxy, req, &request_id).await
@@ -194,6 +199,12 @@ pub struct Finished<'a> {
     pub started: Instant,
     /// Time to the upstream's headers.
     pub ttfb_ms: Option<u64>,
+    /// The backend model (`provider/model`), `-` when routing failed.
+    pub backend: String,
+    /// The token counts are the backend's own.
+    pub usage_reported: bool,
+    /// When a fallback answered: the model it replaced and why.
+    pub fell_back: Option<String>,
 }
 
 impl Finished<'_> {
@@ -203,22 +214,27 @@ impl Finished<'_> {
         proxy: &Proxy,
         resp: Response<Body>,
         outcome: Outcome,
-        tokens: (u64, u64),
+        tokens: (u64, u64, u64),
         error: Option<&ApiError>,
     ) -> Response<Body> {
+        let answered = outcome == Outcome::Ok;
+        let duration_ms = super::pump::millis(self.started.elapsed());
         let record = RequestRecord {
-            id: self.request_id.to_owned(),
-            provider: self.provider,
-            model: self.model.to_owned(),
             status: resp.status().as_u16(),
             ttfb_ms: self.ttfb_ms,
-            duration_ms: super::pump::millis(self.started.elapsed()),
+            // A whole answer shows its first token when it has all arrived.
+            ttft_ms: answered.then_some(duration_ms),
+            duration_ms,
             input_tokens: tokens.0,
+            cached_tokens: tokens.2,
             output_tokens: tokens.1,
+            usage_reported: self.usage_reported,
             bytes: hyper::body::Body::size_hint(resp.body())
                 .exact()
                 .unwrap_or(0),
             outcome,
+            fell_back: self.fell_back,
+            ..RequestRecord::new(self.request_id, self.provider, self.model, self.backend)
         };
         super::pump::log_record(&record, error);
         proxy.metrics().finish(record);
@@ -242,17 +258,11 @@ impl Drop for Abandoned<'_> {
             return;
         }
         let record = RequestRecord {
-            id: self.request_id.to_owned(),
-            provider: "-".into(),
-            model: "-".to_owned(),
             // nginx's "client closed request": there was no answer.
             status: 499,
-            ttfb_ms: None,
             duration_ms: super::pump::millis(self.started.elapsed()),
-            input_tokens: 0,
-            output_tokens: 0,
-            bytes: 0,
             outcome: Outcome::ClientGone,
+            ..RequestRecord::new(self.request_id, "-".into(), "-", "-".to_owned())
         };
         super::pump::log_record(&record, None);
         self.proxy.metrics().finish(record);
@@ -288,9 +298,12 @@ async fn answer_messages(
             model,
             started,
             ttfb_ms: None,
+            backend: "-".to_owned(),
+            usage_reported: false,
+            fell_back: None,
         };
         let resp = refusal(&request_id, &err);
-        finished.record(&proxy, resp, Outcome::Error, (0, 0), Some(&err.error))
+        finished.record(&proxy, resp, Outcome::Error, (0, 0, 0), Some(&err.error))
     };
     // Held until the request has been sent upstream and answered (its body is no longer
     // needed then).
@@ -331,6 +344,7 @@ async fn answer_messages(
         request_id: request_id.clone(),
         started,
         route,
+        fell_back: None,
     };
     forward::forward(ctx, parsed, raw, query.as_deref(), &headers).await
 }

@@ -1,7 +1,8 @@
 //! The environment claude runs with: what anyclaude adds to the user's own, and never
 //! overrides when the user set it. Pure but for [`new_token`].
 //!
-//! - `ANTHROPIC_BASE_URL`: the proxy (always ours).
+//! - `ANTHROPIC_BASE_URL`: the proxy (always ours); `ANYCLAUDE_STATUS_URL` too, for the
+//!   status line command.
 //! - `ANTHROPIC_CUSTOM_HEADERS`: the user's headers, then `x-anyclaude-token: <token>` on
 //!   its own line (a stale token line from an outer anyclaude is replaced).
 //! - `ANTHROPIC_AUTH_TOKEN=anyclaude` when neither it nor `ANTHROPIC_API_KEY` is set, so
@@ -112,6 +113,8 @@ pub fn child_env(user: &dyn Env, inj: &Injection<'_>) -> Vec<(String, String)> {
     let mut set = |k: &str, v: String| out.push((k.to_owned(), v));
 
     set("ANTHROPIC_BASE_URL", inj.base_url.to_owned());
+    // Where `anyclaude status-line` asks for the state (with the token from the headers).
+    set(crate::status_line::STATUS_URL_VAR, inj.base_url.to_owned());
     set(
         "ANTHROPIC_CUSTOM_HEADERS",
         custom_headers(user.var("ANTHROPIC_CUSTOM_HEADERS").as_deref(), inj.token),
@@ -268,6 +271,7 @@ mod tests {
             got,
             env(&[
                 ("ANTHROPIC_BASE_URL", "http://127.0.0.1:4000"),
+                ("ANYCLAUDE_STATUS_URL", "http://127.0.0.1:4000"),
                 ("ANTHROPIC_CUSTOM_HEADERS", "x-anyclaude-token: ab12"),
                 ("ANTHROPIC_AUTH_TOKEN", "anyclaude"),
                 ("API_TIMEOUT_MS", "630000"),
@@ -295,6 +299,7 @@ mod tests {
             got,
             env(&[
                 ("ANTHROPIC_BASE_URL", "http://127.0.0.1:4000"),
+                ("ANYCLAUDE_STATUS_URL", "http://127.0.0.1:4000"),
                 (
                     "ANTHROPIC_CUSTOM_HEADERS",
                     "X-Team: a\nX-Other: b\nx-anyclaude-token: ab12"

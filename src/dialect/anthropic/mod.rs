@@ -328,6 +328,11 @@ impl AnswerDecoder for Passthrough {
     fn usage(&self, _w: &Writer) -> Usage {
         self.usage
     }
+
+    fn usage_reported(&self) -> bool {
+        // Anthropic's Messages API always counts.
+        true
+    }
 }
 
 #[cfg(test)]

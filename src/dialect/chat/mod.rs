@@ -79,6 +79,8 @@ pub fn auth_headers(route: &crate::registry::Route) -> Vec<(HeaderName, HeaderVa
 #[derive(Debug)]
 pub struct ChatAnswer {
     stream: ChatStream,
+    /// A whole answer carried its `usage`.
+    whole_usage: bool,
     /// The tools whose calls are recovered from the text of a whole answer, when enabled.
     text_tools: Option<Vec<String>>,
 }
@@ -89,6 +91,7 @@ impl ChatAnswer {
     pub fn new(tool_names: ToolNames) -> Self {
         ChatAnswer {
             stream: ChatStream::new(tool_names),
+            whole_usage: false,
             text_tools: None,
         }
     }
@@ -118,11 +121,21 @@ impl AnswerDecoder for ChatAnswer {
             .and_then(|known| text_tools::recover_in_completion(body, known));
         let body = recovered.as_deref().unwrap_or(body);
         response::chat_completion_into(body, self.stream.tool_names(), w);
+        #[derive(serde::Deserialize)]
+        struct UsageOnly {
+            usage: Option<serde::de::IgnoredAny>,
+        }
+        self.whole_usage =
+            serde_json::from_slice::<UsageOnly>(body).is_ok_and(|b| b.usage.is_some());
         Whole::Folded
     }
 
     fn usage(&self, w: &Writer) -> Usage {
         self.stream.usage(w)
+    }
+
+    fn usage_reported(&self) -> bool {
+        self.whole_usage || self.stream.usage_reported()
     }
 
     fn server_prompt_tokens(&self) -> Option<u64> {

@@ -281,6 +281,11 @@ impl ChatStream {
         })
     }
 
+    /// Whether the upstream sent its own token counts.
+    pub fn usage_reported(&self) -> bool {
+        self.upstream_usage.is_some()
+    }
+
     /// The prompt tokens the server counted (its usage, `timings` or eval counts), cached
     /// ones included; `None` when it sent no count.
     pub fn server_prompt_tokens(&self) -> Option<u64> {

@@ -433,6 +433,10 @@ impl AnswerDecoder for GeminiDecoder {
         Whole::Folded
     }
 
+    fn usage_reported(&self) -> bool {
+        self.usage.is_some()
+    }
+
     fn usage(&self, w: &Writer) -> Usage {
         let reported = self.usage.unwrap_or_default();
         let (input, cached) = match reported.prompt_token_count.filter(|&n| n > 0) {

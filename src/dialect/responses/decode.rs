@@ -806,6 +806,10 @@ impl AnswerDecoder for ResponsesDecoder {
         Whole::Folded
     }
 
+    fn usage_reported(&self) -> bool {
+        self.upstream_usage.is_some()
+    }
+
     fn usage(&self, w: &Writer) -> Usage {
         self.current_usage(w)
     }

@@ -64,7 +64,11 @@ impl Anyclaude {
             .prefix("anyclaude-it-")
             .tempdir()
             .expect("tempdir");
+        // The status line (on by default, as `--settings` first among claude's arguments)
+        // is off here so that tests see claude's arguments as given; its own tests turn it
+        // back on.
         cmd.env_clear()
+            .env("ANYCLAUDE_STATUS_LINE", "0")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path().join("home"))
             .env("XDG_STATE_HOME", dir.path().join("state"))
