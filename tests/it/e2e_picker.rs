@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::chat_script;
 use crate::claude::{self, Claude};
-use crate::e2e_tty::{Tmux, shell_quote};
+use crate::e2e_tty::{Tmux, env_exports, shell_quote};
 use crate::scripted::{Reply, Upstream};
 
 const SETTINGS_BEFORE: &str = "{\n  \"model\": \"opus\",\n  \"theme\": \"dark\"\n}\n";
@@ -63,10 +63,7 @@ async fn pick_from_another_provider(claude: &Claude) {
     std::fs::write(&settings, SETTINGS_BEFORE).unwrap();
     let exit_file = root.path().join("exit.txt");
     let script = root.path().join("run.sh");
-    let mut env_lines = String::new();
-    for (k, v) in claude::base_env(&home) {
-        env_lines.push_str(&format!("export {k}={}\n", shell_quote(Path::new(&v))));
-    }
+    let env_lines = env_exports(&home);
     std::fs::write(
         &script,
         format!(
@@ -81,28 +78,14 @@ async fn pick_from_another_provider(claude: &Claude) {
         ),
     )
     .unwrap();
-    let tmux = Tmux {
-        socket: format!(
+    let tmux = Tmux::start(
+        format!(
             "anyclaude-picker-{}-{}",
             std::process::id(),
             ollama.addr.port()
         ),
-    };
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &format!("bash {}", shell_quote(&script)),
-    ]);
-    assert!(
-        started.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&started.stderr)
+        120,
+        &script,
     );
     let version = claude.version.clone();
     let ollama_url = format!("{}/v1", ollama.url());

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::chat_script;
 use crate::claude::{self, Claude};
-use crate::e2e_tty::{Tmux, shell_quote};
+use crate::e2e_tty::{Tmux, env_exports, shell_quote};
 use crate::scripted::{Reply, Step, Upstream};
 
 /// The answer: its first token after `FIRST_TOKEN`, then a piece every `EVERY`.
@@ -81,10 +81,7 @@ async fn status_line_on_screen(claude: &Claude) {
         .unwrap()
         .port();
     let script = root.path().join("run.sh");
-    let mut env_lines = String::new();
-    for (k, v) in claude::base_env(&home) {
-        env_lines.push_str(&format!("export {k}={}\n", shell_quote(Path::new(&v))));
-    }
+    let env_lines = env_exports(&home);
     std::fs::write(
         &script,
         format!(
@@ -97,21 +94,11 @@ async fn status_line_on_screen(claude: &Claude) {
         ),
     )
     .unwrap();
-    let tmux = Tmux {
-        socket: format!("anyclaude-status-{}-{port}", std::process::id()),
-    };
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &format!("bash {}", shell_quote(&script)),
-    ]);
-    assert!(started.status.success());
+    let tmux = Tmux::start(
+        format!("anyclaude-status-{}-{port}", std::process::id()),
+        140,
+        &script,
+    );
     let version = claude.version.clone();
     let (before, seen, after, tmux) = tokio::task::spawn_blocking(move || {
         let before = tmux.wait_for("status line at start", Duration::from_secs(60), |s| {

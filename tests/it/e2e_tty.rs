@@ -18,6 +18,29 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// Starts a detached session `t`, `width` columns by 40 lines, on its own server
+    /// `socket`, running `bash <script>`.
+    pub fn start(socket: String, width: u16, script: &Path) -> Tmux {
+        let tmux = Tmux { socket };
+        let started = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            "40",
+            &format!("bash {}", shell_quote(script)),
+        ]);
+        assert!(
+            started.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
+    }
+
     /// Runs a tmux command on this server.
     pub fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
@@ -76,6 +99,15 @@ pub fn shell_quote(s: &Path) -> String {
     format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
 }
 
+/// `export` lines (for a session's script) setting claude's base test environment under
+/// `home` (see [`claude::base_env`]).
+pub fn env_exports(home: &Path) -> String {
+    claude::base_env(home)
+        .into_iter()
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(Path::new(&v))))
+        .collect()
+}
+
 async fn interactive(claude: &Claude) {
     let upstream = Upstream::with_handler(|_| {
         Reply::sse(chat_script::text(&["Hello from ", "the terminal test"]))
@@ -96,10 +128,7 @@ async fn interactive(claude: &Claude) {
     let exit_file = root.path().join("exit.txt");
     let stty_file = root.path().join("stty.txt");
     let script = root.path().join("run.sh");
-    let mut env_lines = String::new();
-    for (k, v) in claude::base_env(&home) {
-        env_lines.push_str(&format!("export {k}={}\n", shell_quote(Path::new(&v))));
-    }
+    let env_lines = env_exports(&home);
     std::fs::write(
         &script,
         format!(
@@ -114,24 +143,10 @@ async fn interactive(claude: &Claude) {
         ),
     )
     .unwrap();
-    let tmux = Tmux {
-        socket: format!("anyclaude-e2e-{}-{port}", std::process::id()),
-    };
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &format!("bash {}", shell_quote(&script)),
-    ]);
-    assert!(
-        started.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&started.stderr)
+    let tmux = Tmux::start(
+        format!("anyclaude-e2e-{}-{port}", std::process::id()),
+        120,
+        &script,
     );
     let version = claude.version.clone();
     let ready = tokio::task::spawn_blocking(move || {
