@@ -155,21 +155,7 @@ async fn pick_from_another_provider(claude: &Claude) {
         assert!(saved.contains("ollama/qwen-picker"), "{version}: {saved}");
 
         type_and_enter("say hi", &|s| s.contains("answer from ollama"));
-        // Two Ctrl-C in a row quit (see e2e_tty).
-        for _ in 0..4 {
-            tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
-            let _ = tmux.try_wait_for(Duration::from_secs(3), |s| {
-                s.to_lowercase().contains("again to exit") || exit_file.exists()
-            });
-            tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
-            if tmux
-                .try_wait_for(Duration::from_secs(10), |_| exit_file.exists())
-                .is_some()
-            {
-                break;
-            }
-        }
-        tmux.wait_for("exit", Duration::from_secs(5), |_| exit_file.exists());
+        tmux.quit_claude(&exit_file);
         let exit = std::fs::read_to_string(&exit_file).unwrap();
         assert_eq!(exit.trim(), "EXIT=0", "{version}");
         (picker, tmux)

@@ -41,6 +41,27 @@ impl Tmux {
         tmux
     }
 
+    /// Quits Claude Code with two Ctrl-C in a row and waits until the session's script has
+    /// written `exit_file`. The first Ctrl-C asks to press it again (within a short window,
+    /// which a loaded machine can miss), so the second is pressed once that hint shows, and
+    /// it starts over while Claude Code is still there.
+    pub fn quit_claude(&self, exit_file: &Path) {
+        for _ in 0..4 {
+            self.cmd(&["send-keys", "-t", "t", "C-c"]);
+            let _ = self.try_wait_for(Duration::from_secs(3), |s| {
+                s.to_lowercase().contains("again to exit") || exit_file.exists()
+            });
+            self.cmd(&["send-keys", "-t", "t", "C-c"]);
+            if self
+                .try_wait_for(Duration::from_secs(10), |_| exit_file.exists())
+                .is_some()
+            {
+                break;
+            }
+        }
+        self.wait_for("exit", Duration::from_secs(5), |_| exit_file.exists());
+    }
+
     /// Runs a tmux command on this server.
     pub fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
@@ -176,24 +197,8 @@ async fn interactive(claude: &Claude) {
             screen.contains("Hello from the terminal test"),
             "{version}:\n{screen}"
         );
-        // Two Ctrl-C in a row quit Claude Code: the first asks to press it again (within a
-        // short window, which a loaded machine can miss), so press the second once that
-        // hint shows, and start over while Claude Code is still there.
-        for _ in 0..4 {
-            tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
-            let _ = tmux.try_wait_for(Duration::from_secs(3), |s| {
-                s.to_lowercase().contains("again to exit") || exit_file.exists()
-            });
-            tmux.cmd(&["send-keys", "-t", "t", "C-c"]);
-            // Both are renamed into place whole, the stty state first.
-            if tmux
-                .try_wait_for(Duration::from_secs(10), |_| exit_file.exists())
-                .is_some()
-            {
-                break;
-            }
-        }
-        tmux.wait_for("exit", Duration::from_secs(5), |_| exit_file.exists());
+        // The stty state and the exit file are renamed into place whole, the stty first.
+        tmux.quit_claude(&exit_file);
         let exit = std::fs::read_to_string(&exit_file).unwrap();
         let stty = std::fs::read_to_string(&stty_file).unwrap();
         (exit, stty, tmux)
