@@ -418,8 +418,7 @@ async fn serve_and_run(
                 .map_err(anyhow::Error::from);
             if let Ok(code) = result
                 && code != 0
-                && (started.elapsed() < QUICK_EXIT
-                    || (metrics.active() == 0 && metrics.snapshot().requests == 0))
+                && (started.elapsed() < QUICK_EXIT || !metrics.any_request())
             {
                 for (given, ours) in &misspelt {
                     eprintln!("{}", misspelt_hint(given, ours));

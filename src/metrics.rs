@@ -271,6 +271,11 @@ impl Metrics {
         self.active.load(Ordering::Relaxed)
     }
 
+    /// Whether any request has reached the proxy (in flight or finished).
+    pub fn any_request(&self) -> bool {
+        self.active() > 0 || self.requests.load(Ordering::Relaxed) > 0
+    }
+
     /// Finished requests with this outcome.
     pub fn count(&self, outcome: Outcome) -> u64 {
         self.outcomes[outcome.slot()].load(Ordering::Relaxed)
