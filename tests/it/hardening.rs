@@ -392,8 +392,21 @@ fn idle_connections_cannot_exhaust_file_descriptors() {
     eprintln!("with 400 idle connections open, /health answered {status:?} in {took:?}");
     assert_eq!(status.unwrap(), "HTTP/1.1 200 OK");
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    // The ones made room for were closed at once (the cap is 68 under this limit).
-    let closed = idle.iter().filter(|c| closed_by_peer(c)).count();
+    // The ones made room for are closed as the proxy accepts them (the cap is 68 under this
+    // limit); on a busy machine its accept loop may still be working through the backlog,
+    // so the count is read again until it is reached or 5 s have passed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut is_closed = vec![false; idle.len()];
+    let closed = loop {
+        for (conn, seen) in idle.iter().zip(is_closed.iter_mut()) {
+            *seen = *seen || closed_by_peer(conn);
+        }
+        let closed = is_closed.iter().filter(|c| **c).count();
+        if closed >= 300 || Instant::now() >= deadline {
+            break closed;
+        }
+        std::thread::yield_now();
+    };
     eprintln!("{closed} of 400 idle connections already closed");
     assert!(
         closed >= 300,
