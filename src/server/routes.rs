@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::request_body::{self, BodyError, Encoding, Held};
-use super::{Proxy, forward};
+use super::{Proxy, forward, slots};
 use crate::anthropic::request::MessagesRequest;
 use crate::anthropic::{ApiError, ErrorKind};
 use crate::metrics::{Outcome, RequestRecord};
@@ -346,5 +346,26 @@ async fn answer_messages(
         route,
         fell_back: None,
     };
+    if ctx.route.dialect == crate::provider::Dialect::OpenAiChat
+        && ctx.route.provider.profile.one_slot
+        && slots::kind(&parsed) == slots::Kind::Warmup
+    {
+        return answer_warmup(&ctx, &parsed);
+    }
     forward::forward(ctx, parsed, raw, query.as_deref(), &headers).await
+}
+
+/// Answers a sub-agent's warm-up for a one-slot local server without asking it (see
+/// [`slots`]), and records it as answered with no tokens.
+fn answer_warmup(ctx: &super::RequestContext, parsed: &MessagesRequest) -> Response<Body> {
+    let id = format!("msg_{}", ctx.request_id.trim_start_matches("req_"));
+    let bytes = slots::warmup_answer(parsed, &id);
+    tracing::info!(request_id = %ctx.request_id, provider = %ctx.route.provider.name, "warm-up answered by the proxy (one-slot local server)");
+    let resp = if parsed.stream.unwrap_or(false) {
+        body::sse(&ctx.request_id, body::full(bytes))
+    } else {
+        body::json_bytes(StatusCode::OK, &ctx.request_id, bytes)
+    };
+    ctx.finished(&parsed.model, None)
+        .record(&ctx.proxy, resp, Outcome::Ok, (0, 0, 0), None)
 }

@@ -315,6 +315,11 @@ fn offers(req: &Value, tool: &str) -> bool {
 }
 
 /// A scripted first reply supplies the tool call; the real server takes the tool result.
+/// On 2.0.77 the turn also waits for its Bash pre-flight (the command-prefix check, sent to
+/// the small model, here the real server), and its sub-agents' warm-ups are answered by the
+/// proxy: before both were told apart from background requests, the warm-ups (answered with
+/// the scripted call, then continued on the real server) held the one slot and the
+/// pre-flight waited behind them, 45–113 s, and the run took over 300 s; now under a minute.
 async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
     let base = server.base_url();
     let forwarded = Arc::new(Mutex::new(Vec::<(Value, u16)>::new()));
@@ -358,7 +363,18 @@ async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
         &env,
         MODEL,
         "Run the command.",
-        &[SMALL, &["--tools", "Bash", "--allowedTools", "Bash"]].concat(),
+        &[
+            SMALL,
+            &[
+                "--tools",
+                "Bash",
+                "--allowedTools",
+                "Bash",
+                "--log-level",
+                "1",
+            ],
+        ]
+        .concat(),
         Duration::from_secs(300),
     )
     .await;
@@ -401,10 +417,29 @@ async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
         "{}: {tool}",
         claude.version
     );
+    let warmups = front
+        .received()
+        .iter()
+        .filter(|r| r.uri == "/v1/chat/completions")
+        .filter(|r| {
+            let messages = r.json()["messages"].clone();
+            messages
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+                .is_some_and(|m| m["content"] == "Warmup")
+        })
+        .count();
+    assert_eq!(warmups, 0, "{}: warm-ups stay in the proxy", claude.version);
+    let answered = log_of(&run)
+        .matches("warm-up answered by the proxy")
+        .count();
+    eprintln!(
+        "{}: tool round trip through the real server; warm-ups answered by the proxy: {answered}",
+        claude.version
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "2.0.77's Bash pre-flight request waits on the one-slot server for over 300 s on a loaded machine; not yet seen green"]
 async fn e2e_local_tool_round_trip() {
     let test = "e2e_local_tool_round_trip";
     let claudes = claude::pinned(test);

@@ -674,3 +674,82 @@ capabilities = { tool_call_format = "text" }
     }
     proxy.stop().await;
 }
+
+/// 2.0.x's sub-agent warm-ups (one user message, `Warmup`) never reach a one-slot server:
+/// the proxy answers them (an empty `end_turn` message, streamed or whole), so they cost no
+/// prompt evaluation before the user's first turn. Its Bash pre-flight (no tools, a
+/// `<policy_spec>` prompt) is not held back like a title: the turn waits for it, so it goes
+/// at once, even while another main request runs (on this server it then takes the slot).
+#[tokio::test]
+async fn warm_ups_are_answered_by_the_proxy_and_the_bash_preflight_goes_at_once() {
+    let server = OneSlot::start().await;
+    let proxy = TestProxy::start(&llamacpp_env(&server.url()), None, test_timeouts()).await;
+    let warmup = |stream: bool| {
+        json!({"model": "llamacpp/smol", "max_tokens": 1000, "stream": stream, "tools": bash_tool(),
+               "messages": [{"role": "user", "content": [
+                   {"type": "text", "text": "Warmup", "cache_control": {"type": "ephemeral"}}]}]})
+    };
+    let resp = proxy
+        .client
+        .post(proxy.url("/v1/messages?beta=true"))
+        .json(&warmup(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = parse_sse(&resp.text().await.unwrap());
+    assert_eq!(
+        names(&events),
+        ["message_start", "message_delta", "message_stop"]
+    );
+    let resp = proxy
+        .client
+        .post(proxy.url("/v1/messages"))
+        .json(&warmup(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let message: Value = resp.json().await.unwrap();
+    assert_eq!(message["stop_reason"], "end_turn");
+    assert!(server.served().is_empty(), "{:?}", server.served());
+
+    // A main turn streams; the pre-flight arrives meanwhile and goes at once.
+    let mut main = proxy
+        .messages(&main_turn(
+            "llamacpp/smol",
+            json!([{"role": "user", "content": "run it"}]),
+        ))
+        .await;
+    let seen = read_until(&mut main, "text_delta").await;
+    let preflight = json!({"model": "llamacpp/smol", "max_tokens": 100, "stream": true, "tools": [],
+        "messages": [{"role": "user", "content": [{"type": "text",
+            "text": "<policy_spec>\n# Claude Code Code Bash command prefix detection\n\nCommand: tee out.txt\n"}]}]});
+    let started = Instant::now();
+    let resp = proxy
+        .client
+        .post(proxy.url("/v1/messages?beta=true"))
+        .json(&preflight)
+        .send()
+        .await
+        .unwrap();
+    let events = parse_sse(&resp.text().await.unwrap());
+    assert_eq!(names(&events).last(), Some(&"message_stop"));
+    let _ = read_rest(&mut main, seen).await;
+    let served = server.served();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(
+        served[0].cut,
+        "the pre-flight went while the main turn ran: {served:?}"
+    );
+    assert!(
+        started.elapsed() < slots_grace() + TOKEN_GAP * TOKENS as u32,
+        "not held back: {:?}",
+        started.elapsed()
+    );
+    proxy.stop().await;
+}
+
+fn slots_grace() -> Duration {
+    anyclaude::server::slots::BACKGROUND_GRACE
+}
