@@ -211,7 +211,16 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     // A local backend is checked before claude starts: whether it listens, and its window.
     let local = config.model.as_ref().and_then(|m| {
-        runtime.block_on(crate::local_server::start_check(&config.registry, &m.full))
+        // Zero-config start has just read the chosen server's model list.
+        let listed = zero_config
+            .as_ref()
+            .filter(|found| found.choice.full == m.full)
+            .map(|found| found.listed.as_slice());
+        runtime.block_on(crate::local_server::start_check(
+            &config.registry,
+            &m.full,
+            listed,
+        ))
     });
     if let Some((route, check)) = &local {
         tracing::info!(listening = check.listening, window = ?check.window, "local backend checked");
@@ -220,7 +229,28 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
             tracing::warn!("{warning}");
         }
     }
-    let window = local.and_then(|(_, check)| check.window);
+    // The window told to Claude Code: the config file's, the server's, or a well-known
+    // hosted model's; the status line shows it too.
+    let served = local.and_then(|(_, check)| check.window);
+    let window = config.model.as_ref().and_then(|m| {
+        if let Some(warning) =
+            crate::local_server::config_window_warning(&config.registry, &m.full, served.as_ref())
+        {
+            eprintln!("anyclaude: warning: {warning}");
+            tracing::warn!("{warning}");
+        }
+        let window =
+            crate::local_server::chosen_window(&config.registry, &m.full, served.as_ref())?;
+        let backend = config
+            .registry
+            .route(&m.full)
+            .map(|r| r.full())
+            .unwrap_or_else(|_| m.resolved.clone());
+        let mut facts = proxy.metrics().facts(&backend).unwrap_or_default();
+        facts.context_window.get_or_insert(window.tokens);
+        proxy.metrics().set_facts([(backend, facts)].into());
+        Some(window)
+    });
 
     let listener = std::net::TcpListener::bind((config.host, config.port)).with_context(|| {
         format!(

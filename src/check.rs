@@ -183,10 +183,22 @@ async fn check_report(config: &Config, env: &HashMap<String, String>) -> (String
         .and_then(|(models, _)| models.as_ref().ok())
         .and_then(|models| models.iter().find(|m| m.id == id))
         .and_then(|m| m.context_window);
-    let window = match registry.model(&resolved).and_then(|m| m.context_window) {
-        Some(w) => format!("{w} tokens (from the config file)"),
+    // A local server is asked for the window it serves (llama.cpp's `/props`, …), from the
+    // model list already read; the config file's beats it, a listing or a well-known hosted
+    // model's documented window come after.
+    let listed_models = states
+        .iter()
+        .find(|s| s.provider.name.eq_ignore_ascii_case(provider_name))
+        .and_then(|s| s.probe.as_ref())
+        .and_then(|(models, _)| models.as_ref().ok())
+        .map(Vec::as_slice);
+    let served = crate::local_server::start_check(registry, &resolved, listed_models)
+        .await
+        .and_then(|(_, check)| check.window);
+    let window = match crate::local_server::chosen_window(registry, &resolved, served.as_ref()) {
+        Some(w) => format!("{} tokens (from {})", w.tokens, w.source),
         None => listed.map_or("unknown (no listing says)".to_owned(), |w| {
-            format!("{w} tokens")
+            format!("{w} tokens (from the model list)")
         }),
     };
     let _ = writeln!(out, "  context window: {window}");

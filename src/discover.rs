@@ -253,10 +253,16 @@ fn send_error(err: &reqwest::Error, deadline: Duration) -> ListError {
 }
 
 /// Reads a model list in any of the shapes servers use: OpenAI's and Anthropic's
-/// `{"data": [{"id": …}]}` (with a context window as `context_length` on OpenRouter and LM
-/// Studio, `max_model_len` on vLLM, `meta.n_ctx_train` on llama.cpp, `context_window` on
-/// Groq, `max_input_tokens` on Anthropic), Ollama's native `{"models": [{"name"|"model"}]}`
-/// and Gemini's `{"models": [{"name": "models/…", "inputTokenLimit"}]}`.
+/// `{"data": [{"id": …}]}` (with a context window as `context_length` on OpenRouter,
+/// `max_model_len` on vLLM, `context_window` on Groq, `max_input_tokens` on Anthropic,
+/// `loaded_context_length` — else `max_context_length` — in LM Studio's own list), Ollama's
+/// native `{"models": [{"name"|"model"}]}` and Gemini's `{"models": [{"name": "models/…",
+/// "inputTokenLimit"}]}`.
+///
+/// The window is the one the server serves the model with. llama.cpp's `meta.n_ctx_train`
+/// is the length the model was trained for, not the server's window (`llama-server -c`, often
+/// far smaller), so it is not read: llama.cpp's window comes from its `/props` (see
+/// [`crate::local_server`]), which uses this same parser for `/v1/models`.
 pub fn parse_model_list(value: &Value) -> Result<Vec<RemoteModel>, ListError> {
     let items = value
         .get("data")
@@ -264,12 +270,12 @@ pub fn parse_model_list(value: &Value) -> Result<Vec<RemoteModel>, ListError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ListError::Shape("no \"data\" or \"models\" list".to_owned()))?;
     let window_keys: [&[&str]; 7] = [
+        &["loaded_context_length"],
         &["context_length"],
         &["max_model_len"],
         &["context_window"],
         &["max_input_tokens"],
         &["inputTokenLimit"],
-        &["meta", "n_ctx_train"],
         &["max_context_length"],
     ];
     let models = items
@@ -309,10 +315,16 @@ mod tests {
                 json!({"object": "list", "data": [{"id": "qwen3:8b", "object": "model", "created": 1730000000, "owned_by": "library"}]}),
                 vec![("qwen3:8b", None, Some(1730000000))],
             ),
-            // llama.cpp: the loaded model, its training window in `meta`.
+            // llama.cpp: the loaded model; `meta.n_ctx_train` is its training length, not
+            // the window the server runs (that is in `/props`).
             (
                 json!({"object": "list", "data": [{"id": "gemma-3-4b.gguf", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx_train": 131072}}]}),
-                vec![("gemma-3-4b.gguf", Some(131072), None)],
+                vec![("gemma-3-4b.gguf", None, None)],
+            ),
+            // LM Studio's own list: the window it is loaded with before the most it takes.
+            (
+                json!({"object": "list", "data": [{"id": "qwen2.5-7b-instruct", "state": "loaded", "max_context_length": 32768, "loaded_context_length": 8192}]}),
+                vec![("qwen2.5-7b-instruct", Some(8192), None)],
             ),
             // vLLM.
             (

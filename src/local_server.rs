@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::anthropic::{ApiError, ErrorKind};
+use crate::discover::RemoteModel;
 use crate::provider::LocalServer;
 use crate::registry::{Registry, Route};
 
@@ -105,17 +106,30 @@ pub mod parse {
         Some(window(n, "/slots"))
     }
 
-    /// `GET /v1/models` of an OpenAI-compatible server: vLLM's `max_model_len` for `model`
-    /// (or the only model listed). llama.cpp's `meta.n_ctx_train` is the trained length, not
-    /// the server's window, and is not used.
+    /// `GET /v1/models` of an OpenAI-compatible server: the window listed for `model` (or
+    /// the only model listed), read by the one model-list parser
+    /// ([`crate::discover::parse_model_list`]: vLLM's `max_model_len`, …; never llama.cpp's
+    /// trained length).
     pub fn openai_models(body: &[u8], model: &str) -> Option<Window> {
         let v: Value = serde_json::from_slice(body).ok()?;
-        let data = v["data"].as_array()?;
-        let entry = data
+        listed_window(&crate::discover::parse_model_list(&v).ok()?, model)
+    }
+
+    /// The window a parsed model list gives `model` (or its only model), as
+    /// [`openai_models`] reads it.
+    pub fn listed_window(models: &[crate::discover::RemoteModel], model: &str) -> Option<Window> {
+        let entry = models
             .iter()
-            .find(|m| m["id"] == model || m["root"] == model)
-            .or(if data.len() == 1 { data.first() } else { None })?;
-        positive(&entry["max_model_len"]).map(|n| window(n, "/v1/models max_model_len"))
+            .find(|m| m.id == model)
+            .or(if models.len() == 1 {
+                models.first()
+            } else {
+                None
+            })?;
+        entry
+            .context_window
+            .filter(|n| *n > 0)
+            .map(|n| window(n, "/v1/models"))
     }
 
     /// Ollama's `GET /api/ps`: the `context_length` a loaded `model` runs with (Ollama
@@ -204,8 +218,11 @@ pub fn window_env(version: Option<&str>, window: &Window) -> Vec<(&'static str, 
         // percentage of it (Claude Code also keeps its own 13,000-token buffer below it).
         let believed = 200_000 - cap.min(32_000);
         let compact_at = compact_threshold(window.tokens, cap);
-        let pct = (compact_at as f64 * 100.0 / believed as f64).clamp(0.01, 100.0);
-        vars.push(("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", format!("{pct:.2}")));
+        let pct = (compact_at as f64 * 100.0 / believed as f64).max(0.01);
+        // A window larger than what 2.0.x believes needs no earlier compaction.
+        if pct < 100.0 {
+            vars.push(("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", format!("{pct:.2}")));
+        }
     }
     vars
 }
@@ -231,6 +248,65 @@ pub fn claude_version(program: &Path) -> Option<String> {
         (v["name"] == "@anthropic-ai/claude-code")
             .then(|| v["version"].as_str().map(str::to_owned))
             .flatten()
+    })
+}
+
+/// The window told to Claude Code for the model `full` at start, and where it is from:
+///
+/// 1. the config file's `[models."p/m"] context_window` (its `max_output_tokens` as the
+///    output limit): the user's own statement beats what a server reports, so a window can
+///    be set smaller on purpose (to compact earlier) or corrected for a server that
+///    misreports ([`config_window_warning`] warns when it is larger than the server's);
+/// 2. what the server said (`served`, from [`probe`]), its output limit lowered to the
+///    config file's `max_output_tokens` when that is smaller;
+/// 3. the provider's documented window of a well-known hosted model
+///    ([`crate::provider::KNOWN_MODELS`]).
+pub fn chosen_window(registry: &Registry, full: &str, served: Option<&Window>) -> Option<Window> {
+    let spec = registry.model(full);
+    let config_output = spec.and_then(|s| s.max_output_tokens);
+    if let Some(tokens) = spec.and_then(|s| s.context_window).filter(|n| *n > 0) {
+        return Some(Window {
+            tokens,
+            server_output_limit: config_output.or(served.and_then(|w| w.server_output_limit)),
+            source: "the config file".to_owned(),
+        });
+    }
+    if let Some(served) = served {
+        let mut window = served.clone();
+        if let Some(max) = config_output {
+            window.server_output_limit = Some(
+                window
+                    .server_output_limit
+                    .map_or(max, |limit| limit.min(max)),
+            );
+        }
+        return Some(window);
+    }
+    let route = registry.route(full).ok()?;
+    let known = crate::provider::known_model(&route.provider.name, &route.model)?;
+    Some(Window {
+        tokens: known.context_window,
+        server_output_limit: Some(config_output.unwrap_or(known.max_output_tokens)),
+        source: format!("{}'s documented window", route.provider.name),
+    })
+}
+
+/// A warning when the config file gives `full` a larger window than its server serves:
+/// prompts between the two fail instead of being compacted.
+pub fn config_window_warning(
+    registry: &Registry,
+    full: &str,
+    served: Option<&Window>,
+) -> Option<String> {
+    let configured = registry.model(full)?.context_window?;
+    let served = served?;
+    (configured > served.tokens).then(|| {
+        format!(
+            "the config file gives {full} a {configured}-token window, but its server serves \
+             {} (from {}): Claude Code is told {configured}, so prompts between the two fail \
+             instead of being compacted; lower context_window or raise the server's window",
+            served.tokens, served.source
+        )
     })
 }
 
@@ -306,12 +382,17 @@ pub fn explain_overflow(server: Option<&LocalServer>, mut err: ApiError) -> ApiE
 }
 
 /// The start check for `--model` `full` (e.g. `llamacpp/smollm2`) when it names a local
-/// preset; `None` for hosted ones (and models that do not route).
-pub async fn start_check(registry: &Registry, full: &str) -> Option<(Route, StartCheck)> {
+/// preset; `None` for hosted ones (and models that do not route). `listed` is the server's
+/// model list when zero-config start has just read it: it is not asked for again.
+pub async fn start_check(
+    registry: &Registry,
+    full: &str,
+    listed: Option<&[RemoteModel]>,
+) -> Option<(Route, StartCheck)> {
     let route = registry.route(full).ok()?;
     route.provider.server?;
     let client = crate::upstream::client(CONNECT_BUDGET).ok()?;
-    let check = probe(&route, &client).await;
+    let check = probe(&route, &client, listed).await;
     Some((route, check))
 }
 
@@ -352,8 +433,13 @@ fn root_of(base_url: &str) -> &str {
 
 /// Checks the backend of a local `route` at start: one TCP connect (at most
 /// [`CONNECT_BUDGET`]), then its window from whichever of the known metadata endpoints
-/// answers (all asked at once, at most [`PROBE_BUDGET`] in all).
-pub async fn probe(route: &Route, client: &reqwest::Client) -> StartCheck {
+/// answers (all asked at once, at most [`PROBE_BUDGET`] in all); the model list is read
+/// from `listed` when given instead of being asked for.
+pub async fn probe(
+    route: &Route,
+    client: &reqwest::Client,
+    listed: Option<&[RemoteModel]>,
+) -> StartCheck {
     let listening = match socket_addrs(&route.provider.base_url) {
         Some(addrs) => {
             let mut ok = false;
@@ -376,7 +462,7 @@ pub async fn probe(route: &Route, client: &reqwest::Client) -> StartCheck {
             window: None,
         };
     }
-    let window = tokio::time::timeout(PROBE_BUDGET, discover(route, client))
+    let window = tokio::time::timeout(PROBE_BUDGET, discover(route, client, listed))
         .await
         .ok()
         .flatten();
@@ -395,7 +481,11 @@ async fn get(client: &reqwest::Client, route: &Route, url: String) -> Option<Vec
     resp.bytes().await.ok().map(|b| b.to_vec())
 }
 
-async fn discover(route: &Route, client: &reqwest::Client) -> Option<Window> {
+async fn discover(
+    route: &Route,
+    client: &reqwest::Client,
+    listed: Option<&[RemoteModel]>,
+) -> Option<Window> {
     let root = root_of(&route.provider.base_url);
     let model = route.model.as_str();
     let props = async {
@@ -407,6 +497,9 @@ async fn discover(route: &Route, client: &reqwest::Client) -> Option<Window> {
         parse::llamacpp_slots(&body)
     };
     let models = async {
+        if let Some(listed) = listed {
+            return parse::listed_window(listed, model);
+        }
         let body = get(client, route, format!("{}/models", route.provider.base_url)).await?;
         parse::openai_models(&body, model)
     };
@@ -621,6 +714,84 @@ mod tests {
         assert!(
             start_warnings(&hosted, &down).is_empty(),
             "hosted: no check"
+        );
+    }
+
+    #[test]
+    fn the_chosen_window_is_the_config_files_then_the_servers_then_the_documented_one() {
+        let env: std::collections::HashMap<String, String> =
+            [("OPENAI_API_KEY".to_owned(), "k".to_owned())].into();
+        let plain = Registry::from_env(&env).unwrap();
+        let served = Window {
+            server_output_limit: Some(4096),
+            ..w(8192)
+        };
+        // The server's own answer.
+        assert_eq!(
+            chosen_window(&plain, "llamacpp/q", Some(&served)),
+            Some(served.clone())
+        );
+        assert_eq!(chosen_window(&plain, "llamacpp/q", None), None);
+        // A well-known hosted model: its provider's documented figures.
+        let gpt = chosen_window(&plain, "openai/gpt-5-mini", None).unwrap();
+        assert_eq!(
+            (gpt.tokens, gpt.server_output_limit, gpt.source.as_str()),
+            (400_000, Some(128_000), "openai's documented window")
+        );
+        assert_eq!(chosen_window(&plain, "openai/gpt-unknown", None), None);
+        // The config file beats both.
+        let loaded = crate::registry::file::parse(
+            "config.toml".into(),
+            "[models.\"llamacpp/q\"]\ncontext_window = 32768\nmax_output_tokens = 2048\n\
+             [models.\"llamacpp/r\"]\nmax_output_tokens = 1500\n\
+             [models.\"openai/gpt-5-mini\"]\ncontext_window = 100000\n"
+                .to_owned(),
+        )
+        .unwrap();
+        let configured = Registry::build(
+            Some(&loaded),
+            &env,
+            &crate::registry::ShellKeyCommand::default(),
+        )
+        .unwrap();
+        let q = chosen_window(&configured, "llamacpp/q", Some(&served)).unwrap();
+        assert_eq!(
+            (q.tokens, q.server_output_limit, q.source.as_str()),
+            (32768, Some(2048), "the config file")
+        );
+        let r = chosen_window(&configured, "llamacpp/r", Some(&served)).unwrap();
+        assert_eq!((r.tokens, r.server_output_limit), (8192, Some(1500)));
+        let gpt = chosen_window(&configured, "openai/gpt-5-mini", None).unwrap();
+        assert_eq!(gpt.tokens, 100_000);
+        // A configured window larger than the served one is warned about.
+        let warning = config_window_warning(&configured, "llamacpp/q", Some(&served)).unwrap();
+        assert!(
+            warning.contains("32768-token window") && warning.contains("serves 8192"),
+            "{warning}"
+        );
+        assert_eq!(
+            config_window_warning(&configured, "llamacpp/q", Some(&w(65536))),
+            None
+        );
+        assert_eq!(config_window_warning(&configured, "llamacpp/q", None), None);
+        assert_eq!(
+            config_window_warning(&plain, "llamacpp/q", Some(&served)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_window_larger_than_2_0_believes_needs_no_compaction_override() {
+        let vars: Vec<_> = window_env(Some("2.0.77"), &w(1_048_576))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+                "CLAUDE_CODE_MAX_OUTPUT_TOKENS"
+            ]
         );
     }
 

@@ -664,6 +664,60 @@ pub fn encode_path_segment(segment: &str) -> String {
 /// The Azure API version used when `AZURE_OPENAI_API_VERSION` is unset.
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
+/// What a provider documents about one of its models: the window and the longest answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownModel {
+    /// The provider (a preset's name).
+    pub provider: &'static str,
+    /// The model id as the provider names it.
+    pub model: &'static str,
+    /// Tokens it reads at once (prompt and answer).
+    pub context_window: u64,
+    /// Tokens it writes in one answer at most.
+    pub max_output_tokens: u64,
+}
+
+/// The windows of well-known hosted models, from each provider's own model pages; only
+/// figures the provider states exactly. A config file's `[models."p/m"]` beats them, and a
+/// model not listed here has no window until a listing or the config file gives one.
+pub const KNOWN_MODELS: &[KnownModel] = &[
+    known("openai", "gpt-5", 400_000, 128_000),
+    known("openai", "gpt-5-mini", 400_000, 128_000),
+    known("openai", "gpt-5-nano", 400_000, 128_000),
+    known("openai", "gpt-4.1", 1_047_576, 32_768),
+    known("openai", "gpt-4.1-mini", 1_047_576, 32_768),
+    known("openai", "gpt-4.1-nano", 1_047_576, 32_768),
+    known("openai", "gpt-4o", 128_000, 16_384),
+    known("openai", "gpt-4o-mini", 128_000, 16_384),
+    known("openai", "o3", 200_000, 100_000),
+    known("openai", "o4-mini", 200_000, 100_000),
+    known("gemini", "gemini-2.5-pro", 1_048_576, 65_536),
+    known("gemini", "gemini-2.5-flash", 1_048_576, 65_536),
+    known("gemini", "gemini-2.5-flash-lite", 1_048_576, 65_536),
+    known("groq", "llama-3.3-70b-versatile", 131_072, 32_768),
+];
+
+const fn known(
+    provider: &'static str,
+    model: &'static str,
+    context_window: u64,
+    max_output_tokens: u64,
+) -> KnownModel {
+    KnownModel {
+        provider,
+        model,
+        context_window,
+        max_output_tokens,
+    }
+}
+
+/// What [`KNOWN_MODELS`] says of `provider`'s `model`.
+pub fn known_model(provider: &str, model: &str) -> Option<&'static KnownModel> {
+    KNOWN_MODELS
+        .iter()
+        .find(|k| k.provider.eq_ignore_ascii_case(provider) && k.model == model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

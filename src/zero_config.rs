@@ -44,6 +44,9 @@ pub struct Found {
     pub base_url: String,
     /// How long the whole probe took.
     pub took: Duration,
+    /// The server's model list as the probe read it, so that the start check need not ask
+    /// for it again (it reads the window listed there).
+    pub listed: Vec<discover::RemoteModel>,
 }
 
 impl Found {
@@ -78,6 +81,7 @@ pub fn decide(reports: &[LocalServerReport], took: Duration) -> Result<Found, Co
                 },
                 base_url: report.base_url.clone(),
                 took,
+                listed: report.models.clone().unwrap_or_default(),
             });
         }
     }

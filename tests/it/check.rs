@@ -51,7 +51,7 @@ fn a_reachable_provider_with_its_key_answers_and_exits_0() {
     assert_eq!(line_with(text, "model:"), "model:     openai/gpt-4.1-check");
     assert_eq!(
         line_with(text, "context window:"),
-        "  context window: 1047576 tokens"
+        "  context window: 1047576 tokens (from the model list)"
     );
     assert!(
         line_with(text, "one-token request:").contains("(\"OK from the local server\")"),
@@ -185,4 +185,69 @@ fn models_lists_a_providers_models_one_per_line() {
         .run();
     out.assert_code(1);
     assert!(out.stderr.contains("set OPENAI_API_KEY"), "{}", out.stderr);
+}
+
+/// llama.cpp's `llama-server` lists its model with the length it was trained for
+/// (`meta.n_ctx_train`); the window it serves is in `/props`, and that is what `check`
+/// shows. A well-known hosted model shows its provider's documented window, and the config
+/// file's `context_window` beats both.
+#[test]
+fn check_shows_the_served_window_not_the_trained_one() {
+    let server = LocalModels::serving_paths(
+        json!({"object": "list", "data": [
+            {"id": "qwen3-8b.gguf", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx_train": 131072}},
+        ]}),
+        &[(
+            "/props",
+            json!({"default_generation_settings": {"n_ctx": 8192, "params": {"n_predict": -1}}, "total_slots": 1}),
+        )],
+    );
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env("LLAMACPP_BASE_URL", &server.url);
+    let out = a.args(["check", "--model", "llamacpp/qwen3-8b.gguf"]).run();
+    assert_eq!(
+        line_with(&out.stdout, "context window:"),
+        "  context window: 8192 tokens (from /props)",
+        "{}",
+        out.stdout
+    );
+
+    let openai = LocalModels::serving(
+        json!({"object": "list", "data": [{"id": "gpt-5-mini", "object": "model"}]}),
+    );
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env("OPENAI_BASE_URL", &openai.url)
+        .env("OPENAI_API_KEY", KEY);
+    let out = a.args(["check", "--model", "openai/gpt-5-mini"]).run();
+    assert_eq!(
+        line_with(&out.stdout, "context window:"),
+        "  context window: 400000 tokens (from openai's documented window)",
+        "{}",
+        out.stdout
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "[models.\"llamacpp/qwen3-8b.gguf\"]\ncontext_window = 4096\n",
+    )
+    .unwrap();
+    let mut a = Anyclaude::with_fake("exit:0");
+    a.env("LLAMACPP_BASE_URL", &server.url);
+    let out = a
+        .args([
+            "check",
+            "--model",
+            "llamacpp/qwen3-8b.gguf",
+            "--config",
+            file.to_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(
+        line_with(&out.stdout, "context window:"),
+        "  context window: 4096 tokens (from the config file)",
+        "{}",
+        out.stdout
+    );
 }

@@ -33,6 +33,24 @@ impl LocalModels {
 
     /// Starts a server answering `GET` with `list` as it is.
     pub fn serving(list: serde_json::Value) -> LocalModels {
+        LocalModels::serving_paths(list, &[])
+    }
+
+    /// [`LocalModels::serving`], answering a `GET` of each of `paths` (e.g. llama.cpp's
+    /// `/props`) with its own body.
+    pub fn serving_paths(
+        list: serde_json::Value,
+        paths: &[(&str, serde_json::Value)],
+    ) -> LocalModels {
+        let paths: Vec<(String, String)> = paths
+            .iter()
+            .map(|(path, body)| {
+                (
+                    format!("get {} ", path.to_ascii_lowercase()),
+                    body.to_string(),
+                )
+            })
+            .collect();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
         let addr = listener.local_addr().unwrap();
         let list = list.to_string();
@@ -77,7 +95,10 @@ impl LocalModels {
                     }
                     &answer
                 } else {
-                    &list
+                    paths
+                        .iter()
+                        .find(|(start, _)| head.starts_with(start.as_str()))
+                        .map_or(&list, |(_, body)| body)
                 };
                 let _ = write!(
                     stream,
