@@ -753,3 +753,79 @@ async fn warm_ups_are_answered_by_the_proxy_and_the_bash_preflight_goes_at_once(
 fn slots_grace() -> Duration {
     anyclaude::server::slots::BACKGROUND_GRACE
 }
+
+/// A local server reuses its cached prompt prefix from turn to turn only while the start of
+/// the prompt stays the same, so the translation keeps it so: the next turn's request to a
+/// local preset begins with exactly the previous one's messages (the leading system message,
+/// with Claude Code's mid-conversation system turn folded in, unchanged), and offers exactly
+/// the same tools in Claude Code's order (deferred tools left out until loaded). Measured on
+/// the real server (`e2e_local_prompt_cache_per_turn`, `--ignored`): after the first request
+/// every later one re-reads 14–129 tokens, on each pinned version.
+#[tokio::test]
+async fn the_next_turn_begins_with_the_previous_prompt_unchanged() {
+    let upstream = Upstream::start(vec![
+        Reply::sse(crate::chat_script::text(&["Hello."])),
+        Reply::sse(crate::chat_script::text(&["Goodbye."])),
+    ])
+    .await;
+    let proxy = TestProxy::start(&llamacpp_env(&upstream.url()), None, test_timeouts()).await;
+    let tools = json!([
+        {"name": "Read", "description": "Read a file", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}},
+        {"name": "Bash", "description": "Run a command", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
+        {"name": "WebFetch", "description": "Fetch a URL", "defer_loading": true, "input_schema": {"type": "object"}},
+        {"name": "ToolSearch", "description": "Load deferred tools", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}
+    ]);
+    let system = json!([
+        {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Environment: a project."}
+    ]);
+    let first_messages = json!([
+        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>Today is Monday.</system-reminder>"}, {"type": "text", "text": "Say hello.", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "system", "content": "Attribution: none."}
+    ]);
+    let mut second_messages = first_messages.as_array().unwrap().clone();
+    second_messages
+        .push(json!({"role": "assistant", "content": [{"type": "text", "text": "Hello."}]}));
+    second_messages
+        .push(json!({"role": "user", "content": [{"type": "text", "text": "Say goodbye."}]}));
+    for messages in [first_messages, Value::Array(second_messages)] {
+        let body = json!({"model": "llamacpp/smol", "max_tokens": 64, "stream": true,
+            "system": system, "tools": tools, "messages": messages});
+        let text = proxy.messages(&body).await.text().await.unwrap();
+        assert_eq!(names(&parse_sse(&text)).last(), Some(&"message_stop"));
+    }
+    let sent: Vec<Value> = upstream.received().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 2);
+    let (first, second) = (&sent[0], &sent[1]);
+    let names_of = |req: &Value| -> Vec<String> {
+        req["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names_of(first), ["Read", "Bash", "ToolSearch"]);
+    assert_eq!(
+        first["tools"], second["tools"],
+        "the same tools, in the same order"
+    );
+    let before = first["messages"].as_array().unwrap();
+    let after = second["messages"].as_array().unwrap();
+    assert_eq!(before[0]["role"], "system");
+    assert!(
+        before[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Attribution: none."),
+        "the system turn is folded into the leading system message: {}",
+        before[0]
+    );
+    assert!(after.len() > before.len());
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the next turn begins with the previous prompt, unchanged"
+    );
+    proxy.stop().await;
+}
