@@ -611,6 +611,9 @@ fn forward_interrupted(server_base: &str, r: &Received, after: usize) -> (Reply,
     })
 }
 
+/// The word that marks the interrupted test's main turn.
+const PROMPT_MARK: &str = "thirty";
+
 /// An answer the real server cuts (another request arrived) is not shown as complete: the
 /// first streamed answer ends with the server's bare `[DONE]`, anyclaude ends it as
 /// incomplete (an error, never `end_turn`), Claude Code asks again, and what it shows is
@@ -629,7 +632,7 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
         if r.uri != "/v1/chat/completions" {
             return Reply::error(404, json!({"detail": "Not Found"}));
         }
-        let main = r.json()["messages"].to_string().contains("dragon");
+        let main = r.json()["messages"].to_string().contains(PROMPT_MARK);
         let mut first = seen.lock().unwrap();
         if main && first.is_none() {
             let (reply, text) = forward_interrupted(&base, r, 6);
@@ -640,13 +643,25 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
         forward(&base, r)
     })
     .await;
-    let (run, log) = anyclaude(
+    // An answer of a few dozen tokens that ends by itself: long enough to be cut, short
+    // enough for Claude Code's retry (2.1.x asks again without streaming) on a loaded
+    // machine, where the real server writes ~3 tokens a second. The cap bounds it.
+    let (_root, home, project) = dirs(claude);
+    let env = [
+        ("LLAMACPP_BASE_URL", format!("{}/v1", front.url())),
+        ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "300".to_owned()),
+    ];
+    let run = claude::print(
         claude,
-        &format!("{}/v1", front.url()),
-        "Write a long story about a dragon.",
+        (&home, &project),
+        &env,
+        MODEL,
+        &format!("Count from one to {PROMPT_MARK} in words, one per line."),
         &[SMALL, &["--tools", "", "--log-level", "1"]].concat(),
+        Duration::from_secs(300),
     )
     .await;
+    let log = log_of(&run);
     let result = run.result(&claude.version);
     let cut = cut
         .lock()
@@ -667,7 +682,7 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
         .received()
         .iter()
         .filter(|r| r.uri == "/v1/chat/completions")
-        .filter(|r| r.json()["messages"].to_string().contains("dragon"))
+        .filter(|r| r.json()["messages"].to_string().contains(PROMPT_MARK))
         .count();
     assert!(
         asked >= 2,
