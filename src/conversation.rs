@@ -345,7 +345,7 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
     };
     let loaded = loaded_tool_names(req);
     let mut out: Vec<ToolSpec> = Vec::with_capacity(tools.len());
-    for tool in tools {
+    for tool in tools.iter() {
         match tool {
             Tool::Server(server) => dropped.add(format!(
                 "tool {} (server tool {})",

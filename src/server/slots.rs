@@ -28,7 +28,7 @@ pub const BACKGROUND_GRACE: Duration = Duration::from_millis(1500);
 /// conversation: every main turn offers Claude Code's tools, while its titles, topic checks
 /// and summaries offer none.
 pub fn is_background(request: &MessagesRequest) -> bool {
-    request.tools.as_ref().is_none_or(Vec::is_empty)
+    request.tools.as_deref().is_none_or(<[_]>::is_empty)
 }
 
 /// The gates of the one-slot servers this proxy talks to, by base URL.
