@@ -30,6 +30,12 @@
 //! Left to the dialect: name shortening, where system text may go, whether PDFs are
 //! accepted, how `is_error` and empty results are phrased, reasoning settings.
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::anthropic::request::{
@@ -212,7 +218,55 @@ pub struct ToolSpec {
     /// The description, when not blank.
     pub description: Option<String>,
     /// An object JSON schema with `properties`, without `$schema`.
-    pub parameters: Value,
+    pub parameters: Parameters,
+}
+
+/// A tool's parameter schema as [`parameters`] normalises it, shared between the requests
+/// that send the same tool list (see [`crate::anthropic::request::Tools`]) and written out as JSON once for all of
+/// them: Claude Code resends tens of KB of schemas every turn.
+#[derive(Clone)]
+pub struct Parameters(Arc<(Value, OnceLock<Box<RawValue>>)>);
+
+impl Parameters {
+    /// The schema as JSON, written on first use.
+    pub fn json(&self) -> &RawValue {
+        self.0.1.get_or_init(|| {
+            // Writing a `Value` has no failure path.
+            serde_json::value::to_raw_value(&self.0.0).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
+    }
+}
+
+impl From<Value> for Parameters {
+    fn from(schema: Value) -> Parameters {
+        Parameters(Arc::new((schema, OnceLock::new())))
+    }
+}
+
+impl Deref for Parameters {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0.0
+    }
+}
+
+impl PartialEq for Parameters {
+    fn eq(&self, other: &Parameters) -> bool {
+        self.0.0 == other.0.0
+    }
+}
+
+impl fmt::Debug for Parameters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.0.fmt(f)
+    }
+}
+
+impl Serialize for Parameters {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
 }
 
 /// How the model must use the tools.
@@ -344,8 +398,23 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
         return Vec::new();
     };
     let loaded = loaded_tool_names(req);
+    // Normalised once per tool list, then shared by every request that sends it.
+    struct SharedParameters(Vec<Option<Parameters>>);
+    let shared = tools.derived(|tools| {
+        SharedParameters(
+            tools
+                .iter()
+                .map(|tool| match tool {
+                    Tool::Custom(custom) => {
+                        Some(Parameters::from(parameters(custom.input_schema.as_ref())))
+                    }
+                    Tool::Server(_) => None,
+                })
+                .collect(),
+        )
+    });
     let mut out: Vec<ToolSpec> = Vec::with_capacity(tools.len());
-    for tool in tools.iter() {
+    for (tool, shared) in tools.iter().zip(&shared.0) {
         match tool {
             Tool::Server(server) => dropped.add(format!(
                 "tool {} (server tool {})",
@@ -362,7 +431,10 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
                 if out.iter().any(|t| t.name == custom.name) {
                     dropped.add(format!("tool {} (duplicate name)", custom.name));
                 } else {
-                    out.push(tool_spec(dropped, custom));
+                    let parameters = shared.clone().unwrap_or_else(|| {
+                        Parameters::from(parameters(custom.input_schema.as_ref()))
+                    });
+                    out.push(tool_spec(dropped, custom, parameters));
                 }
             }
         }
@@ -370,7 +442,7 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
     out
 }
 
-fn tool_spec(dropped: &mut Dropped, tool: &CustomTool) -> ToolSpec {
+fn tool_spec(dropped: &mut Dropped, tool: &CustomTool, parameters: Parameters) -> ToolSpec {
     dropped.extras("tool", &tool.extra);
     ToolSpec {
         name: tool.name.clone(),
@@ -379,7 +451,7 @@ fn tool_spec(dropped: &mut Dropped, tool: &CustomTool) -> ToolSpec {
             .as_ref()
             .filter(|d| !d.trim().is_empty())
             .cloned(),
-        parameters: parameters(tool.input_schema.as_ref()),
+        parameters,
     }
 }
 
@@ -871,6 +943,29 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_tool_list_shares_its_normalised_schemas() {
+        let first: MessagesRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "Bash", "input_schema": {"$schema": "x", "properties": {"c": {"type": "string"}}}}]
+        }))
+        .unwrap();
+        // The next turn: more conversation, the same tool list (shared, as parsing the same
+        // bytes gives).
+        let mut next = first.clone();
+        next.messages.push(first.messages[0].clone());
+        let (a, b) = (
+            Conversation::from_request(&first).unwrap(),
+            Conversation::from_request(&next).unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a.tools[0].parameters.0, &b.tools[0].parameters.0));
+        let expected = json!({"type": "object", "properties": {"c": {"type": "string"}}});
+        assert_eq!(*b.tools[0].parameters, expected);
+        // Written out once, as the value itself would be.
+        assert_eq!(b.tools[0].parameters.json().get(), expected.to_string());
+        assert_eq!(serde_json::to_value(&b.tools[0].parameters).unwrap(), expected);
+    }
+
+    #[test]
     fn billing_line_roles_and_system_turns() {
         let c = conv(json!({
             "model": "m", "max_tokens": 10,
@@ -977,7 +1072,7 @@ mod tests {
         let names: Vec<&str> = c.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["Bash", "Loaded"]);
         assert_eq!(
-            c.tools[0].parameters,
+            *c.tools[0].parameters,
             json!({"type": "object", "properties": {}})
         );
         assert_eq!(c.tool_choice, None);

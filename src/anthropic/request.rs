@@ -8,10 +8,11 @@
 //! unknown `type` is kept whole as a raw [`Value`]. Claude Code's own quirks are accepted:
 //! `"role":"system"` turns inside `messages`, with string or block content.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -562,8 +563,9 @@ struct ToolList {
     /// The array as sent (empty for a list built in code, which is never shared).
     raw: Box<str>,
     tools: Vec<Tool>,
-    /// One estimate per tool, computed once for the list.
-    token_counts: OnceLock<Vec<u64>>,
+    /// What later steps derived from the list alone, one value per type (see
+    /// [`Tools::derived`]).
+    derived: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Tools {
@@ -589,18 +591,31 @@ impl Tools {
         let list = Arc::new(ToolList {
             raw: raw.into(),
             tools,
-            token_counts: OnceLock::new(),
+            derived: Mutex::default(),
         });
         lock().put(Arc::clone(&list));
         Ok(Tools(list))
     }
 
-    /// Per-tool figures (`count` of each tool, in order), computed on the first call for
-    /// this list and kept with it: a repeated tool list is not counted again.
-    pub fn token_counts(&self, count: impl Fn(&Tool) -> u64) -> &[u64] {
-        self.0
-            .token_counts
-            .get_or_init(|| self.0.tools.iter().map(count).collect())
+    /// What `make` derives from the tools alone (their token counts, their schemas
+    /// normalised and written out), made on the first call for this list and kept with it
+    /// for every later request that sends the same list. One value per type `T`.
+    pub fn derived<T: Any + Send + Sync>(&self, make: impl FnOnce(&[Tool]) -> T) -> Arc<T> {
+        // A panic elsewhere while the lock was held leaves values that are still valid.
+        let mut derived = self
+            .0
+            .derived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = derived
+            .iter()
+            .find_map(|value| Arc::clone(value).downcast::<T>().ok())
+        {
+            return found;
+        }
+        let made = Arc::new(make(&self.0.tools));
+        derived.push(Arc::clone(&made) as Arc<dyn Any + Send + Sync>);
+        made
     }
 
     /// Whether both are the same shared list (not merely equal).
@@ -622,7 +637,7 @@ impl From<Vec<Tool>> for Tools {
         Tools(Arc::new(ToolList {
             raw: Box::default(),
             tools,
-            token_counts: OnceLock::new(),
+            derived: Mutex::default(),
         }))
     }
 }
@@ -952,15 +967,17 @@ mod tests {
         assert!(again.is_shared_with(&first));
         assert_eq!(again, first);
         assert!(matches!(&again[0], Tool::Custom(c) if c.name == "Bash"));
-        // Work derived from the list is done once for both.
-        let calls = std::cell::Cell::new(0);
-        let count = |_: &Tool| {
-            calls.set(calls.get() + 1);
-            7
+        // Work derived from the list is done once for both, once per type.
+        let mut calls = 0;
+        let names = |tools: &[Tool]| {
+            calls += 1;
+            tools.len()
         };
-        assert_eq!(first.token_counts(count), [7, 7]);
-        assert_eq!(again.token_counts(count), [7, 7]);
-        assert_eq!(calls.get(), 2, "one count per tool, not per request");
+        assert_eq!(*first.derived(names), 2);
+        let names = |_: &[Tool]| -> usize { unreachable!("derived again") };
+        assert_eq!(*again.derived(names), 2);
+        assert_eq!(calls, 1, "derived once per list, not per request");
+        assert_eq!(*again.derived(|_| "another type"), "another type");
     }
 
     #[test]

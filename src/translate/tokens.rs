@@ -186,21 +186,29 @@ pub fn estimate_tool_tokens(req: &MessagesRequest) -> u64 {
     };
     // Each tool is counted once per tool list: the list is shared with earlier requests
     // that sent the same one (see `Tools`).
-    let counts = tools.token_counts(|tool| match tool {
-        Tool::Custom(tool) => {
-            TOOL_OVERHEAD
-                + estimate_text_tokens(&tool.name)
-                + tool.description.as_deref().map_or(0, estimate_text_tokens)
-                + tool.input_schema.as_ref().map_or(0, json_tokens)
-        }
-        Tool::Server(_) => 0,
+    struct ToolTokens(Vec<u64>);
+    let counts = tools.derived(|tools| {
+        ToolTokens(
+            tools
+                .iter()
+                .map(|tool| match tool {
+                    Tool::Custom(tool) => {
+                        TOOL_OVERHEAD
+                            + estimate_text_tokens(&tool.name)
+                            + tool.description.as_deref().map_or(0, estimate_text_tokens)
+                            + tool.input_schema.as_ref().map_or(0, json_tokens)
+                    }
+                    Tool::Server(_) => 0,
+                })
+                .collect(),
+        )
     });
     // Only the tools the backend is offered: not server tools, not deferred tools that no
     // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);
     tools
         .iter()
-        .zip(counts)
+        .zip(&counts.0)
         .filter(|(tool, _)| match tool {
             Tool::Custom(tool) => {
                 tool.defer_loading != Some(true) || loaded.contains(&tool.name.as_str())

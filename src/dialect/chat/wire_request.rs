@@ -9,6 +9,8 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::conversation::Parameters;
+
 /// A Chat Completions request body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
@@ -225,8 +227,8 @@ pub struct FunctionDef {
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The JSON Schema of its arguments.
-    pub parameters: Value,
+    /// The JSON Schema of its arguments (written out once per tool list).
+    pub parameters: Parameters,
 }
 
 /// `tool_choice`.
