@@ -216,54 +216,72 @@ pub struct ToolSpec {
     /// The name as Claude Code knows it.
     pub name: String,
     /// The description, when not blank.
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// An object JSON schema with `properties`, without `$schema`.
     pub parameters: Parameters,
 }
 
 /// A tool's parameter schema as [`parameters`] normalises it, shared between the requests
-/// that send the same tool list (see [`crate::anthropic::request::Tools`]) and written out as JSON once for all of
-/// them: Claude Code resends tens of KB of schemas every turn.
-#[derive(Clone)]
-pub struct Parameters(Arc<(Value, OnceLock<Box<RawValue>>)>);
+/// that send the same tool list (see [`crate::anthropic::request::Tools`]) and written out
+/// as JSON once for all of them: Claude Code resends tens of KB of schemas every turn.
+pub type Parameters = Shared<Value>;
 
-impl Parameters {
-    /// The schema as JSON, written on first use.
+/// A tool's description, shared and written out once like [`Parameters`] (Claude Code's
+/// tool descriptions are most of its tool list's bytes).
+pub type Description = Shared<String>;
+
+/// A value shared between requests, with its JSON written on first use and kept.
+pub struct Shared<T>(Arc<(T, OnceLock<Box<RawValue>>)>);
+
+impl<T: Serialize> Shared<T> {
+    /// The value as JSON, written on first use.
     pub fn json(&self) -> &RawValue {
         self.0.1.get_or_init(|| {
-            // Writing a `Value` has no failure path.
+            // Writing a `Value` or a string has no failure path.
             serde_json::value::to_raw_value(&self.0.0).unwrap_or_else(|_| RawValue::NULL.to_owned())
         })
     }
 }
 
-impl From<Value> for Parameters {
-    fn from(schema: Value) -> Parameters {
-        Parameters(Arc::new((schema, OnceLock::new())))
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(Arc::clone(&self.0))
     }
 }
 
-impl Deref for Parameters {
-    type Target = Value;
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared(Arc::new((value, OnceLock::new())))
+    }
+}
 
-    fn deref(&self) -> &Value {
+impl From<&str> for Description {
+    fn from(text: &str) -> Description {
+        Shared::from(text.to_owned())
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
         &self.0.0
     }
 }
 
-impl PartialEq for Parameters {
-    fn eq(&self, other: &Parameters) -> bool {
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Shared<T>) -> bool {
         self.0.0 == other.0.0
     }
 }
 
-impl fmt::Debug for Parameters {
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.0.fmt(f)
     }
 }
 
-impl Serialize for Parameters {
+impl<T: Serialize> Serialize for Shared<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.json().serialize(s)
     }
@@ -399,15 +417,16 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
     };
     let loaded = loaded_tool_names(req);
     // Normalised once per tool list, then shared by every request that sends it.
-    struct SharedParameters(Vec<Option<Parameters>>);
+    struct SharedSpecs(Vec<Option<(Option<Description>, Parameters)>>);
     let shared = tools.derived(|tools| {
-        SharedParameters(
+        SharedSpecs(
             tools
                 .iter()
                 .map(|tool| match tool {
-                    Tool::Custom(custom) => {
-                        Some(Parameters::from(parameters(custom.input_schema.as_ref())))
-                    }
+                    Tool::Custom(custom) => Some((
+                        description(custom),
+                        Parameters::from(parameters(custom.input_schema.as_ref())),
+                    )),
                     Tool::Server(_) => None,
                 })
                 .collect(),
@@ -431,10 +450,18 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
                 if out.iter().any(|t| t.name == custom.name) {
                     dropped.add(format!("tool {} (duplicate name)", custom.name));
                 } else {
-                    let parameters = shared.clone().unwrap_or_else(|| {
-                        Parameters::from(parameters(custom.input_schema.as_ref()))
+                    let (description, parameters) = shared.clone().unwrap_or_else(|| {
+                        (
+                            description(custom),
+                            Parameters::from(parameters(custom.input_schema.as_ref())),
+                        )
                     });
-                    out.push(tool_spec(dropped, custom, parameters));
+                    dropped.extras("tool", &custom.extra);
+                    out.push(ToolSpec {
+                        name: custom.name.clone(),
+                        description,
+                        parameters,
+                    });
                 }
             }
         }
@@ -442,17 +469,12 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
     out
 }
 
-fn tool_spec(dropped: &mut Dropped, tool: &CustomTool, parameters: Parameters) -> ToolSpec {
-    dropped.extras("tool", &tool.extra);
-    ToolSpec {
-        name: tool.name.clone(),
-        description: tool
-            .description
-            .as_ref()
-            .filter(|d| !d.trim().is_empty())
-            .cloned(),
-        parameters,
-    }
+/// A tool's description, when not blank.
+fn description(tool: &CustomTool) -> Option<Description> {
+    tool.description
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .map(Description::from)
 }
 
 /// An object schema with `properties` (LM Studio rejects one without), top-level `$schema`
@@ -957,12 +979,18 @@ mod tests {
             Conversation::from_request(&first).unwrap(),
             Conversation::from_request(&next).unwrap(),
         );
-        assert!(Arc::ptr_eq(&a.tools[0].parameters.0, &b.tools[0].parameters.0));
+        assert!(Arc::ptr_eq(
+            &a.tools[0].parameters.0,
+            &b.tools[0].parameters.0
+        ));
         let expected = json!({"type": "object", "properties": {"c": {"type": "string"}}});
         assert_eq!(*b.tools[0].parameters, expected);
         // Written out once, as the value itself would be.
         assert_eq!(b.tools[0].parameters.json().get(), expected.to_string());
-        assert_eq!(serde_json::to_value(&b.tools[0].parameters).unwrap(), expected);
+        assert_eq!(
+            serde_json::to_value(&b.tools[0].parameters).unwrap(),
+            expected
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::conversation::Parameters;
+use crate::conversation::{Description, Parameters};
 
 /// A Chat Completions request body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -226,7 +226,7 @@ pub struct FunctionDef {
     pub name: String,
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// The JSON Schema of its arguments (written out once per tool list).
     pub parameters: Parameters,
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::conversation::Parameters;
+use crate::conversation::{Description, Parameters};
 
 // ---------------------------------------------------------------------------------------
 // The request.
@@ -108,7 +108,7 @@ pub struct FunctionTool {
     pub name: String,
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// The JSON Schema of its arguments (written out once per tool list).
     pub parameters: Parameters,
     /// Always `false`: strict mode would need every schema rewritten.
@@ -117,7 +117,7 @@ pub struct FunctionTool {
 
 impl FunctionTool {
     /// A non-strict function tool.
-    pub fn new(name: String, description: Option<String>, parameters: Parameters) -> Self {
+    pub fn new(name: String, description: Option<Description>, parameters: Parameters) -> Self {
         FunctionTool {
             kind: "function",
             name,
