@@ -618,6 +618,7 @@ async fn run(quick: bool) -> Report {
     let (proxy, _) = ProxyProcess::start(upstream, free_port());
     // Before any request: what a session that has not sent anything yet holds.
     let cold_rss = proxy.usage().1;
+    anyclaude::upstream::install_tls_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(512)
