@@ -3,9 +3,11 @@
 //! streamed through the [`pump`], or whole for `stream: false`, both through the one
 //! [`Writer`].
 //!
-//! The 200 is committed only once the upstream has answered with its own success status:
-//! until then a 429, a 5xx, a refused connection or a time-to-first-byte timeout reaches
-//! Claude Code as an HTTP error status, which it retries and whose message it shows.
+//! The 200 is committed only once the upstream has answered with its own success status
+//! and, for a stream, once its first output is translated (or a keepalive is due: see
+//! [`pump::start`]): until then a 429, a 5xx, a refused connection, a time-to-first-byte
+//! timeout or a stream that fails before its first word reaches Claude Code as an HTTP
+//! error status, which it retries and whose message it shows.
 //! Failures are typed ([`Failure`]) and mapped once to Claude Code's error and the recorded
 //! outcome; a whole answer cut by our own idle timeout is reported as that timeout.
 
@@ -60,13 +62,7 @@ pub async fn forward(
             query,
             headers,
             route: &ctx.route,
-            tool_call_format: ctx
-                .proxy
-                .settings()
-                .registry
-                .model(&ctx.route.full())
-                .map(|spec| spec.capabilities.tool_call_format)
-                .unwrap_or_default(),
+            tool_call_format: tool_call_format(&ctx),
         }) {
             Ok(prepared) => prepared,
             Err(err) => return ctx.refuse(&client_model, None, &err),
@@ -85,19 +81,8 @@ pub async fn forward(
                 "request to upstream"
             );
         }
+        let req = upstream_request(&ctx, &outbound);
         let url = outbound.url;
-        let mut req = ctx
-            .proxy
-            .client
-            .post(&url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(outbound.body);
-        for (name, value) in outbound.headers {
-            req = req.header(name, value);
-        }
-        for (name, value) in ctx.route.provider.headers.iter() {
-            req = req.header(name, value);
-        }
         ctx.proxy
             .metrics()
             .live()
@@ -121,7 +106,7 @@ pub async fn forward(
                 None if dialect.estimates_input() => tokens::estimate_request_tokens(parsed),
                 None => 0,
             };
-            if fallbacks.as_slice().is_empty() {
+            if fallbacks.as_slice().is_empty() && !(stream && reasks_whole(&ctx)) {
                 request = None;
             }
             let sent = match early {
@@ -153,13 +138,7 @@ pub async fn forward(
             return ctx.fail(&client_model, Some(ttfb), &url, Failure::Status(err));
         }
         if !resp.status().is_success() {
-            let failure = ctx.read_failure(resp).await;
-            let err = dialect.map_error(
-                failure.status,
-                &failure.body,
-                failure.retry_after.as_deref(),
-            );
-            let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
+            let (failure, err) = status_error(&ctx, dialect, resp).await;
             let failure_kind = Failure::Status(err);
             if let Some(reason) =
                 fallback::for_status(failure.status, failure.retry_after.as_deref())
@@ -180,6 +159,12 @@ pub async fn forward(
             return ctx.fail(&client_model, Some(ttfb), &url, failure_kind);
         }
         break (dialect, decoder, resp, ttfb, url, input_tokens, tool_check);
+    };
+    // Kept for a local server's stream that ends before its first event (see `reask`).
+    let reask = if stream && reasks_whole(&ctx) {
+        request.take()
+    } else {
+        None
     };
     drop(request);
     let mut decoder = decoder;
@@ -217,8 +202,26 @@ pub async fn forward(
             let proxy = ctx.proxy.clone();
             translator.on_server_prompt_tokens(move |n| proxy.templates().observe(&check, n));
         }
-        let rx = pump::spawn(ctx.job(resp, ttfb, client_model.clone()), translator);
-        return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
+        let mut job = ctx.job(resp, ttfb, client_model.clone());
+        job.early_server_errors = reask.is_some();
+        let early = match pump::start(job, translator).await {
+            pump::Opening::Answer(rx) => {
+                return body::sse(&ctx.request_id, holding(body::channel(rx), main_turn));
+            }
+            pump::Opening::Failed(early) => early,
+        };
+        let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), early.error);
+        if let Some((parsed, raw)) = reask
+            && early.outcome == Outcome::UpstreamError
+            && err.status() >= 500
+        {
+            tracing::info!(request_id = %ctx.request_id, error = %err, "the local server's stream ended before its first event: asking again without streaming, for its error");
+            let answer =
+                reask_whole(&ctx, dialect, parsed, raw, query, headers, &client_model).await;
+            drop(main_turn);
+            return answer;
+        }
+        return ctx.answer_error(&client_model, Some(ttfb), err, early.outcome);
     }
     let idle = ctx.timeouts().idle;
     let bytes = match read_whole(resp, MAX_UPSTREAM_BODY, idle).await {
@@ -245,6 +248,121 @@ pub async fn forward(
         }
         Err(err) => ctx.fail(&client_model, Some(ttfb), &url, Failure::Undecodable(err)),
     }
+}
+
+/// The upstream request for `outbound`, with the provider's own headers.
+fn upstream_request(ctx: &RequestContext, outbound: &dialect::Outbound) -> reqwest::RequestBuilder {
+    let mut req = ctx
+        .proxy
+        .client
+        .post(&outbound.url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(outbound.body.clone());
+    for (name, value) in outbound
+        .headers
+        .iter()
+        .chain(ctx.route.provider.headers.iter())
+    {
+        req = req.header(name, value);
+    }
+    req
+}
+
+/// Reads an upstream's error answer and maps it to Claude Code's error by the dialect, with a
+/// local server's window named when the prompt was over it.
+async fn status_error(
+    ctx: &RequestContext,
+    dialect: &'static dyn dialect::Dialect,
+    resp: reqwest::Response,
+) -> (super::UpstreamFailure, ApiError) {
+    let failure = ctx.read_failure(resp).await;
+    let err = dialect.map_error(
+        failure.status,
+        &failure.body,
+        failure.retry_after.as_deref(),
+    );
+    let err = local_server::explain_overflow(ctx.route.provider.server.as_ref(), err);
+    (failure, err)
+}
+
+/// How the route's model writes tool calls, as the config file says (else found out).
+fn tool_call_format(ctx: &RequestContext) -> crate::registry::ToolCallFormat {
+    ctx.proxy
+        .settings()
+        .registry
+        .model(&ctx.route.full())
+        .map(|spec| spec.capabilities.tool_call_format)
+        .unwrap_or_default()
+}
+
+/// Whether a stream that ends before its first event is asked again without streaming: on a
+/// local server, whose streamed answer to a prompt over its window is a 200 that ends
+/// without a word (llama-cpp-python), while the same request unstreamed gets the error that
+/// says why. Never for hosted providers, where the second request would be charged.
+fn reasks_whole(ctx: &RequestContext) -> bool {
+    ctx.route.provider.server.is_some() && ctx.route.dialect == crate::provider::Dialect::OpenAiChat
+}
+
+/// Asks the upstream again, unstreamed, after its stream ended before its first event: its
+/// error status becomes Claude Code's error (with a local server's window named); a whole
+/// answer is written as the stream Claude Code asked for. (The Chat dialect encodes from
+/// the parsed request, whose `stream` is changed here; `raw` is only passed through.)
+async fn reask_whole(
+    ctx: &RequestContext,
+    dialect: &'static dyn dialect::Dialect,
+    mut parsed: MessagesRequest,
+    raw: Bytes,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    client_model: &str,
+) -> Response<Body> {
+    parsed.stream = Some(false);
+    let prepared = match dialect.prepare(Inbound {
+        request: &parsed,
+        raw: &raw,
+        query,
+        headers,
+        route: &ctx.route,
+        tool_call_format: tool_call_format(ctx),
+    }) {
+        Ok(prepared) => prepared,
+        Err(err) => return ctx.refuse(client_model, None, &err),
+    };
+    let dialect::Prepared { outbound, decoder } = prepared;
+    let url = &outbound.url;
+    // A server that broke off its stream may close that connection just as it is reused:
+    // such a send is tried once more, on a new connection.
+    let sent = match ctx.send(upstream_request(ctx, &outbound)).await {
+        Err(Failure::Send(err)) if !err.is_connect() => {
+            tracing::debug!(request_id = %ctx.request_id, error = %err, "asking again once more");
+            ctx.send(upstream_request(ctx, &outbound)).await
+        }
+        sent => sent,
+    };
+    let (resp, ttfb) = match sent {
+        Ok(sent) => sent,
+        Err(failure) => return ctx.fail(client_model, None, url, failure),
+    };
+    if !resp.status().is_success() {
+        let (_, err) = status_error(ctx, dialect, resp).await;
+        return ctx.fail(client_model, Some(ttfb), url, Failure::Status(err));
+    }
+    let head = MessageHead {
+        id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
+        model: client_model.to_owned(),
+        input_tokens: tokens::estimate_request_tokens(&parsed),
+    };
+    drop(parsed);
+    let not = NotStreamed {
+        dialect,
+        decoder,
+        head,
+        kind: NotAStream::Json,
+        client_model,
+        url,
+        ttfb,
+    };
+    answer_not_a_stream(ctx, not, resp).await
 }
 
 /// On a one-slot local server, waits for this request's turn: a background request (see

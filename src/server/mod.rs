@@ -421,15 +421,22 @@ impl RequestContext {
         url: &str,
         failure: crate::upstream::Failure,
     ) -> http::Response<body::Body> {
-        let err = self.scrubbed(failure.to_api_error(self.target(url)));
+        let err = failure.to_api_error(self.target(url));
+        self.answer_error(model, ttfb, err, failure.outcome())
+    }
+
+    /// Answers and records a request with `err`'s HTTP status and body.
+    pub fn answer_error(
+        &self,
+        model: &str,
+        ttfb: Option<Duration>,
+        err: ApiError,
+        outcome: crate::metrics::Outcome,
+    ) -> http::Response<body::Body> {
+        let err = self.scrubbed(err);
         let resp = body::error(&self.request_id, &err);
-        self.finished(model, ttfb).record(
-            &self.proxy,
-            resp,
-            failure.outcome(),
-            (0, 0, 0),
-            Some(&err),
-        )
+        self.finished(model, ttfb)
+            .record(&self.proxy, resp, outcome, (0, 0, 0), Some(&err))
     }
 
     /// Reads an upstream's error answer: its status, `retry-after` and (the start of) its
@@ -466,6 +473,7 @@ impl RequestContext {
             timeouts: self.timeouts(),
             shutdown: self.proxy.shutdown.clone(),
             metrics: self.proxy.metrics.clone(),
+            early_server_errors: false,
         }
     }
 }

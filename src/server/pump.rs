@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 
@@ -110,13 +110,52 @@ pub struct Job {
     pub shutdown: CancellationToken,
     /// Where the record goes.
     pub metrics: Arc<Metrics>,
+    /// Whether a server-side failure (5xx) before any output is handed back to the caller
+    /// ([`Opening::Failed`]), which then asks again unstreamed, instead of being streamed:
+    /// Claude Code itself asks again unstreamed after a stream that fails before its first
+    /// block, which is better for a hosted backend than retrying an error status. A client
+    /// error (4xx: a prompt over the window, a bad key, a rate limit) before any output is
+    /// always handed back, so that Claude Code reads its status at once.
+    pub early_server_errors: bool,
 }
 
-/// Starts the stream task and returns the receiving end for the response body.
-pub fn spawn<T: Translate>(job: Job, translator: T) -> mpsc::Receiver<Result<Bytes, Aborted>> {
+/// How a stream opened, decided before any byte of it goes to Claude Code.
+pub enum Opening {
+    /// There is output for Claude Code (or a keepalive was due, or a server error before
+    /// any output that is streamed: see [`Job::early_server_errors`]): the 200 goes out
+    /// with this body, and the stream's task records the request.
+    Answer(mpsc::Receiver<Result<Bytes, Aborted>>),
+    /// The stream failed before any output Claude Code would see. Nothing was sent and
+    /// nothing recorded: the caller answers with the error's own HTTP status (or asks
+    /// again), and records the request.
+    Failed(EarlyFailure),
+}
+
+/// A stream that failed before its first output.
+#[derive(Debug)]
+pub struct EarlyFailure {
+    /// The error the stream would have ended with.
+    pub error: ApiError,
+    /// What ended it.
+    pub outcome: Outcome,
+}
+
+/// Starts the stream task and waits for its opening: the 200 is held until the upstream's
+/// first event has been translated into something Claude Code would see, the stream has
+/// failed, or a keepalive is due, so that an answer refused before its first word (a
+/// prompt over the window, a rate limit sent as the stream's first event) reaches Claude
+/// Code as the error status it is, and a local server's stream that ends without a word
+/// can be asked again.
+pub async fn start<T: Translate>(job: Job, translator: T) -> Opening {
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-    tokio::spawn(run(job, translator, tx));
-    rx
+    let (opened, opening) = oneshot::channel();
+    tokio::spawn(run(job, translator, tx, opened));
+    match opening.await {
+        Ok(Some(failure)) => Opening::Failed(failure),
+        // Answering; or the task ended without output (the body is then empty, and the task
+        // recorded the request).
+        Ok(None) | Err(_) => Opening::Answer(rx),
+    }
 }
 
 /// Records the request exactly once: on the normal path through [`Recorder::finish`], or
@@ -245,7 +284,12 @@ enum Step {
     Shutdown,
 }
 
-async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<Bytes, Aborted>>) {
+async fn run<T: Translate>(
+    job: Job,
+    mut translator: T,
+    tx: mpsc::Sender<Result<Bytes, Aborted>>,
+    opened: oneshot::Sender<Option<EarlyFailure>>,
+) {
     let Job {
         request_id,
         provider,
@@ -258,6 +302,7 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
         timeouts,
         shutdown,
         metrics,
+        early_server_errors,
     } = job;
     let mut recorder = Recorder {
         metrics,
@@ -272,7 +317,11 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     };
     let mut out = BytesMut::with_capacity(4096);
     let mut sent: u64 = 0;
-    translator.start(&mut out);
+    // The stream's opening (`message_start`) waits here, outside `out`, until there is
+    // something to send after it: then the opening is decided (see [`start`]).
+    let mut opening = BytesMut::new();
+    translator.start(&mut opening);
+    let mut opened = Some(opened);
     // Idle is measured from the upstream's last byte (its keep-alive comments count: the
     // server is alive); pings from the last byte sent to Claude Code (those comments never
     // reach it, so they must not hold our pings back).
@@ -306,6 +355,35 @@ async fn run<T: Translate>(job: Job, mut translator: T, tx: mpsc::Sender<Result<
     tokio::pin!(drain);
 
     loop {
+        if !out.is_empty()
+            && let Some(opened) = opened.take()
+        {
+            if cut.is_none()
+                && translator.progress() == progress_start
+                && let Some(err) = translator.failure()
+                && (err.status() < 500 || early_server_errors)
+            {
+                let failure = EarlyFailure {
+                    error: err.clone(),
+                    outcome: reason.unwrap_or(Outcome::UpstreamError),
+                };
+                if opened.send(Some(failure)).is_ok() {
+                    // The caller answers and records it.
+                    recorder.record = None;
+                    return;
+                }
+                // Nobody waits for the answer any more.
+                cut = Some(Outcome::ClientGone);
+                break;
+            }
+            if opened.send(None).is_err() {
+                cut = Some(Outcome::ClientGone);
+                break;
+            }
+            opening.extend_from_slice(&out);
+            out.clear();
+            std::mem::swap(&mut out, &mut opening);
+        }
         if !out.is_empty() {
             match tx.try_reserve() {
                 Ok(permit) => {

@@ -180,18 +180,49 @@ async fn window_too_small(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
         claude.version
     );
     assert_eq!(result["is_error"], true, "{}: {result}", claude.version);
-    assert!(
-        shown.contains(&n_ctx.to_string()),
-        "{}: the message names the window: {shown}",
-        claude.version
-    );
+    if claude.version.starts_with("2.0.") {
+        // 2.0.x shows its own words for a prompt that is too long, without the numbers.
+        assert!(
+            shown.starts_with("Prompt is too long"),
+            "{}: {shown}",
+            claude.version
+        );
+    } else {
+        assert!(
+            shown.contains(&n_ctx.to_string()),
+            "{}: the message names the window: {shown}",
+            claude.version
+        );
+    }
     assert!(
         log.contains(&format!("has a {n_ctx}-token window")) && log.contains("--n_ctx"),
         "{}: anyclaude's message names the window and --n_ctx:\n{log}",
         claude.version
     );
+    // The server streams a 200 that ends without a word; anyclaude asks again unstreamed
+    // and answers the 400 within seconds. (2.0.x then tries to compact, and waits for its
+    // other requests on the one-slot server before it shows the error.)
+    let overflow_answered_ms = log
+        .lines()
+        .filter(|l| l.contains("status=400") && l.contains("prompt is too long"))
+        .filter_map(|l| {
+            l.split("duration_ms=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .min();
     assert!(
-        elapsed < Duration::from_secs(150),
+        overflow_answered_ms.is_some_and(|ms| ms < 10_000),
+        "{}: the overflow answered as a 400 within seconds ({overflow_answered_ms:?}):\n{log}",
+        claude.version
+    );
+    // 2.0.x waits for its other requests (sub-agent warm-ups of the whole prompt) on the
+    // one-slot server, minutes on a busy machine: its bound is the run's own.
+    assert!(
+        claude.version.starts_with("2.0.") || elapsed < Duration::from_secs(150),
         "{}: not retried for minutes",
         claude.version
     );
@@ -210,17 +241,6 @@ async fn e2e_local_window_too_small() {
         return;
     };
     for claude in claudes {
-        if claude.version.starts_with("2.0.") {
-            // llama-cpp-python answers an overflowing stream with a 200 whose body breaks
-            // off before any text; anyclaude ends such a stream for 2.0.x by cutting the
-            // connection after an empty text block, which 2.0.77 never retries: the turn
-            // hangs (measured: no request for 300 s). Left to the stream-ending owners.
-            eprintln!(
-                "NOT RUN {test} on {}: a stream cut before any text hangs 2.0.x",
-                claude.version
-            );
-            continue;
-        }
         window_too_small(&claude, &server, n_ctx).await;
         claude::record(test, &claude);
     }

@@ -30,6 +30,7 @@ mod local;
 mod local_start;
 mod model_pick;
 mod nonstream;
+mod opening;
 mod picker;
 mod proxy;
 mod responses;
