@@ -57,6 +57,7 @@ pub struct NotAProgram(String);
 
 /// Entry point: runs anyclaude with the process's arguments and environment.
 pub fn main() -> ExitCode {
+    crate::upstream::install_tls_provider();
     match cli::parse(std::env::args_os().skip(1)) {
         Parsed::Exit(err) => {
             let _ = err.print();

@@ -30,6 +30,12 @@
 //! Left to the dialect: name shortening, where system text may go, whether PDFs are
 //! accepted, how `is_error` and empty results are phrased, reasoning settings.
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::anthropic::request::{
@@ -210,9 +216,75 @@ pub struct ToolSpec {
     /// The name as Claude Code knows it.
     pub name: String,
     /// The description, when not blank.
-    pub description: Option<String>,
+    pub description: Option<Description>,
     /// An object JSON schema with `properties`, without `$schema`.
-    pub parameters: Value,
+    pub parameters: Parameters,
+}
+
+/// A tool's parameter schema as [`parameters`] normalises it, shared between the requests
+/// that send the same tool list (see [`crate::anthropic::request::Tools`]) and written out
+/// as JSON once for all of them: Claude Code resends tens of KB of schemas every turn.
+pub type Parameters = Shared<Value>;
+
+/// A tool's description, shared and written out once like [`Parameters`] (Claude Code's
+/// tool descriptions are most of its tool list's bytes).
+pub type Description = Shared<String>;
+
+/// A value shared between requests, with its JSON written on first use and kept.
+pub struct Shared<T>(Arc<(T, OnceLock<Box<RawValue>>)>);
+
+impl<T: Serialize> Shared<T> {
+    /// The value as JSON, written on first use.
+    pub fn json(&self) -> &RawValue {
+        self.0.1.get_or_init(|| {
+            // Writing a `Value` or a string has no failure path.
+            serde_json::value::to_raw_value(&self.0.0).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared(Arc::new((value, OnceLock::new())))
+    }
+}
+
+impl From<&str> for Description {
+    fn from(text: &str) -> Description {
+        Shared::from(text.to_owned())
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0.0
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Shared<T>) -> bool {
+        self.0.0 == other.0.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.0.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
 }
 
 /// How the model must use the tools.
@@ -344,8 +416,24 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
         return Vec::new();
     };
     let loaded = loaded_tool_names(req);
+    // Normalised once per tool list, then shared by every request that sends it.
+    struct SharedSpecs(Vec<Option<(Option<Description>, Parameters)>>);
+    let shared = tools.derived(|tools| {
+        SharedSpecs(
+            tools
+                .iter()
+                .map(|tool| match tool {
+                    Tool::Custom(custom) => Some((
+                        description(custom),
+                        Parameters::from(parameters(custom.input_schema.as_ref())),
+                    )),
+                    Tool::Server(_) => None,
+                })
+                .collect(),
+        )
+    });
     let mut out: Vec<ToolSpec> = Vec::with_capacity(tools.len());
-    for tool in tools {
+    for (tool, shared) in tools.iter().zip(&shared.0) {
         match tool {
             Tool::Server(server) => dropped.add(format!(
                 "tool {} (server tool {})",
@@ -362,7 +450,18 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
                 if out.iter().any(|t| t.name == custom.name) {
                     dropped.add(format!("tool {} (duplicate name)", custom.name));
                 } else {
-                    out.push(tool_spec(dropped, custom));
+                    let (description, parameters) = shared.clone().unwrap_or_else(|| {
+                        (
+                            description(custom),
+                            Parameters::from(parameters(custom.input_schema.as_ref())),
+                        )
+                    });
+                    dropped.extras("tool", &custom.extra);
+                    out.push(ToolSpec {
+                        name: custom.name.clone(),
+                        description,
+                        parameters,
+                    });
                 }
             }
         }
@@ -370,17 +469,12 @@ fn tools(dropped: &mut Dropped, req: &MessagesRequest) -> Vec<ToolSpec> {
     out
 }
 
-fn tool_spec(dropped: &mut Dropped, tool: &CustomTool) -> ToolSpec {
-    dropped.extras("tool", &tool.extra);
-    ToolSpec {
-        name: tool.name.clone(),
-        description: tool
-            .description
-            .as_ref()
-            .filter(|d| !d.trim().is_empty())
-            .cloned(),
-        parameters: parameters(tool.input_schema.as_ref()),
-    }
+/// A tool's description, when not blank.
+fn description(tool: &CustomTool) -> Option<Description> {
+    tool.description
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .map(Description::from)
 }
 
 /// An object schema with `properties` (LM Studio rejects one without), top-level `$schema`
@@ -871,6 +965,35 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_tool_list_shares_its_normalised_schemas() {
+        let first: MessagesRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "Bash", "input_schema": {"$schema": "x", "properties": {"c": {"type": "string"}}}}]
+        }))
+        .unwrap();
+        // The next turn: more conversation, the same tool list (shared, as parsing the same
+        // bytes gives).
+        let mut next = first.clone();
+        next.messages.push(first.messages[0].clone());
+        let (a, b) = (
+            Conversation::from_request(&first).unwrap(),
+            Conversation::from_request(&next).unwrap(),
+        );
+        assert!(Arc::ptr_eq(
+            &a.tools[0].parameters.0,
+            &b.tools[0].parameters.0
+        ));
+        let expected = json!({"type": "object", "properties": {"c": {"type": "string"}}});
+        assert_eq!(*b.tools[0].parameters, expected);
+        // Written out once, as the value itself would be.
+        assert_eq!(b.tools[0].parameters.json().get(), expected.to_string());
+        assert_eq!(
+            serde_json::to_value(&b.tools[0].parameters).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
     fn billing_line_roles_and_system_turns() {
         let c = conv(json!({
             "model": "m", "max_tokens": 10,
@@ -977,7 +1100,7 @@ mod tests {
         let names: Vec<&str> = c.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["Bash", "Loaded"]);
         assert_eq!(
-            c.tools[0].parameters,
+            *c.tools[0].parameters,
             json!({"type": "object", "properties": {}})
         );
         assert_eq!(c.tool_choice, None);

@@ -19,8 +19,17 @@ pub struct ClientError(#[source] reqwest::Error);
 use crate::metrics::Outcome;
 use crate::provider::LocalServer;
 
+/// Makes rustls' *ring* provider the process's crypto provider, which every HTTPS client
+/// built afterwards uses (reqwest is built without one of its own). Idempotent; `main`
+/// calls it first thing, [`client`] again for callers of the library.
+pub fn install_tls_provider() {
+    // An error only says that a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Builds the upstream client.
 pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    install_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())

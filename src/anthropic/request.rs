@@ -8,59 +8,138 @@
 //! unknown `type` is kept whole as a raw [`Value`]. Claude Code's own quirks are accepted:
 //! `"role":"system"` turns inside `messages`, with string or block content.
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A Messages (or `count_tokens`) request body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessagesRequest {
     /// The model as Claude Code named it, e.g. `openai/gpt-5-mini`.
     pub model: String,
     /// The conversation, oldest first.
     pub messages: Vec<Message>,
     /// The system prompt: a string or text blocks.
-    #[serde(default)]
     pub system: Option<Content>,
     /// The output limit; absent on `count_tokens`. `0` means a cache pre-warm.
-    #[serde(default)]
     pub max_tokens: Option<u64>,
     /// Strings that end generation.
-    #[serde(default)]
     pub stop_sequences: Option<Vec<String>>,
     /// Sampling temperature.
-    #[serde(default)]
     pub temperature: Option<f64>,
     /// Nucleus sampling.
-    #[serde(default)]
     pub top_p: Option<f64>,
     /// Top-k sampling (no OpenAI equivalent).
-    #[serde(default)]
     pub top_k: Option<u64>,
     /// Whether the answer is streamed as SSE.
-    #[serde(default)]
     pub stream: Option<bool>,
-    /// Tools the model may call.
-    #[serde(default)]
-    pub tools: Option<Vec<Tool>>,
+    /// Tools the model may call, shared with earlier requests that sent the same list.
+    pub tools: Option<Tools>,
     /// How the model must use the tools.
-    #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
     /// Extended thinking settings.
-    #[serde(default)]
     pub thinking: Option<Thinking>,
     /// `{effort?, format?}`.
-    #[serde(default)]
     pub output_config: Option<OutputConfig>,
     /// `{user_id?}`; never forwarded.
-    #[serde(default)]
     pub metadata: Option<Value>,
     /// Every other top-level field (`context_management`, `cache_control`, `service_tier`,
     /// `container`, future ones), kept so they can be listed when dropped.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Read field by field rather than derived with `#[serde(flatten)]` for `extra`: a flattened
+/// struct first copies the whole body into serde's generic buffer and only then reads each
+/// field from it, and `tools` must see the raw JSON to be looked up in [`Tools`]' cache.
+impl<'de> Deserialize<'de> for MessagesRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RequestVisitor;
+
+        impl<'de> Visitor<'de> for RequestVisitor {
+            type Value = MessagesRequest;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Messages request object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessagesRequest, A::Error> {
+                /// Reads the next value into `slot`, refusing a second one.
+                fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    name: &'static str,
+                ) -> Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+                let mut model: Option<String> = None;
+                let mut messages: Option<Vec<Message>> = None;
+                let mut system: Option<Option<Content>> = None;
+                let mut max_tokens: Option<Option<u64>> = None;
+                let mut stop_sequences: Option<Option<Vec<String>>> = None;
+                let mut temperature: Option<Option<f64>> = None;
+                let mut top_p: Option<Option<f64>> = None;
+                let mut top_k: Option<Option<u64>> = None;
+                let mut stream: Option<Option<bool>> = None;
+                let mut tools: Option<Option<Tools>> = None;
+                let mut tool_choice: Option<Option<ToolChoice>> = None;
+                let mut thinking: Option<Option<Thinking>> = None;
+                let mut output_config: Option<Option<OutputConfig>> = None;
+                let mut metadata: Option<Option<Value>> = None;
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "model" => once(&mut map, &mut model, "model")?,
+                        "messages" => once(&mut map, &mut messages, "messages")?,
+                        "system" => once(&mut map, &mut system, "system")?,
+                        "max_tokens" => once(&mut map, &mut max_tokens, "max_tokens")?,
+                        "stop_sequences" => once(&mut map, &mut stop_sequences, "stop_sequences")?,
+                        "temperature" => once(&mut map, &mut temperature, "temperature")?,
+                        "top_p" => once(&mut map, &mut top_p, "top_p")?,
+                        "top_k" => once(&mut map, &mut top_k, "top_k")?,
+                        "stream" => once(&mut map, &mut stream, "stream")?,
+                        "tools" => once(&mut map, &mut tools, "tools")?,
+                        "tool_choice" => once(&mut map, &mut tool_choice, "tool_choice")?,
+                        "thinking" => once(&mut map, &mut thinking, "thinking")?,
+                        "output_config" => once(&mut map, &mut output_config, "output_config")?,
+                        "metadata" => once(&mut map, &mut metadata, "metadata")?,
+                        _ => {
+                            extra.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(MessagesRequest {
+                    model: model.ok_or_else(|| de::Error::missing_field("model"))?,
+                    messages: messages.ok_or_else(|| de::Error::missing_field("messages"))?,
+                    system: system.flatten(),
+                    max_tokens: max_tokens.flatten(),
+                    stop_sequences: stop_sequences.flatten(),
+                    temperature: temperature.flatten(),
+                    top_p: top_p.flatten(),
+                    top_k: top_k.flatten(),
+                    stream: stream.flatten(),
+                    tools: tools.flatten(),
+                    tool_choice: tool_choice.flatten(),
+                    thinking: thinking.flatten(),
+                    output_config: output_config.flatten(),
+                    metadata: metadata.flatten(),
+                    extra,
+                })
+            }
+        }
+
+        d.deserialize_map(RequestVisitor)
+    }
 }
 
 impl MessagesRequest {
@@ -94,10 +173,13 @@ impl MessagesRequest {
 
     /// The custom (client-side) tools, in order.
     pub fn custom_tools(&self) -> impl Iterator<Item = &CustomTool> {
-        self.tools.iter().flatten().filter_map(|t| match t {
-            Tool::Custom(c) => Some(c),
-            Tool::Server(_) => None,
-        })
+        self.tools
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter_map(|t| match t {
+                Tool::Custom(c) => Some(c),
+                Tool::Server(_) => None,
+            })
     }
 }
 
@@ -462,6 +544,142 @@ impl<'de> Deserialize<'de> for Source {
     }
 }
 
+/// A request's `tools`, shared between requests that send the same array byte for byte.
+///
+/// Claude Code sends the same tool list (two dozen tools, ~78 KB of descriptions and
+/// schemas) on every turn of a session. Parsing it into [`Value`]s was the largest single
+/// cost of a request, so the array's raw JSON is looked up among the last
+/// [`TOOL_LISTS_KEPT`] lists parsed: an identical array (compared byte for byte, not by a
+/// hash) gets the list parsed before, anything else is parsed afresh and replaces the least
+/// recently used. Work derived from a list alone (its token counts) is kept with it.
+#[derive(Clone)]
+pub struct Tools(Arc<ToolList>);
+
+/// How many distinct tool lists are kept: the main conversation's, a subagent's or two, and
+/// a background request's, each a few hundred KB at most once parsed.
+pub const TOOL_LISTS_KEPT: usize = 4;
+
+struct ToolList {
+    /// The array as sent (empty for a list built in code, which is never shared).
+    raw: Box<str>,
+    tools: Vec<Tool>,
+    /// What later steps derived from the list alone, one value per type (see
+    /// [`Tools::derived`]).
+    derived: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Tools {
+    /// The tools in `raw` (a JSON array), parsed or shared with a recent identical array.
+    pub fn from_raw(raw: Box<RawValue>) -> Result<Tools, serde_json::Error> {
+        static RECENT: LazyLock<Mutex<RecentToolLists>> =
+            LazyLock::new(|| Mutex::new(RecentToolLists::default()));
+        Tools::shared_in(&RECENT, raw)
+    }
+
+    /// [`Tools::from_raw`] with the recent lists kept in `recent`.
+    fn shared_in(
+        recent: &Mutex<RecentToolLists>,
+        raw: Box<RawValue>,
+    ) -> Result<Tools, serde_json::Error> {
+        // A panic elsewhere while the lock was held leaves lists that are still valid.
+        let lock = || recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = raw.get();
+        if let Some(list) = lock().take(text) {
+            return Ok(Tools(list));
+        }
+        let tools: Vec<Tool> = serde_json::from_str(text)?;
+        let list = Arc::new(ToolList {
+            raw: raw.into(),
+            tools,
+            derived: Mutex::default(),
+        });
+        lock().put(Arc::clone(&list));
+        Ok(Tools(list))
+    }
+
+    /// What `make` derives from the tools alone (their token counts, their schemas
+    /// normalised and written out), made on the first call for this list and kept with it
+    /// for every later request that sends the same list. One value per type `T`.
+    pub fn derived<T: Any + Send + Sync>(&self, make: impl FnOnce(&[Tool]) -> T) -> Arc<T> {
+        // A panic elsewhere while the lock was held leaves values that are still valid.
+        let mut derived = self
+            .0
+            .derived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = derived
+            .iter()
+            .find_map(|value| Arc::clone(value).downcast::<T>().ok())
+        {
+            return found;
+        }
+        let made = Arc::new(make(&self.0.tools));
+        derived.push(Arc::clone(&made) as Arc<dyn Any + Send + Sync>);
+        made
+    }
+
+    /// Whether both are the same shared list (not merely equal).
+    pub fn is_shared_with(&self, other: &Tools) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Deref for Tools {
+    type Target = [Tool];
+
+    fn deref(&self) -> &[Tool] {
+        &self.0.tools
+    }
+}
+
+impl From<Vec<Tool>> for Tools {
+    fn from(tools: Vec<Tool>) -> Tools {
+        Tools(Arc::new(ToolList {
+            raw: Box::default(),
+            tools,
+            derived: Mutex::default(),
+        }))
+    }
+}
+
+impl fmt::Debug for Tools {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.tools.fmt(f)
+    }
+}
+
+impl PartialEq for Tools {
+    fn eq(&self, other: &Tools) -> bool {
+        self.0.tools == other.0.tools
+    }
+}
+
+impl<'de> Deserialize<'de> for Tools {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Tools::from_raw(Box::<RawValue>::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// The last tool lists parsed, most recently used first.
+#[derive(Default)]
+struct RecentToolLists(VecDeque<Arc<ToolList>>);
+
+impl RecentToolLists {
+    /// The list parsed from exactly `raw`, moved to the front.
+    fn take(&mut self, raw: &str) -> Option<Arc<ToolList>> {
+        let at = self.0.iter().position(|list| *list.raw == *raw)?;
+        let list = self.0.remove(at)?;
+        self.0.push_front(Arc::clone(&list));
+        Some(list)
+    }
+
+    /// Keeps `list` first, forgetting the least recently used beyond [`TOOL_LISTS_KEPT`].
+    fn put(&mut self, list: Arc<ToolList>) {
+        self.0.truncate(TOOL_LISTS_KEPT - 1);
+        self.0.push_front(list);
+    }
+}
+
 /// A tool definition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tool {
@@ -733,6 +951,125 @@ mod tests {
         assert!(req.thinking_requested());
         assert_eq!(req.effort(), Some("high"));
         assert_eq!(req.custom_tools().count(), 2);
+    }
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    const TOOLS: &str = r#"[{"name":"Bash","description":"Runs a command","input_schema":{"type":"object","properties":{"command":{"type":"string"}}}},{"name":"Read","input_schema":{"type":"object"}}]"#;
+
+    #[test]
+    fn the_same_tool_array_is_parsed_once_and_shared() {
+        let recent = Mutex::default();
+        let first = Tools::shared_in(&recent, raw(TOOLS)).unwrap();
+        let again = Tools::shared_in(&recent, raw(TOOLS)).unwrap();
+        assert!(again.is_shared_with(&first));
+        assert_eq!(again, first);
+        assert!(matches!(&again[0], Tool::Custom(c) if c.name == "Bash"));
+        // Work derived from the list is done once for both, once per type.
+        let mut calls = 0;
+        let names = |tools: &[Tool]| {
+            calls += 1;
+            tools.len()
+        };
+        assert_eq!(*first.derived(names), 2);
+        let names = |_: &[Tool]| -> usize { unreachable!("derived again") };
+        assert_eq!(*again.derived(names), 2);
+        assert_eq!(calls, 1, "derived once per list, not per request");
+        assert_eq!(*again.derived(|_| "another type"), "another type");
+    }
+
+    #[test]
+    fn a_tool_array_one_byte_different_is_parsed_afresh() {
+        let recent = Mutex::default();
+        let first = Tools::shared_in(&recent, raw(TOOLS)).unwrap();
+        // Same length, one byte changed, in a schema.
+        let changed = TOOLS.replace(r#""type":"string""#, r#""type":"strinG""#);
+        assert_eq!(changed.len(), TOOLS.len());
+        let other = Tools::shared_in(&recent, raw(&changed)).unwrap();
+        assert!(!other.is_shared_with(&first));
+        let Tool::Custom(bash) = &other[0] else {
+            panic!("custom tool expected")
+        };
+        let schema = bash.input_schema.as_ref().unwrap();
+        assert_eq!(schema["properties"]["command"]["type"], "strinG");
+        // Whitespace is a byte too: equal JSON written differently is not shared, but
+        // parses to the same tools.
+        let spaced = Tools::shared_in(&recent, raw(&TOOLS.replacen(',', ", ", 1))).unwrap();
+        assert!(!spaced.is_shared_with(&first));
+        assert_eq!(spaced, first);
+    }
+
+    #[test]
+    fn at_most_a_few_tool_arrays_are_kept() {
+        let recent = Mutex::default();
+        let lists: Vec<String> = (0..=TOOL_LISTS_KEPT)
+            .map(|i| format!(r#"[{{"name":"T{i}"}}]"#))
+            .collect();
+        let parsed: Vec<Tools> = lists
+            .iter()
+            .map(|l| Tools::shared_in(&recent, raw(l)).unwrap())
+            .collect();
+        assert_eq!(recent.lock().unwrap().0.len(), TOOL_LISTS_KEPT);
+        // The oldest was forgotten; the most recent ones are still shared.
+        let oldest = Tools::shared_in(&recent, raw(&lists[0])).unwrap();
+        assert!(!oldest.is_shared_with(&parsed[0]));
+        let newest = Tools::shared_in(&recent, raw(&lists[TOOL_LISTS_KEPT])).unwrap();
+        assert!(newest.is_shared_with(&parsed[TOOL_LISTS_KEPT]));
+        assert_eq!(recent.lock().unwrap().0.len(), TOOL_LISTS_KEPT);
+        // Using a list keeps it: after touching lists[2], parsing two new ones evicts the
+        // others first.
+        let touched = Tools::shared_in(&recent, raw(&lists[2])).unwrap();
+        for i in 0..2 {
+            Tools::shared_in(&recent, raw(&format!(r#"[{{"name":"N{i}"}}]"#))).unwrap();
+        }
+        assert!(
+            Tools::shared_in(&recent, raw(&lists[2]))
+                .unwrap()
+                .is_shared_with(&touched)
+        );
+    }
+
+    #[test]
+    fn a_request_shares_its_tools_with_the_previous_turn() {
+        let body = |text: &str| {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"{text}"}}],"tools":{TOOLS}}}"#
+            )
+        };
+        let first = MessagesRequest::from_slice(body("one").as_bytes()).unwrap();
+        let second = MessagesRequest::from_slice(body("two").as_bytes()).unwrap();
+        let (a, b) = (first.tools.unwrap(), second.tools.unwrap());
+        // Other tests parse tool lists at the same time, so the shared cache may have
+        // dropped this one in between; either way the tools are the same.
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_and_missing_fields_are_errors() {
+        let dup =
+            MessagesRequest::from_slice(br#"{"model":"a","model":"b","messages":[]}"#).unwrap_err();
+        assert!(dup.to_string().contains("duplicate field `model`"), "{dup}");
+        let missing = MessagesRequest::from_slice(br#"{"model":"a"}"#).unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `messages`"),
+            "{missing}"
+        );
+        let null = MessagesRequest::from_slice(
+            br#"{"model":"a","messages":[],"tools":null,"system":null,"stream":null}"#,
+        )
+        .unwrap();
+        assert!(null.tools.is_none() && null.system.is_none() && null.stream.is_none());
+        let bad_tool = MessagesRequest::from_slice(
+            br#"{"model":"a","messages":[],"tools":[{"description":"x"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            bad_tool.to_string().contains("missing field `name`"),
+            "{bad_tool}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use serde_json::Value;
 
 use crate::anthropic::request::{
-    BlockRef, Content, ContentBlock, MessagesRequest, Source, ToolResultBlock,
+    BlockRef, Content, ContentBlock, MessagesRequest, Source, Tool, ToolResultBlock,
 };
 
 use super::bpe::O200kBase;
@@ -181,20 +181,42 @@ pub fn estimate_request_tokens(req: &MessagesRequest) -> u64 {
 /// Estimated input tokens of the tools a request offers the backend (the part of
 /// [`estimate_request_tokens`] a server whose chat template cannot show tools never reads).
 pub fn estimate_tool_tokens(req: &MessagesRequest) -> u64 {
-    let mut total = 0;
+    let Some(tools) = &req.tools else {
+        return 0;
+    };
+    // Each tool is counted once per tool list: the list is shared with earlier requests
+    // that sent the same one (see `Tools`).
+    struct ToolTokens(Vec<u64>);
+    let counts = tools.derived(|tools| {
+        ToolTokens(
+            tools
+                .iter()
+                .map(|tool| match tool {
+                    Tool::Custom(tool) => {
+                        TOOL_OVERHEAD
+                            + estimate_text_tokens(&tool.name)
+                            + tool.description.as_deref().map_or(0, estimate_text_tokens)
+                            + tool.input_schema.as_ref().map_or(0, json_tokens)
+                    }
+                    Tool::Server(_) => 0,
+                })
+                .collect(),
+        )
+    });
     // Only the tools the backend is offered: not server tools, not deferred tools that no
     // tool search has loaded yet (see `conversation`).
     let loaded = loaded_tool_names(req);
-    for tool in req.custom_tools() {
-        if tool.defer_loading == Some(true) && !loaded.contains(&tool.name.as_str()) {
-            continue;
-        }
-        total += TOOL_OVERHEAD
-            + estimate_text_tokens(&tool.name)
-            + tool.description.as_deref().map_or(0, estimate_text_tokens)
-            + tool.input_schema.as_ref().map_or(0, json_tokens);
-    }
-    total
+    tools
+        .iter()
+        .zip(&counts.0)
+        .filter(|(tool, _)| match tool {
+            Tool::Custom(tool) => {
+                tool.defer_loading != Some(true) || loaded.contains(&tool.name.as_str())
+            }
+            Tool::Server(_) => false,
+        })
+        .map(|(_, count)| count)
+        .sum()
 }
 
 /// Loads the tokenizer now, so the first request does not pay for it (a few ms to index the

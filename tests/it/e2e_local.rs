@@ -56,6 +56,7 @@ fn forward(server_base: &str, r: &Received) -> Reply {
     let body = r.body.clone();
     tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async move {
+            anyclaude::upstream::install_tls_provider();
             let sent = reqwest::Client::new()
                 .post(url)
                 .header("content-type", "application/json")
@@ -568,6 +569,7 @@ fn forward_interrupted(server_base: &str, r: &Received, after: usize) -> (Reply,
     let body = r.body.clone();
     tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async move {
+            anyclaude::upstream::install_tls_provider();
             let client = reqwest::Client::new();
             let mut resp = client
                 .post(url)

@@ -534,6 +534,7 @@ async fn large_requests_beyond_the_memory_budget_get_529() {
         })
         .to_string(),
     );
+    anyclaude::upstream::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let send = {
         let big = big.clone();

@@ -81,6 +81,7 @@ impl TestProxy {
         let task = tokio::spawn(server::serve(listener, proxy.clone(), shutdown.clone()));
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-anyclaude-token", TOKEN.parse().unwrap());
+        anyclaude::upstream::install_tls_provider();
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .no_proxy()

@@ -167,6 +167,7 @@ async fn an_endless_fast_upstream_keeps_memory_flat_and_health_quick() {
     .await;
     let (_a, running, addr, token) = child_proxy(&upstream);
     let pid = running.pid();
+    anyclaude::upstream::install_tls_provider();
     let client = reqwest::Client::new();
     let post = |body: Value| {
         client

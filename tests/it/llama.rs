@@ -141,6 +141,7 @@ impl LlamaServer {
 
     /// Polls `GET /v1/models` until it answers 200, at most [`READY_BOUND`].
     async fn wait_ready(&mut self) {
+        anyclaude::upstream::install_tls_provider();
         let client = reqwest::Client::new();
         let started = Instant::now();
         let url = format!("http://127.0.0.1:{}/v1/models", self.port);

@@ -9,6 +9,8 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::conversation::{Description, Parameters};
+
 /// A Chat Completions request body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
@@ -224,9 +226,9 @@ pub struct FunctionDef {
     pub name: String,
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The JSON Schema of its arguments.
-    pub parameters: Value,
+    pub description: Option<Description>,
+    /// The JSON Schema of its arguments (written out once per tool list).
+    pub parameters: Parameters,
 }
 
 /// `tool_choice`.

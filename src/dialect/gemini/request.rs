@@ -106,7 +106,7 @@ pub fn encode(conv: &Conversation, model: &str) -> Encoded {
         .iter()
         .map(|t| FunctionDeclaration {
             name: tool_names.upstream_name(&t.name),
-            description: t.description.clone().unwrap_or_default(),
+            description: t.description.as_deref().cloned().unwrap_or_default(),
             parameters: function_parameters(&t.parameters),
         })
         .collect();

@@ -10,6 +10,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::conversation::{Description, Parameters};
+
 // ---------------------------------------------------------------------------------------
 // The request.
 // ---------------------------------------------------------------------------------------
@@ -106,16 +108,16 @@ pub struct FunctionTool {
     pub name: String,
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The JSON Schema of its arguments.
-    pub parameters: Value,
+    pub description: Option<Description>,
+    /// The JSON Schema of its arguments (written out once per tool list).
+    pub parameters: Parameters,
     /// Always `false`: strict mode would need every schema rewritten.
     pub strict: bool,
 }
 
 impl FunctionTool {
     /// A non-strict function tool.
-    pub fn new(name: String, description: Option<String>, parameters: Value) -> Self {
+    pub fn new(name: String, description: Option<Description>, parameters: Parameters) -> Self {
         FunctionTool {
             kind: "function",
             name,
@@ -558,7 +560,7 @@ mod tests {
             tools: vec![FunctionTool::new(
                 "Bash".into(),
                 Some("Run".into()),
-                json!({"type": "object"}),
+                json!({"type": "object"}).into(),
             )],
             tool_choice: Some(ToolChoice::function("Bash".into())),
             parallel_tool_calls: None,
