@@ -134,24 +134,39 @@ async fn plain_answer(claude: &Claude, server: &LlamaServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_plain_answer() {
-    let test = "e2e_local_plain_answer";
-    let claudes = claude::pinned(test);
-    let settings = Settings {
-        n_ctx: 4096,
-        interrupt: false,
-    };
-    let Some(server) = LlamaServer::start(test, settings).await else {
+    let Some(server) = on_every_version(
+        "e2e_local_plain_answer",
+        4096,
+        false,
+        async |claude, server| plain_answer(claude, server).await,
+    )
+    .await
+    else {
         return;
     };
-    for claude in claudes {
-        plain_answer(&claude, &server).await;
-        claude::record(test, &claude);
-    }
     assert!(
         !server.prompt_evals().is_empty(),
         "the real server evaluated the prompts:\n{}",
         server.log()
     );
+}
+
+/// Starts the real server (`n_ctx`, `interrupt`) and runs `case` against it on every pinned
+/// Claude Code version, recording each; the server, for checks after, or `None` when the
+/// server is not installed and the local tests are skipped.
+async fn on_every_version(
+    test: &str,
+    n_ctx: u32,
+    interrupt: bool,
+    case: impl AsyncFn(&Claude, &LlamaServer),
+) -> Option<LlamaServer> {
+    let claudes = claude::pinned(test);
+    let server = LlamaServer::start(test, Settings { n_ctx, interrupt }).await?;
+    for claude in claudes {
+        case(&claude, &server).await;
+        claude::record(test, &claude);
+    }
+    Some(server)
 }
 
 /// anyclaude's log of a run (its path is on stderr).
@@ -234,20 +249,14 @@ async fn window_too_small(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_window_too_small() {
-    let test = "e2e_local_window_too_small";
-    let claudes = claude::pinned(test);
     let n_ctx = 1024;
-    let settings = Settings {
+    on_every_version(
+        "e2e_local_window_too_small",
         n_ctx,
-        interrupt: false,
-    };
-    let Some(server) = LlamaServer::start(test, settings).await else {
-        return;
-    };
-    for claude in claudes {
-        window_too_small(&claude, &server, n_ctx).await;
-        claude::record(test, &claude);
-    }
+        false,
+        async |claude, server| window_too_small(claude, server, n_ctx).await,
+    )
+    .await;
 }
 
 /// The output limit the front's `/props` reports (`llama-server -n 256`).
@@ -316,22 +325,16 @@ async fn window_told(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_window_told() {
-    let test = "e2e_local_window_told";
-    let claudes = claude::pinned(test);
     // The smallest window 2.1.332 takes a request in once told it: it keeps the output cap
     // and 3,000 tokens free inside the window (at 4,096 it refuses every prompt).
     let n_ctx = 16384;
-    let settings = Settings {
+    on_every_version(
+        "e2e_local_window_told",
         n_ctx,
-        interrupt: false,
-    };
-    let Some(server) = LlamaServer::start(test, settings).await else {
-        return;
-    };
-    for claude in claudes {
-        window_told(&claude, &server, n_ctx).await;
-        claude::record(test, &claude);
-    }
+        false,
+        async |claude, server| window_told(claude, server, n_ctx).await,
+    )
+    .await;
 }
 
 /// Whether a Chat request offers `tool`.
@@ -468,19 +471,13 @@ async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_tool_round_trip() {
-    let test = "e2e_local_tool_round_trip";
-    let claudes = claude::pinned(test);
-    let settings = Settings {
-        n_ctx: 16384,
-        interrupt: false,
-    };
-    let Some(server) = LlamaServer::start(test, settings).await else {
-        return;
-    };
-    for claude in claudes {
-        tool_round_trip(&claude, &server).await;
-        claude::record(test, &claude);
-    }
+    on_every_version(
+        "e2e_local_tool_round_trip",
+        16384,
+        false,
+        async |claude, server| tool_round_trip(claude, server).await,
+    )
+    .await;
 }
 
 /// Prompt tokens the real server evaluated (not reused from its cache) for each main-turn
@@ -708,17 +705,11 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_interrupted_stream() {
-    let test = "e2e_local_interrupted_stream";
-    let claudes = claude::pinned(test);
-    let settings = Settings {
-        n_ctx: 16384,
-        interrupt: true,
-    };
-    let Some(server) = LlamaServer::start(test, settings).await else {
-        return;
-    };
-    for claude in claudes {
-        interrupted_stream(&claude, &server).await;
-        claude::record(test, &claude);
-    }
+    on_every_version(
+        "e2e_local_interrupted_stream",
+        16384,
+        true,
+        async |claude, server| interrupted_stream(claude, server).await,
+    )
+    .await;
 }
