@@ -104,14 +104,7 @@ async fn plain_answer(claude: &Claude, server: &LlamaServer) {
         &[SMALL, &["--tools", ""]].concat(),
     )
     .await;
-    let result = run.result(&claude.version);
-    assert_eq!(
-        result["is_error"],
-        false,
-        "{}: {result}\n{}",
-        claude.version,
-        claude::log_tail(&stderr(&run))
-    );
+    let result = answer_of(claude, &run);
     let text = result["result"].as_str().unwrap_or_default();
     assert!(
         !text.trim().is_empty(),
@@ -167,6 +160,20 @@ async fn on_every_version(
         claude::record(test, &claude);
     }
     Some(server)
+}
+
+/// Claude Code's result of `run`, which must be an answer, not an error (shown with the
+/// tail of the run's log when it is).
+fn answer_of<'a>(claude: &Claude, run: &'a Run) -> &'a Value {
+    let result = run.result(&claude.version);
+    assert_eq!(
+        result["is_error"],
+        false,
+        "{}: {result}\n{}",
+        claude.version,
+        claude::log_tail(&stderr(run))
+    );
+    result
 }
 
 /// anyclaude's log of a run (its path is on stderr).
@@ -408,15 +415,7 @@ async fn tool_round_trip(claude: &Claude, server: &LlamaServer) {
         Duration::from_secs(300),
     )
     .await;
-    let result = run.result(&claude.version);
-    let err = stderr(&run);
-    assert_eq!(
-        result["is_error"],
-        false,
-        "{}: {result}\n{}",
-        claude.version,
-        claude::log_tail(&err)
-    );
+    answer_of(claude, &run);
     assert_eq!(
         std::fs::read_to_string(project.join("out.txt")).unwrap_or_default(),
         "local-tool-ok\n",
@@ -661,7 +660,6 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
     )
     .await;
     let log = log_of(&run);
-    let result = run.result(&claude.version);
     let cut = cut
         .lock()
         .unwrap()
@@ -688,13 +686,7 @@ async fn interrupted_stream(claude: &Claude, server: &LlamaServer) {
         "{}: Claude Code asked again ({asked} requests)",
         claude.version
     );
-    assert_eq!(
-        result["is_error"],
-        false,
-        "{}: {result}\n{}",
-        claude.version,
-        claude::log_tail(&stderr(&run))
-    );
+    let result = answer_of(claude, &run);
     let shown = result["result"].as_str().unwrap_or_default();
     eprintln!(
         "{}: the real server cut the first answer; Claude Code asked {asked} times and showed {} characters",
