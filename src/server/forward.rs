@@ -216,8 +216,15 @@ pub async fn forward(
             && err.status() >= 500
         {
             tracing::info!(request_id = %ctx.request_id, error = %err, "the local server's stream ended before its first event: asking again without streaming, for its error");
-            let answer =
-                reask_whole(&ctx, dialect, parsed, raw, query, headers, &client_model).await;
+            let answer = reask_whole(
+                &ctx,
+                dialect,
+                (parsed, raw),
+                query,
+                headers,
+                (&client_model, input_tokens),
+            )
+            .await;
             drop(main_turn);
             return answer;
         }
@@ -310,11 +317,10 @@ fn reasks_whole(ctx: &RequestContext) -> bool {
 async fn reask_whole(
     ctx: &RequestContext,
     dialect: &'static dyn dialect::Dialect,
-    mut parsed: MessagesRequest,
-    raw: Bytes,
+    (mut parsed, raw): (MessagesRequest, Bytes),
     query: Option<&str>,
     headers: &HeaderMap,
-    client_model: &str,
+    (client_model, input_tokens): (&str, u64),
 ) -> Response<Body> {
     parsed.stream = Some(false);
     let prepared = match dialect.prepare(Inbound {
@@ -350,7 +356,7 @@ async fn reask_whole(
     let head = MessageHead {
         id: format!("msg_{}", ctx.request_id.trim_start_matches("req_")),
         model: client_model.to_owned(),
-        input_tokens: tokens::estimate_request_tokens(&parsed),
+        input_tokens,
     };
     drop(parsed);
     let not = NotStreamed {
