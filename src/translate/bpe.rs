@@ -9,9 +9,9 @@
 //!
 //! - the vocabulary is `assets/o200k_base.ranks` (tiktoken's `o200k_base.tiktoken`
 //!   decoded, 1.6 MB, see `assets/README.md`), embedded in the binary and used in place:
-//!   the tokens' bytes are never copied;
-//! - the index is a vector of token offsets and an open-addressing hash table of `u32`
-//!   slots (rank and hash tag), built once, on first use;
+//!   the tokens' bytes and lengths are never copied;
+//! - the index is an open-addressing hash table of `u32` slots (rank and hash tag) and
+//!   where every 8th token starts, built once, on first use;
 //! - pre-tokenisation is tiktoken's `o200k_base` split pattern with its one lookahead,
 //!   `\s+(?!\S)`, replaced by a fix-up after a plain `\s+` match (see [`PATTERN`]), so a
 //!   forward lazy DFA (`regex-automata`'s, the engine inside the `regex` crate) runs it,
@@ -58,6 +58,9 @@ const PATTERN: &str = concat!(
 /// needs a few hundred states on ordinary text.
 const DFA_CACHE_CAPACITY: usize = 512 * 1024;
 
+/// Tokens between two of [`O200kBase`]'s checkpoints.
+const STRIDE: usize = 8;
+
 /// Pieces shorter than this are merged with tiktoken's quadratic loop, longer ones with its
 /// heap (tiktoken's own threshold).
 const SMALL_PIECE: usize = 100;
@@ -75,8 +78,12 @@ const NONE: u32 = u32::MAX;
 pub struct O200kBase {
     /// All tokens' bytes back to back, in rank order (borrowed from [`VOCABULARY`]).
     bytes: &'static [u8],
-    /// Token `r` is `bytes[starts[r]..starts[r + 1]]`.
-    starts: Vec<u32>,
+    /// Each token's length in bytes, in rank order (borrowed from [`VOCABULARY`]).
+    lengths: &'static [u8],
+    /// Where every [`STRIDE`]-th token starts in `bytes`: token `r` starts there plus the
+    /// lengths of the tokens before it since the checkpoint. A start per token would be
+    /// 0.8 MB of heap, these are 100 KB.
+    checkpoints: Vec<u32>,
     /// Open-addressing hash table (linear probing) of `tag << RANK_BITS | rank`, or
     /// [`EMPTY`].
     slots: Vec<u32>,
@@ -109,12 +116,13 @@ impl O200kBase {
             return Err(format!("{count} tokens do not fit in a slot"));
         }
         let (lengths, bytes) = rest.split_at_checked(count).ok_or("lengths cut short")?;
-        let mut starts = Vec::with_capacity(count + 1);
+        let mut checkpoints = Vec::with_capacity(count.div_ceil(STRIDE));
         let mut end = 0u32;
-        starts.push(end);
-        for &len in lengths {
+        for (rank, &len) in lengths.iter().enumerate() {
+            if rank % STRIDE == 0 {
+                checkpoints.push(end);
+            }
             end += u32::from(len);
-            starts.push(end);
         }
         if end as usize != bytes.len() {
             return Err(format!("lengths add up to {end}, not {}", bytes.len()));
@@ -124,7 +132,8 @@ impl O200kBase {
         let capacity = (count + count / 4).next_power_of_two().max(2);
         let mut tokenizer = O200kBase {
             bytes,
-            starts,
+            lengths,
+            checkpoints,
             slots: vec![EMPTY; capacity],
             shift: 64 - capacity.trailing_zeros(),
             dfa: DFA::builder()
@@ -134,8 +143,10 @@ impl O200kBase {
                 .map_err(|e| e.to_string())?,
             caches: Mutex::new(Vec::new()),
         };
-        for rank in 0..count as u32 {
-            let token = tokenizer.token(rank);
+        let mut start = 0;
+        for (rank, &len) in (0..count as u32).zip(lengths) {
+            let token = &bytes[start..start + usize::from(len)];
+            start += usize::from(len);
             if token.is_empty() {
                 return Err(format!("token {rank} is empty"));
             }
@@ -146,7 +157,7 @@ impl O200kBase {
                     tokenizer.slots[i] = tag | rank;
                     break;
                 }
-                if tokenizer.token(slot & RANK_MASK) == token {
+                if slot & !RANK_MASK == tag && tokenizer.token(slot & RANK_MASK) == token {
                     return Err(format!("token {rank} repeats token {}", slot & RANK_MASK));
                 }
                 i = (i + 1) & (capacity - 1);
@@ -190,7 +201,13 @@ impl O200kBase {
     /// The bytes of the token of rank `rank`.
     fn token(&self, rank: u32) -> &[u8] {
         let r = rank as usize;
-        &self.bytes[self.starts[r] as usize..self.starts[r + 1] as usize]
+        let since = r - r % STRIDE;
+        let start = self.checkpoints[r / STRIDE] as usize
+            + self.lengths[since..r]
+                .iter()
+                .map(|&len| usize::from(len))
+                .sum::<usize>();
+        &self.bytes[start..start + usize::from(self.lengths[r])]
     }
 
     /// The rank of the token `bytes`, if they are one.
@@ -484,7 +501,7 @@ mod tests {
     #[test]
     fn the_embedded_table_is_tiktokens_o200k_base() {
         let ours = o200k_base();
-        assert_eq!(ours.starts.len() - 1, 199_998);
+        assert_eq!(ours.lengths.len(), 199_998);
         let mut probes = 0;
         for rank in 0..199_998u32 {
             let token = ours.token(rank);
