@@ -198,8 +198,8 @@ pub fn run(invocation: Invocation, env: HashMap<String, String>) -> anyhow::Resu
 
     // One thread for the proxy and the supervisor: Claude Code's traffic is a handful of
     // streams, and on one thread a request and its events cost less CPU (no hand-offs
-    // between workers), arrive sooner (+0.8 against +2.2 ms to the first event) and hold
-    // less memory (no per-worker malloc arenas) than on two workers; measured in
+    // between workers), arrive sooner (+0.7–1.1 against +0.9–3.1 ms to the first event)
+    // and hold less memory (no per-worker malloc arenas) than on two workers; measured in
     // BENCHMARKS.md (issue 13).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .thread_name("anyclaude")
