@@ -57,6 +57,12 @@ pub struct Window {
 /// until the compaction point leaves [`FIRST_REQUEST_TOKENS`] and [`CONVERSATION_ROOM`]
 /// before it.
 pub fn output_cap(window: &Window) -> u64 {
+    output_cap_with(window, FIRST_REQUEST_TOKENS)
+}
+
+/// [`output_cap`] for a server on which Claude Code's first request takes `first_request`
+/// tokens.
+pub fn output_cap_with(window: &Window, first_request: u64) -> u64 {
     let cap = (window.tokens / 4).clamp(MIN_OUTPUT_CAP, 32_000);
     let cap = match window.server_output_limit {
         Some(limit) if limit > 0 => cap.min(limit.max(MIN_OUTPUT_CAP)),
@@ -64,7 +70,7 @@ pub fn output_cap(window: &Window) -> u64 {
     };
     let room_for_compaction = window
         .tokens
-        .saturating_sub(SUMMARY_BUFFER + FIRST_REQUEST_TOKENS + CONVERSATION_ROOM);
+        .saturating_sub(SUMMARY_BUFFER + first_request + CONVERSATION_ROOM);
     cap.min(room_for_compaction).max(MIN_OUTPUT_CAP)
 }
 
@@ -263,12 +269,23 @@ const MAX_RESERVED_OUTPUT_2_0: u64 = 32_000;
 /// "too_few_groups"): automatic compaction is turned off instead, and [`start_warnings`]
 /// says so.
 pub fn window_env(version: Option<&str>, window: &Window) -> Vec<(&'static str, String)> {
-    let cap = output_cap(window);
+    window_env_with(version, window, FIRST_REQUEST_TOKENS)
+}
+
+/// [`window_env`] for a server on which Claude Code's first request takes `first_request`
+/// tokens (anyclaude assumes [`FIRST_REQUEST_TOKENS`]; a chat template that leaves the tools
+/// out renders far fewer).
+pub fn window_env_with(
+    version: Option<&str>,
+    window: &Window,
+    first_request: u64,
+) -> Vec<(&'static str, String)> {
+    let cap = output_cap_with(window, first_request);
     let mut vars = vec![
         ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", window.tokens.to_string()),
         ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", cap.to_string()),
     ];
-    let Some(compact_at) = compact_threshold(window.tokens, cap) else {
+    let Some(compact_at) = compact_threshold_with(window.tokens, cap, first_request) else {
         vars.push(("DISABLE_AUTO_COMPACT", "1".to_owned()));
         return vars;
     };
@@ -307,9 +324,15 @@ fn minor_and_patch(version: &str) -> Option<(u64, u64)> {
 /// ([`FIRST_REQUEST_TOKENS`]) and [`CONVERSATION_ROOM`] before it: it would compact at once.
 /// It always lies below `window - cap`, where the server overflows.
 pub fn compact_threshold(window: u64, cap: u64) -> Option<u64> {
+    compact_threshold_with(window, cap, FIRST_REQUEST_TOKENS)
+}
+
+/// [`compact_threshold`] for a server on which Claude Code's first request takes
+/// `first_request` tokens.
+pub fn compact_threshold_with(window: u64, cap: u64, first_request: u64) -> Option<u64> {
     window
         .checked_sub(cap.min(MAX_RESERVED_OUTPUT) + SUMMARY_BUFFER)
-        .filter(|at| *at >= FIRST_REQUEST_TOKENS + CONVERSATION_ROOM)
+        .filter(|at| *at >= first_request + CONVERSATION_ROOM)
 }
 
 /// The version of the Claude Code program at `program`, read from the npm package it
