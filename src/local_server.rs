@@ -251,13 +251,18 @@ const MAX_RESERVED_OUTPUT_2_0: u64 = 32_000;
 ///   = window − min(cap, 20,000) − 13,000. The variable alone makes 2.1.332 refuse every
 ///   prompt of a small window (it reserves its default 32,000-token output), so the cap is
 ///   always told with it.
-/// - **2.1.332** compacts by that threshold for a model it does not know. **2.1.197**
-///   compacts by it only when the window has an explicit source; otherwise it compacts only
-///   after the server has answered "prompt is too long". `CLAUDE_CODE_AUTO_COMPACT_WINDOW`
-///   is such a source: it is raised to at least 100,000 and then held to the window, so
-///   told the window it changes nothing but switches the threshold on. (2.1.332 takes it
-///   the same way but warns about a value below 100,000, and needs no switch: it is not
-///   told it.)
+/// - **2.1.197** compacts by that threshold only when the window has an explicit source;
+///   otherwise it compacts only after the server has answered "prompt is too long".
+///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` is such a source: it is raised to at least 100,000
+///   and then held to the window, so told the window it changes nothing but switches the
+///   threshold on (measured: its debug log then shows the check, with an effective window
+///   of the told window less the cap; without it, no check).
+/// - **2.1.332** checks the same threshold (its debug log shows the effective window, the
+///   told window less the cap, without any switch), and it takes
+///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` the same way but warns about a value below 100,000,
+///   so it is not told it. Measured against the real server (`e2e_local_compacts`), it did
+///   not compact by itself in five `-p --continue` turns past the threshold (8,262 tokens
+///   by the fourth, against 4,408): why is still open.
 /// - **2.0.x** has no window variable: it believes 200,000 tokens and reserves
 ///   `min(cap, 32,000)`, so its own threshold lies far beyond a local window, but its count
 ///   leaves out the new message: `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` is set so that it

@@ -636,9 +636,9 @@ async fn compacts(claude: &Claude, server: &LlamaServer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the conversation must pass ~4,400 tokens the real server reads, and 2.0.x's \
-            summary request reads it again: minutes a version on idle cores, far more on a \
-            busy machine (Claude Code gives up on a request after ~6 minutes); run with --ignored"]
+#[ignore = "minutes a version on idle cores (the real server reads ~4,400 tokens and 2.0.x's \
+            summary request reads them again), far more on a busy machine; and 2.1.332 does \
+            not compact in it yet (five turns, no summary request): run with --ignored"]
 async fn e2e_local_compacts() {
     on_every_version(
         "e2e_local_compacts",
