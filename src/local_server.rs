@@ -260,9 +260,12 @@ const MAX_RESERVED_OUTPUT_2_0: u64 = 32_000;
 /// - **2.1.332** checks the same threshold (its debug log shows the effective window, the
 ///   told window less the cap, without any switch), and it takes
 ///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` the same way but warns about a value below 100,000,
-///   so it is not told it. Measured against the real server (`e2e_local_compacts`), it did
-///   not compact by itself in five `-p --continue` turns past the threshold (8,262 tokens
-///   by the fourth, against 4,408): why is still open.
+///   so it is not told it. Past the threshold its debug log says "routing through
+///   reactive (thresholdSource=unknown-model)": on a first turn "fewer than 2 groups,
+///   nothing to compact"; on a second turn (llama-cpp-python, answers uncapped) it sent its
+///   compaction request. In `e2e_local_compacts` (answers cut to 24 tokens) it sent none in
+///   five turns past the threshold (8,262 tokens by the fourth, against 4,408): why is
+///   still open.
 /// - **2.0.x** has no window variable: it believes 200,000 tokens and reserves
 ///   `min(cap, 32,000)`, so its own threshold lies far beyond a local window, but its count
 ///   leaves out the new message: `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` is set so that it
