@@ -50,12 +50,28 @@ pub struct Window {
 /// no more than the server's own limit when that is larger than the floor. An uncapped
 /// answer on a local model can fill the whole window and keep the user waiting for many
 /// minutes. The floor leaves room for a tool call with its arguments.
+///
+/// Claude Code compacts [`SUMMARY_BUFFER`] tokens plus the output cap before the end of the
+/// window ([`compact_threshold`]), so in a window of less than ~100,000 tokens a quarter can
+/// put that point below its own first request: the cap is then lowered (not below the floor)
+/// until the compaction point leaves [`FIRST_REQUEST_TOKENS`] and [`CONVERSATION_ROOM`]
+/// before it.
 pub fn output_cap(window: &Window) -> u64 {
+    output_cap_with(window, FIRST_REQUEST_TOKENS)
+}
+
+/// [`output_cap`] for a server on which Claude Code's first request takes `first_request`
+/// tokens.
+pub fn output_cap_with(window: &Window, first_request: u64) -> u64 {
     let cap = (window.tokens / 4).clamp(MIN_OUTPUT_CAP, 32_000);
-    match window.server_output_limit {
+    let cap = match window.server_output_limit {
         Some(limit) if limit > 0 => cap.min(limit.max(MIN_OUTPUT_CAP)),
         _ => cap,
-    }
+    };
+    let room_for_compaction = window
+        .tokens
+        .saturating_sub(SUMMARY_BUFFER + first_request + CONVERSATION_ROOM);
+    cap.min(room_for_compaction).max(MIN_OUTPUT_CAP)
 }
 
 /// The smallest output cap told to Claude Code.
@@ -196,45 +212,135 @@ pub mod parse {
     }
 }
 
-/// The variables that tell Claude Code `version` (e.g. `2.1.332`; `None` when unknown)
-/// the window and the output cap, so that it compacts before the backend overflows and never
-/// asks for more output than fits. Measured per pinned version (tests/it/e2e_local.rs):
+/// The tokens every pinned Claude Code keeps free below its effective window (the window
+/// less the output it reserves) for the summary it writes when it compacts: it compacts
+/// once its count of the conversation reaches that point.
+pub const SUMMARY_BUFFER: u64 = 13_000;
+
+/// The least conversation, beyond its first request, Claude Code should hold before it
+/// compacts: a compaction point just above the first request would summarise after every
+/// turn.
+pub const CONVERSATION_ROOM: u64 = 2_048;
+
+/// The most output 2.1.x reserves inside the window, whatever the cap.
+const MAX_RESERVED_OUTPUT: u64 = 20_000;
+
+/// The window 2.0.x believes every model has (it has no variable for it).
+const WINDOW_2_0: u64 = 200_000;
+
+/// The most output 2.0.x reserves inside its believed window.
+const MAX_RESERVED_OUTPUT_2_0: u64 = 32_000;
+
+/// The variables that tell Claude Code `version` (e.g. `2.1.332`; `None` when unknown,
+/// taken as the newest) the window and the output cap, so that it compacts after its first
+/// request and before the backend overflows, and never asks for more output than fits.
 ///
-/// - every version caps its `max_tokens` at `CLAUDE_CODE_MAX_OUTPUT_TOKENS`;
-/// - 2.1.x takes the window of a model it does not know from
-///   `CLAUDE_CODE_MAX_CONTEXT_TOKENS`, and reserves the output cap inside it: both must be
-///   set, or 2.1.332 refuses every prompt of a small window;
-/// - 2.0.x has no window variable: it assumes 200,000 tokens less the output cap, and
-///   compacts at `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` percent of that, which is set so that it
+/// How each pinned version decides to compact, read from its code and confirmed against
+/// the real server (tests/it/e2e_local.rs, `e2e_local_compacts`):
+///
+/// - **Every version** caps `max_tokens` at `CLAUDE_CODE_MAX_OUTPUT_TOKENS`, and compacts
+///   when its count of the conversation reaches its *threshold*: the *effective window*
+///   (the window less the output it reserves) less [`SUMMARY_BUFFER`] (13,000) tokens, or
+///   `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` percent of the effective window when that is lower
+///   (the variable only ever lowers it). Its count is the usage of the last answer (input,
+///   cache and output tokens: what the server reported), which 2.1.x adds an estimate of
+///   the messages since to. `DISABLE_AUTO_COMPACT=1` turns automatic compaction off
+///   (`/compact` still works).
+/// - **2.1.x** reads the window of a model whose name does not start with `claude-` from
+///   `CLAUDE_CODE_MAX_CONTEXT_TOKENS`, and reserves `min(cap, 20,000)` inside it: threshold
+///   = window − min(cap, 20,000) − 13,000. The variable alone makes 2.1.332 refuse every
+///   prompt of a small window (it reserves its default 32,000-token output), so the cap is
+///   always told with it.
+/// - **2.1.197** compacts by that threshold only when the window has an explicit source;
+///   otherwise it compacts only after the server has answered "prompt is too long".
+///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` is such a source: it is raised to at least 100,000
+///   and then held to the window, so told the window it changes nothing but switches the
+///   threshold on (measured: its debug log then shows the check, with an effective window
+///   of the told window less the cap; without it, no check).
+/// - **2.1.332** checks the same threshold (its debug log shows the effective window, the
+///   told window less the cap, without any switch), and it takes
+///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` the same way but warns about a value below 100,000,
+///   so it is not told it. Past the threshold its debug log says "routing through
+///   reactive (thresholdSource=unknown-model)": on a first turn "fewer than 2 groups,
+///   nothing to compact"; on a second turn (llama-cpp-python, answers uncapped) it sent its
+///   compaction request. In `e2e_local_compacts` (answers cut to 24 tokens) it sent none in
+///   five turns past the threshold (8,262 tokens by the fourth, against 4,408): why is
+///   still open.
+/// - **2.0.x** has no window variable: it believes 200,000 tokens and reserves
+///   `min(cap, 32,000)`, so its own threshold lies far beyond a local window, but its count
+///   leaves out the new message: `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` is set so that it
 ///   compacts where 2.1.x would.
+///
+/// A window where that threshold falls below the first request plus [`CONVERSATION_ROOM`]
+/// ([`compact_threshold`] gives `None`, even at the smallest cap) would make Claude Code
+/// compact before every turn (2.1.332 measured: it tries on its first turn and fails with
+/// "too_few_groups"): automatic compaction is turned off instead, and [`start_warnings`]
+/// says so.
 pub fn window_env(version: Option<&str>, window: &Window) -> Vec<(&'static str, String)> {
-    let cap = output_cap(window);
+    window_env_with(version, window, FIRST_REQUEST_TOKENS)
+}
+
+/// [`window_env`] for a server on which Claude Code's first request takes `first_request`
+/// tokens (anyclaude assumes [`FIRST_REQUEST_TOKENS`]; a chat template that leaves the tools
+/// out renders far fewer).
+pub fn window_env_with(
+    version: Option<&str>,
+    window: &Window,
+    first_request: u64,
+) -> Vec<(&'static str, String)> {
+    let cap = output_cap_with(window, first_request);
     let mut vars = vec![
         ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", window.tokens.to_string()),
         ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", cap.to_string()),
     ];
-    if version.is_some_and(|v| v.starts_with("2.0.")) {
-        // 2.0.x: effective window = 200,000 - min(cap, 32,000); compact at the given
-        // percentage of it (Claude Code also keeps its own 13,000-token buffer below it).
-        let believed = 200_000 - cap.min(32_000);
-        let compact_at = compact_threshold(window.tokens, cap);
-        let pct = (compact_at as f64 * 100.0 / believed as f64).max(0.01);
-        // A window larger than what 2.0.x believes needs no earlier compaction.
-        if pct < 100.0 {
-            vars.push(("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", format!("{pct:.2}")));
+    let Some(compact_at) = compact_threshold_with(window.tokens, cap, first_request) else {
+        vars.push(("DISABLE_AUTO_COMPACT", "1".to_owned()));
+        return vars;
+    };
+    match version.and_then(minor_and_patch) {
+        Some((0, _)) => {
+            // 2.0.x compacts at min(pct% of its believed effective window, that less the
+            // buffer); a percentage rounded down keeps it at or below `compact_at`.
+            let believed = WINDOW_2_0 - cap.min(MAX_RESERVED_OUTPUT_2_0);
+            let hundredths = compact_at * 10_000 / believed;
+            // A window larger than what 2.0.x believes needs no earlier compaction.
+            if compact_at < believed - SUMMARY_BUFFER {
+                let pct = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+                vars.push(("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", pct));
+            }
         }
+        Some((1, patch)) if patch < 332 => {
+            vars.push(("CLAUDE_CODE_AUTO_COMPACT_WINDOW", window.tokens.to_string()));
+        }
+        _ => {}
     }
     vars
 }
 
-/// Where Claude Code should compact for a window and output cap: when the conversation
-/// would no longer leave room for a whole answer, less a tenth of the window for the
-/// estimate's error.
-pub fn compact_threshold(window: u64, cap: u64) -> u64 {
+/// `2.1.197` → `(1, 197)`, for a 2.x version.
+fn minor_and_patch(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.split('.');
+    (parts.next()? == "2").then_some(())?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.split(['-', '+']).next()?.parse().ok()?;
+    Some((minor, patch))
+}
+
+/// Where Claude Code (every pinned version, as told by [`window_env`]) compacts for a window
+/// and output cap: the window less the output 2.1.x reserves (`min(cap, 20,000)`) less its
+/// [`SUMMARY_BUFFER`]. `None` when that leaves no room for the first request
+/// ([`FIRST_REQUEST_TOKENS`]) and [`CONVERSATION_ROOM`] before it: it would compact at once.
+/// It always lies below `window - cap`, where the server overflows.
+pub fn compact_threshold(window: u64, cap: u64) -> Option<u64> {
+    compact_threshold_with(window, cap, FIRST_REQUEST_TOKENS)
+}
+
+/// [`compact_threshold`] for a server on which Claude Code's first request takes
+/// `first_request` tokens.
+pub fn compact_threshold_with(window: u64, cap: u64, first_request: u64) -> Option<u64> {
     window
-        .saturating_sub(cap)
-        .saturating_sub(window / 10)
-        .max(1)
+        .checked_sub(cap.min(MAX_RESERVED_OUTPUT) + SUMMARY_BUFFER)
+        .filter(|at| *at >= first_request + CONVERSATION_ROOM)
 }
 
 /// The version of the Claude Code program at `program`, read from the npm package it
@@ -349,8 +455,30 @@ pub fn start_warnings(route: &Route, check: &StartCheck) -> Vec<String> {
             server.name, route.model, window.tokens, window.source, server.window_setting
         )];
     }
+    if compact_threshold(window.tokens, cap).is_none() {
+        return vec![format!(
+            "{} runs {} with a {}-token window (from {}); Claude Code compacts {} tokens plus \
+             the output cap ({cap}) before the end of its window, too early for its first \
+             request alone, which takes {FIRST_REQUEST_WORDS}: its automatic compaction is \
+             off, so when the conversation fills the window it stops with \"Prompt is too \
+             long\" (then /compact or /clear). To let it compact, restart the server with a \
+             window of at least {} tokens ({})",
+            server.name,
+            route.model,
+            window.tokens,
+            window.source,
+            SUMMARY_BUFFER,
+            SMALLEST_COMPACTING_WINDOW,
+            server.window_setting
+        )];
+    }
     Vec::new()
 }
+
+/// The smallest window in which Claude Code can compact by itself
+/// ([`compact_threshold`] at the smallest output cap).
+pub const SMALLEST_COMPACTING_WINDOW: u64 =
+    FIRST_REQUEST_TOKENS + CONVERSATION_ROOM + SUMMARY_BUFFER + MIN_OUTPUT_CAP;
 
 /// The sentence added to a context overflow from a local server: its window (as the
 /// server's message names it) and the setting that raises it.
@@ -632,11 +760,15 @@ mod tests {
     fn output_caps_fit_the_window() {
         assert_eq!(output_cap(&w(2048)), 1024);
         assert_eq!(output_cap(&w(512)), 1024);
-        assert_eq!(output_cap(&w(32768)), 8192);
+        assert_eq!(output_cap(&w(16384)), 1024, "no room to compact: the floor");
+        // A quarter (8,192) would put 2.1.x's compaction point at 11,576, below the first
+        // request: lowered to leave it room.
+        assert_eq!(output_cap(&w(32768)), 32768 - 13_000 - 12_000 - 2_048);
+        assert_eq!(output_cap(&w(131_072)), 32_000);
         assert_eq!(output_cap(&w(1_000_000)), 32_000);
         let limited = Window {
             server_output_limit: Some(2000),
-            ..w(32768)
+            ..w(65536)
         };
         assert_eq!(output_cap(&limited), 2000);
         let tiny = Window {
@@ -646,24 +778,104 @@ mod tests {
         assert_eq!(output_cap(&tiny), 1024);
     }
 
+    /// Where each version compacts with the variables told, by its own rule (see
+    /// [`window_env`]): the same point for every version.
+    fn where_it_compacts(version: &str, told: &HashMap<&str, String>) -> Option<u64> {
+        let num = |k: &str| told.get(k).map(|v| v.parse::<f64>().unwrap());
+        if told.get("DISABLE_AUTO_COMPACT").is_some_and(|v| v == "1") {
+            return None;
+        }
+        let cap = num("CLAUDE_CODE_MAX_OUTPUT_TOKENS").unwrap_or(32_000.0);
+        let pct = num("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE");
+        let effective = if version.starts_with("2.0.") {
+            200_000.0 - cap.min(32_000.0)
+        } else {
+            if version == "2.1.197" && !told.contains_key("CLAUDE_CODE_AUTO_COMPACT_WINDOW") {
+                // Only after an overflow.
+                return None;
+            }
+            num("CLAUDE_CODE_MAX_CONTEXT_TOKENS").unwrap() - cap.min(20_000.0)
+        };
+        let buffered = effective - 13_000.0;
+        let at = pct.map_or(buffered, |p| (effective * p / 100.0).floor().min(buffered));
+        Some(at as u64)
+    }
+
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_version_compacts_after_its_first_request_and_before_the_server_overflows() {
+        for tokens in [28_672, 32_768, 65_536, 131_072, 200_000] {
+            let window = w(tokens);
+            let cap = output_cap(&window);
+            let want = compact_threshold(tokens, cap).unwrap();
+            assert!(want >= FIRST_REQUEST_TOKENS + CONVERSATION_ROOM, "{tokens}");
+            assert!(want < tokens - cap, "{tokens}: below the overflow");
+            for version in ["2.0.77", "2.1.197", "2.1.332"] {
+                let told: HashMap<_, _> = window_env(Some(version), &window).into_iter().collect();
+                assert_eq!(told["CLAUDE_CODE_MAX_CONTEXT_TOKENS"], tokens.to_string());
+                assert_eq!(told["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], cap.to_string());
+                let at = where_it_compacts(version, &told).unwrap();
+                // At the point, or (2.0.x told no percentage) earlier by its own rule.
+                let own_rule = !told.contains_key("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE")
+                    && version.starts_with("2.0.");
+                assert!(
+                    at <= want
+                        && (want - at < 25 || own_rule)
+                        && at + 25 >= FIRST_REQUEST_TOKENS + CONVERSATION_ROOM,
+                    "{version} in {tokens}: compacts at {at}, wanted {want}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn window_variables_per_version() {
-        let vars = |v: Option<&str>| -> std::collections::HashMap<&str, String> {
+        let vars = |v: Option<&str>| -> HashMap<&str, String> {
             window_env(v, &w(32768)).into_iter().collect()
         };
-        for version in [Some("2.1.197"), Some("2.1.332"), None] {
+        let cap = (32768 - 13_000 - 12_000 - 2_048).to_string();
+        for version in [Some("2.1.332"), Some("2.1.400"), None] {
             let got = vars(version);
             assert_eq!(got["CLAUDE_CODE_MAX_CONTEXT_TOKENS"], "32768");
-            assert_eq!(got["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], "8192");
-            assert!(!got.contains_key("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"));
+            assert_eq!(got["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], cap);
+            assert_eq!(got.len(), 2, "{version:?}: {got:?}");
         }
+        let mid = vars(Some("2.1.197"));
+        assert_eq!(mid["CLAUDE_CODE_AUTO_COMPACT_WINDOW"], "32768");
+        assert!(!mid.contains_key("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"));
         let old = vars(Some("2.0.77"));
-        assert_eq!(old["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], "8192");
-        // 2.0.77 compacts at pct% of 200,000 - 8,192 = 191,808: where 2.1.x would.
-        let pct: f64 = old["CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"].parse().unwrap();
-        let at = (191_808.0 * pct / 100.0) as u64;
-        let want = compact_threshold(32768, 8192);
-        assert!(at.abs_diff(want) < 20, "{at} vs {want}");
+        assert_eq!(old["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], cap);
+        assert!(!old.contains_key("CLAUDE_CODE_AUTO_COMPACT_WINDOW"));
+        // 14,048 of 200,000 - 5,720 = 194,280: 7.23%.
+        assert_eq!(old["CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"], "7.23");
+        assert_eq!(minor_and_patch("2.1.197-beta"), Some((1, 197)));
+        assert_eq!(minor_and_patch("3.0.1"), None);
+    }
+
+    #[test]
+    fn a_window_too_small_to_compact_turns_automatic_compaction_off() {
+        for tokens in [1024, 16_384, SMALLEST_COMPACTING_WINDOW - 1] {
+            let window = w(tokens);
+            assert_eq!(compact_threshold(tokens, output_cap(&window)), None);
+            for version in [Some("2.0.77"), Some("2.1.197"), Some("2.1.332"), None] {
+                let told: HashMap<_, _> = window_env(version, &window).into_iter().collect();
+                assert_eq!(told["DISABLE_AUTO_COMPACT"], "1", "{version:?} {tokens}");
+                assert!(!told.contains_key("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"));
+                assert!(!told.contains_key("CLAUDE_CODE_AUTO_COMPACT_WINDOW"));
+            }
+        }
+        let smallest = w(SMALLEST_COMPACTING_WINDOW);
+        assert_eq!(output_cap(&smallest), MIN_OUTPUT_CAP);
+        assert_eq!(
+            compact_threshold(SMALLEST_COMPACTING_WINDOW, MIN_OUTPUT_CAP),
+            Some(FIRST_REQUEST_TOKENS + CONVERSATION_ROOM)
+        );
+        assert!(
+            !window_env(Some("2.1.332"), &smallest)
+                .iter()
+                .any(|(k, _)| *k == "DISABLE_AUTO_COMPACT")
+        );
     }
 
     #[test]
@@ -695,6 +907,23 @@ mod tests {
         let msg = start_warnings(&route, &small).join("\n");
         assert!(msg.contains("2048-token window"), "{msg}");
         assert!(msg.contains("-c"), "{msg}");
+        let no_compaction = StartCheck {
+            listening: true,
+            window: Some(w(16384)),
+        };
+        let msg = start_warnings(&route, &no_compaction).join("\n");
+        assert!(
+            msg.contains("16384-token window")
+                && msg.contains("automatic compaction is off")
+                && msg.contains(&format!("at least {SMALLEST_COMPACTING_WINDOW} tokens"))
+                && msg.contains("-c"),
+            "{msg}"
+        );
+        let compacting = StartCheck {
+            listening: true,
+            window: Some(w(SMALLEST_COMPACTING_WINDOW)),
+        };
+        assert!(start_warnings(&route, &compacting).is_empty());
         let big = StartCheck {
             listening: true,
             window: Some(w(65536)),

@@ -36,16 +36,23 @@ pub fn versions() -> Vec<String> {
         .collect()
 }
 
-/// Every pinned version. An end-to-end test never passes having run nothing: when a version
-/// is not installed it fails, naming the command that installs it, unless
-/// [`SKIP_VAR`]`=1` is set, in which case `test` says it was skipped and runs no version.
+/// Narrows the pinned versions a run drives to those listed (comma-separated), to iterate
+/// on one version; unset, every pinned version runs.
+pub const ONLY_VAR: &str = "ANYCLAUDE_TEST_CLAUDE_ONLY";
+
+/// Every pinned version (or those [`ONLY_VAR`] lists). An end-to-end test never passes
+/// having run nothing: when a version is not installed it fails, naming the command that
+/// installs it, unless [`SKIP_VAR`]`=1` is set, in which case `test` says it was skipped and
+/// runs no version.
 pub fn pinned(test: &str) -> Vec<Claude> {
     let dir = std::env::var_os("ANYCLAUDE_TEST_CLAUDE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".cache/claude-code"));
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for version in versions() {
+    let only = std::env::var(ONLY_VAR).unwrap_or_default();
+    let wanted = |v: &str| only.is_empty() || only.split(',').any(|o| o.trim() == v);
+    for version in versions().into_iter().filter(|v| wanted(v)) {
         let bin = dir.join(&version).join("node_modules/.bin/claude");
         if bin.is_file() {
             found.push(Claude { version, bin });

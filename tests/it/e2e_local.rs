@@ -332,14 +332,319 @@ async fn window_told(claude: &Claude, server: &LlamaServer, n_ctx: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_local_window_told() {
-    // The smallest window 2.1.332 takes a request in once told it: it keeps the output cap
-    // and 3,000 tokens free inside the window (at 4,096 it refuses every prompt).
-    let n_ctx = 16384;
+    // The smallest window Claude Code compacts in by itself: nothing is warned about.
+    let n_ctx = SMALLEST_COMPACTING_N_CTX;
     on_every_version(
         "e2e_local_window_told",
         n_ctx,
         false,
         async |claude, server| window_told(claude, server, n_ctx).await,
+    )
+    .await;
+}
+
+/// The real server's window in the compaction test.
+const COMPACTING_N_CTX: u32 = 18_432;
+
+/// What Claude Code's first request takes on the real server in the compaction test (its
+/// own short system prompt, no tools; SmolLM2's template renders no tool schemas anyway):
+/// 1,554 tokens measured on 2.1.332, rounded up. anyclaude assumes 12,000 (tool schemas
+/// rendered), by which this window is too small to compact in (it would turn compaction
+/// off and warn): the test tells Claude Code the values anyclaude computes for this first
+/// request instead ([`anyclaude::local_server::window_env_with`]), which beat anyclaude's
+/// own as any variable the user sets does.
+const FIRST_REQUEST: u64 = 2_048;
+
+/// The smallest window in which anyclaude lets Claude Code compact, rounded up to a
+/// multiple of 1,024: the window-told test runs at it and nothing is warned about.
+const SMALLEST_COMPACTING_N_CTX: u32 = 28_672;
+
+/// The most tokens the front lets the real server write per answer: the tiny model rambles
+/// to whatever cap it is given, at a few tokens a second on a loaded machine.
+const ANSWER_TOKENS: u64 = 24;
+
+/// Roughly how many tokens (SmolLM2's tokenizer) each user turn of the compaction test
+/// carries (~1.13 tokens a word of [`turn_text`]): with the first request, two turns pass
+/// the compaction point (4,408 tokens), so 2.1.x compacts before its second turn and 2.0.x,
+/// which counts only up to the last answer, before its third.
+const TURN_TOKENS: u64 = 2_000;
+
+/// A user turn of about [`TURN_TOKENS`] tokens: numbered notes of plain words, different
+/// per turn (a fixed pseudo-random sequence), ending with a short request.
+fn turn_text(turn: usize) -> String {
+    const WORDS: &[&str] = &[
+        "river", "mountain", "cloud", "garden", "window", "forest", "ocean", "silver", "candle",
+        "market", "bridge", "lantern", "harbor", "meadow", "valley", "thunder", "pebble",
+        "orchard", "velvet", "compass", "anchor", "blossom", "canyon", "desert", "ember", "falcon",
+        "glacier", "horizon", "island", "jungle", "kettle", "lagoon", "marble", "nectar", "oasis",
+        "prairie", "quartz", "reef", "saddle", "tundra", "umbrella", "violet", "willow", "yonder",
+        "zephyr",
+    ];
+    let mut state = 0x9e37_79b9_u64.wrapping_mul(turn as u64 + 1);
+    let mut text = format!("Part {turn} of my notes follows.\n\n");
+    let words = (TURN_TOKENS * 100 / 113) as usize;
+    for _ in 0..words {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        text.push_str(WORDS[(state >> 33) as usize % WORDS.len()]);
+        text.push(' ');
+    }
+    text.push_str("\n\nReply with one short sentence.");
+    text
+}
+
+/// What the front saw of one chat completion.
+#[derive(Debug, Clone)]
+struct Exchange {
+    /// Which `claude -p` run (1-based) sent it.
+    turn: usize,
+    /// Whether it is Claude Code's compaction request (its instruction to write a detailed
+    /// summary of the conversation is the last message).
+    summary: bool,
+    /// The real server's status.
+    status: u16,
+    /// The prompt tokens the real server counted.
+    prompt_tokens: Option<u64>,
+    /// The `max_tokens` Claude Code asked for.
+    asked: Option<u64>,
+}
+
+/// The `prompt_tokens` a chat completion (whole or streamed) reports.
+fn prompt_tokens_of(body: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(body);
+    let at = text.rfind("\"prompt_tokens\":")?;
+    text[at + "\"prompt_tokens\":".len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The window told makes Claude Code compact instead of failing: a conversation grows over
+/// several `--continue` turns of ~2,000 tokens each (a short system prompt, no tools),
+/// against the real server with an 18,432-token window that a `/props` front reports (with
+/// `n_predict` 256, so the output cap is the floor, 1,024), each version told what
+/// anyclaude computes for it ([`FIRST_REQUEST`]): every version compacts at
+/// 18,432 − 1,024 − 13,000 = 4,408 tokens. Claude Code sends its compaction (summary)
+/// request through anyclaude, the real server answers it, the next turn is answered, and no
+/// request overflows the window or fails. The front lowers each request's `max_tokens` to
+/// [`ANSWER_TOKENS`] and reports an answer so cut as finished: the tiny model would
+/// otherwise write the whole cap, and Claude Code ask it to go on, for minutes a turn.
+/// Measured figures (turns, tokens at compaction, time) are printed per version.
+async fn compacts(claude: &Claude, server: &LlamaServer) {
+    use anyclaude::local_server::{
+        Window, compact_threshold_with, output_cap_with, window_env_with,
+    };
+    let started = Instant::now();
+    let n_ctx = COMPACTING_N_CTX;
+    let window = Window {
+        tokens: n_ctx.into(),
+        server_output_limit: Some(N_PREDICT),
+        source: "/props".to_owned(),
+    };
+    let cap = output_cap_with(&window, FIRST_REQUEST);
+    let compact_at = compact_threshold_with(n_ctx.into(), cap, FIRST_REQUEST)
+        .expect("the test's window lets Claude Code compact");
+    let told = window_env_with(Some(&claude.version), &window, FIRST_REQUEST);
+    eprintln!("{}: told {told:?}", claude.version);
+    let base = server.base_url();
+    let turn_now = Arc::new(Mutex::new(1usize));
+    let exchanges = Arc::new(Mutex::new(Vec::<Exchange>::new()));
+    let (turn_seen, seen) = (turn_now.clone(), exchanges.clone());
+    let front = Upstream::with_handler(move |r: &Received| {
+        if r.uri == "/props" {
+            return Reply::json(json!({
+                "default_generation_settings": {"n_ctx": n_ctx, "params": {"n_predict": N_PREDICT}},
+                "total_slots": 1
+            }));
+        }
+        if r.uri != "/v1/chat/completions" {
+            return Reply::error(404, json!({"detail": "Not Found"}));
+        }
+        let mut req = r.json();
+        let summary = req["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .is_some_and(|m| m["content"].to_string().contains("detailed summary"));
+        let asked = req["max_tokens"].as_u64();
+        req["max_tokens"] = json!(asked.unwrap_or(ANSWER_TOKENS).min(ANSWER_TOKENS));
+        let lowered = Received {
+            uri: r.uri.clone(),
+            headers: r.headers.clone(),
+            body: req.to_string().into(),
+        };
+        let reply = forward(&base, &lowered);
+        let Reply::Full {
+            status,
+            headers,
+            body,
+        } = reply
+        else {
+            seen.lock().unwrap().push(Exchange {
+                turn: *turn_seen.lock().unwrap(),
+                summary,
+                status: 0,
+                prompt_tokens: None,
+                asked,
+            });
+            return reply;
+        };
+        seen.lock().unwrap().push(Exchange {
+            turn: *turn_seen.lock().unwrap(),
+            summary,
+            status,
+            prompt_tokens: prompt_tokens_of(&body),
+            asked,
+        });
+        let finished = String::from_utf8_lossy(&body)
+            .replace("\"finish_reason\":\"length\"", "\"finish_reason\":\"stop\"")
+            .replace(
+                "\"finish_reason\": \"length\"",
+                "\"finish_reason\": \"stop\"",
+            );
+        Reply::Full {
+            status,
+            headers,
+            body: finished.into_bytes().into(),
+        }
+    })
+    .await;
+    let (_root, home, project) = dirs(claude);
+    let mut env = vec![("LLAMACPP_BASE_URL", format!("{}/v1", front.url()))];
+    env.extend(told.iter().map(|(k, v)| (*k, v.clone())));
+    // Enough turns for 2.0.x, whose count leaves out the new message (it compacts one turn
+    // later than 2.1.x).
+    let max_turns = 5;
+    let mut answered_after_summary = false;
+    let mut turns = 0;
+    for turn in 1..=max_turns {
+        *turn_now.lock().unwrap() = turn;
+        turns = turn;
+        let mut extra = [SMALL, &["--tools", "", "--log-level", "1"]].concat();
+        if turn > 1 {
+            extra.push("--continue");
+        }
+        let turn_started = Instant::now();
+        let run = claude::print(
+            claude,
+            (&home, &project),
+            &env,
+            MODEL,
+            &turn_text(turn),
+            &extra,
+            // The turn that compacts reads the whole conversation again (2.0.x, whose
+            // summary request has a system prompt of its own): ~9,000 tokens, minutes on a
+            // busy machine.
+            Duration::from_secs(900),
+        )
+        .await;
+        let result = answer_of(claude, &run);
+        let shown = result["result"].as_str().unwrap_or_default().to_owned();
+        let err = stderr(&run);
+        assert!(
+            !shown.contains("Prompt is too long"),
+            "{} turn {turn}: {shown}\n{err}",
+            claude.version
+        );
+        let summary_in = |t: usize| {
+            exchanges
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|x| x.turn == t && x.summary)
+        };
+        eprintln!(
+            "{}: turn {turn} answered in {:?}{}",
+            claude.version,
+            turn_started.elapsed(),
+            if summary_in(turn) {
+                " (compacted first)"
+            } else {
+                ""
+            }
+        );
+        if (1..=turn).any(summary_in) {
+            answered_after_summary = true;
+            break;
+        }
+    }
+    let exchanges = exchanges.lock().unwrap().clone();
+    let figures: Vec<String> = exchanges
+        .iter()
+        .map(|x| {
+            format!(
+                "t{}{}:{}:{:?}/{:?}",
+                x.turn,
+                if x.summary { "/summary" } else { "" },
+                x.status,
+                x.prompt_tokens,
+                x.asked
+            )
+        })
+        .collect();
+    let summary = exchanges.iter().find(|x| x.summary).unwrap_or_else(|| {
+        panic!(
+            "{}: Claude Code sent no compaction request in {turns} turns past {compact_at} \
+             tokens: {figures:?}",
+            claude.version
+        )
+    });
+    assert!(answered_after_summary, "{}", claude.version);
+    assert!(
+        summary.turn > 1,
+        "{}: no compaction on the first turn: {figures:?}",
+        claude.version
+    );
+    assert_eq!(
+        summary.status, 200,
+        "{}: the real server answered the summary request: {figures:?}",
+        claude.version
+    );
+    assert!(
+        exchanges.iter().all(|x| x.status == 200),
+        "{}: every request answered: {figures:?}",
+        claude.version
+    );
+    assert!(
+        exchanges
+            .iter()
+            .skip_while(|x| !x.summary)
+            .any(|x| !x.summary && x.status == 200),
+        "{}: a turn answered by the real server after the compaction: {figures:?}",
+        claude.version
+    );
+    // The summary request of 2.0.x asks for its own 20,000 tokens whatever the cap (the
+    // server holds an answer to what is left of its window).
+    assert!(
+        exchanges
+            .iter()
+            .filter(|x| !x.summary || !claude.version.starts_with("2.0."))
+            .all(|x| x.asked.is_some_and(|m| m <= cap)),
+        "{}: every request keeps to the output cap told ({cap}): {figures:?}",
+        claude.version
+    );
+    eprintln!(
+        "{}: compacted on turn {} of {turns} (threshold {compact_at}; the summary request's \
+         prompt {:?} tokens) in {:?}; requests: {figures:?}",
+        claude.version,
+        summary.turn,
+        summary.prompt_tokens,
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes a version on idle cores (the real server reads ~4,400 tokens and 2.0.x's \
+            summary request reads them again), far more on a busy machine; and 2.1.332 does \
+            not compact in it yet (five turns, no summary request): run with --ignored"]
+async fn e2e_local_compacts() {
+    on_every_version(
+        "e2e_local_compacts",
+        COMPACTING_N_CTX,
+        false,
+        async |claude, server| compacts(claude, server).await,
     )
     .await;
 }

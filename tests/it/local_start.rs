@@ -81,6 +81,8 @@ async fn a_window_from_llama_servers_props_is_told_to_claude_code() {
         record.var("CLAUDE_CODE_MAX_OUTPUT_TOKENS").as_deref(),
         Some("1024")
     );
+    // Far too small for Claude Code to compact in: its automatic compaction is off.
+    assert_eq!(record.var("DISABLE_AUTO_COMPACT").as_deref(), Some("1"));
     // The check only reads: no request reached the chat endpoint.
     assert!(
         upstream
@@ -172,5 +174,10 @@ async fn lm_studios_and_vllms_model_info_give_the_window() {
     assert_eq!(
         record.var("CLAUDE_CODE_MAX_OUTPUT_TOKENS").as_deref(),
         Some("10240")
+    );
+    assert_eq!(
+        record.var("DISABLE_AUTO_COMPACT"),
+        None,
+        "it compacts by itself"
     );
 }
