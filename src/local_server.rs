@@ -262,10 +262,11 @@ const MAX_RESERVED_OUTPUT_2_0: u64 = 32_000;
 ///   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` the same way but warns about a value below 100,000,
 ///   so it is not told it. Past the threshold its debug log says "routing through
 ///   reactive (thresholdSource=unknown-model)": on a first turn "fewer than 2 groups,
-///   nothing to compact"; on a second turn (llama-cpp-python, answers uncapped) it sent its
-///   compaction request. In `e2e_local_compacts` (answers cut to 24 tokens) it sent none in
-///   five turns past the threshold (8,262 tokens by the fourth, against 4,408): why is
-///   still open.
+///   nothing to compact"; later it sends its compaction request and goes on
+///   (`e2e_local_compacts`: before its third turn, past 4,254 tokens against 4,408 plus
+///   the new turn). In that test's first runs it sent none in five turns: anyclaude had
+///   turned compaction off (`DISABLE_AUTO_COMPACT=1`, the window being too small for the
+///   first request it assumes), not Claude Code.
 /// - **2.0.x** has no window variable: it believes 200,000 tokens and reserves
 ///   `min(cap, 32,000)`, so its own threshold lies far beyond a local window, but its count
 ///   leaves out the new message: `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` is set so that it
