@@ -60,6 +60,11 @@ pub fn pinned(test: &str) -> Vec<Claude> {
             missing.push(format!("{version} (no {})", bin.display()));
         }
     }
+    assert!(
+        !found.is_empty() || !missing.is_empty(),
+        "{test}: {ONLY_VAR}={only:?} names no pinned version (pinned: {})",
+        versions().join(", ")
+    );
     if missing.is_empty() {
         return found;
     }
